@@ -1,0 +1,1 @@
+"""How clients reach Aetherial: the aiohttp app, REST routes, Socket.IO, OpenAPI, web UI."""

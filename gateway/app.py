@@ -1,0 +1,93 @@
+"""The app factory: ``create_app(config)`` is used by ``run.py`` and by the tests alike."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from gateway import keys
+from gateway.errors import error_middleware
+from gateway.realtime import ChatNamespace, SocketEvents, build_socketio
+from gateway.routes import APIS
+from messaging.actions.auth import Auth, authenticate
+from messaging.context import Messaging
+from messaging.store import INDEXES as MESSAGING_INDEXES
+from storage.config import Config
+from storage.errors import AppError
+from storage.mongo import ensure_indexes, open_database
+from storage.pubsub import make_pubsub
+from storage.ratelimit import make_rate_limiter
+from storage.secrets import jwt_secret
+
+log = logging.getLogger(__name__)
+
+
+async def authenticate_request(request: web.Request) -> Auth:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        raise AppError("missing_token", "send 'Authorization: Bearer <access token>'", status=401)
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AppError(
+            "invalid_token", "the Authorization header must be 'Bearer <token>'", status=401
+        )
+    return await authenticate(request.app[keys.MESSAGING], token.strip())
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    async with open_database(app[keys.CONFIG]) as database:
+        await ensure_indexes(database.db, MESSAGING_INDEXES)
+        app[keys.DATABASE] = database
+        yield
+
+
+async def infrastructure_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[keys.CONFIG]
+    pubsub = make_pubsub(config.redis_url)
+    limiter = make_rate_limiter(config.redis_url)
+    await pubsub.start()
+    app[keys.PUBSUB] = pubsub
+    app[keys.LIMITER] = limiter
+    try:
+        yield
+    finally:
+        await limiter.close()
+        await pubsub.close()
+
+
+async def domains_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[keys.CONFIG]
+    events = SocketEvents(app[keys.SIO], app[keys.PUBSUB])
+    await events.start()
+    app[keys.MESSAGING] = Messaging.build(
+        config,
+        app[keys.DATABASE].db,
+        jwt_secret=jwt_secret(config),
+        limiter=app[keys.LIMITER],
+        events=events,
+    )
+    yield
+
+
+async def socketio_ctx(app: web.Application) -> AsyncIterator[None]:
+    yield
+    sio = app[keys.SIO]
+    # Close client sockets before the database goes away under their handlers.
+    for sid, _ in list(sio.manager.get_participants("/", None)):
+        await sio.disconnect(sid)
+
+
+def create_app(config: Config) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=config.max_body_bytes)
+    app[keys.CONFIG] = config
+    app[keys.APIS] = APIS
+    sio = build_socketio(config)
+    app[keys.SIO] = sio
+    sio.register_namespace(ChatNamespace(app, keys.MESSAGING))
+    sio.attach(app)
+    app.cleanup_ctx.extend([database_ctx, infrastructure_ctx, domains_ctx, socketio_ctx])
+    for api in APIS:
+        api.register(app, authenticate_request)
+    return app

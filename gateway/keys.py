@@ -1,0 +1,21 @@
+"""Everything the app holds, as typed ``web.AppKey`` constants (no module globals)."""
+
+from __future__ import annotations
+
+import socketio
+from aiohttp import web
+
+from gateway.api import Api
+from messaging.context import Messaging
+from storage.config import Config
+from storage.mongo import Database
+from storage.pubsub import PubSub
+from storage.ratelimit import RateLimiter
+
+CONFIG = web.AppKey("config", Config)
+DATABASE = web.AppKey("database", Database)
+PUBSUB = web.AppKey("pubsub", PubSub)
+LIMITER = web.AppKey("limiter", RateLimiter)
+SIO = web.AppKey("sio", socketio.AsyncServer)
+MESSAGING = web.AppKey("messaging", Messaging)
+APIS = web.AppKey("apis", list[Api])

@@ -1,0 +1,90 @@
+"""Socket.IO: authenticated connections, rooms per user and session, and event delivery.
+
+Clients connect with ``auth={"token": access_token}``. A refused connection carries
+``{"code", "message"}`` as its ``connect_error`` data. Each socket joins ``user:<id>`` (all of a
+person's devices) and ``session:<id>`` (one signed-in device).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import socketio
+from aiohttp import web
+
+from messaging.actions.auth import authenticate
+from messaging.context import Messaging
+from messaging.events import Event
+from storage.config import Config
+from storage.errors import AppError
+from storage.pubsub import PubSub
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "/"
+SOCKETS_CHANNEL = "sockets"
+
+
+def build_socketio(config: Config) -> socketio.AsyncServer:
+    manager = socketio.AsyncRedisManager(config.redis_url) if config.redis_url else None
+    return socketio.AsyncServer(
+        async_mode="aiohttp",
+        client_manager=manager,
+        cors_allowed_origins=config.cors_allowed or None,
+        max_http_buffer_size=config.max_body_bytes,
+        logger=False,
+        engineio_logger=False,
+    )
+
+
+def room_of(audience: dict[str, str]) -> str:
+    ((kind, ident),) = audience.items()
+    if kind not in {"user", "session", "conversation"}:
+        raise ValueError(f"unknown audience {kind!r}")
+    return f"{kind}:{ident}"
+
+
+class SocketEvents:
+    """Delivers domain events to Socket.IO rooms on every node."""
+
+    def __init__(self, sio: socketio.AsyncServer, pubsub: PubSub) -> None:
+        self.sio = sio
+        self.pubsub = pubsub
+
+    async def start(self) -> None:
+        await self.pubsub.subscribe(SOCKETS_CHANNEL, self._on_sockets_message)
+
+    async def emit(self, event: Event) -> None:
+        room = room_of(event["audience"])
+        await self.sio.emit(event["type"], event["payload"], room=room, namespace=NAMESPACE)
+        if event["type"] == "session.revoked":
+            # Rooms are per node: ask every node to drop its own sockets of that session.
+            await self.pubsub.publish(SOCKETS_CHANNEL, {"disconnect_room": room})
+
+    async def _on_sockets_message(self, message: dict[str, Any]) -> None:
+        room = message.get("disconnect_room")
+        if room:
+            for sid, _ in list(self.sio.manager.get_participants(NAMESPACE, room)):
+                await self.sio.disconnect(sid, namespace=NAMESPACE)
+
+
+class ChatNamespace(socketio.AsyncNamespace):
+    def __init__(self, app: web.Application, messaging_key: web.AppKey[Messaging]) -> None:
+        super().__init__(NAMESPACE)
+        self.app = app
+        self.messaging_key = messaging_key
+
+    @property
+    def messaging(self) -> Messaging:
+        return self.app[self.messaging_key]
+
+    async def on_connect(self, sid: str, environ: dict, auth: Any = None) -> None:
+        token = auth.get("token") if isinstance(auth, dict) else None
+        try:
+            who = await authenticate(self.messaging, token)
+        except AppError as exc:
+            raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.to_dict()) from None
+        await self.save_session(sid, {"user_id": who.user_id, "session_id": who.session_id})
+        await self.enter_room(sid, f"user:{who.user_id}")
+        await self.enter_room(sid, f"session:{who.session_id}")

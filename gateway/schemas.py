@@ -1,0 +1,72 @@
+"""JSON Schemas shared by routes and published in the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def obj(properties: dict[str, Any], required: list[str] | None = None, *, extra=False) -> dict:
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    if not extra:
+        schema["additionalProperties"] = False
+    return schema
+
+
+def string(max_length: int, min_length: int = 0, **kw: Any) -> dict:
+    return {"type": "string", "minLength": min_length, "maxLength": max_length, **kw}
+
+
+TIMESTAMP = {"type": "string", "format": "date-time"}
+
+USER = obj(
+    {
+        "id": {"type": "string"},
+        "username": {"type": "string"},
+        "display_name": {"type": "string"},
+        "bio": {"type": "string"},
+        "avatar_url": {"type": ["string", "null"]},
+        "created_at": TIMESTAMP,
+        "email": {"type": "string", "description": "only in your own profile"},
+    },
+    ["id", "username", "display_name", "bio", "avatar_url", "created_at"],
+)
+
+TOKENS = obj(
+    {
+        "access_token": {"type": "string", "description": "JWT; send as 'Authorization: Bearer'"},
+        "refresh_token": {"type": "string", "description": "opaque; single use, rotated"},
+        "token_type": {"const": "Bearer"},
+        "expires_in": {"type": "integer", "description": "access token lifetime, seconds"},
+        "session_id": {"type": "string"},
+        "user": USER,
+    },
+    ["access_token", "refresh_token", "expires_in", "session_id", "user"],
+)
+
+SESSION = obj(
+    {
+        "id": {"type": "string"},
+        "created_at": TIMESTAMP,
+        "last_used_at": TIMESTAMP,
+        "user_agent": {"type": "string"},
+        "ip": {"type": "string"},
+        "current": {"type": "boolean"},
+    },
+    ["id", "created_at", "last_used_at", "current"],
+)
+
+ERROR = obj(
+    {
+        "error": obj(
+            {
+                "code": {"type": "string", "description": "stable, machine-readable"},
+                "message": {"type": "string", "description": "for people"},
+                "details": {"description": "e.g. {field} for validation errors"},
+            },
+            ["code", "message"],
+        )
+    },
+    ["error"],
+)

@@ -1,0 +1,1 @@
+"""People and chats: accounts, sessions, contacts, conversations, messages and their events."""

@@ -1,0 +1,125 @@
+"""Accounts: registration and profile edits."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from pymongo.errors import DuplicateKeyError
+
+from messaging.context import Messaging
+from messaging.passwords import check_password_strength
+from storage.errors import AppError
+from storage.mongo import iso, new_id, now_ms
+
+USERNAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.]{2,31}")
+EMAIL_RE = re.compile(r"[^@\s]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,63}")
+DISPLAY_NAME_MAX = 64
+BIO_MAX = 280
+AVATAR_URL_MAX = 2048
+
+
+def user_view(user: dict[str, Any], *, private: bool = False) -> dict[str, Any]:
+    """The JSON shape of a user; ``private`` adds fields only the owner sees."""
+    view = {
+        "id": user["_id"],
+        "username": user["username"],
+        "display_name": user.get("display_name") or user["username"],
+        "bio": user.get("bio", ""),
+        "avatar_url": user.get("avatar_url"),
+        "created_at": iso(user["created_at"]),
+    }
+    if private:
+        view["email"] = user["email"]
+    return view
+
+
+def _invalid(field: str, message: str) -> AppError:
+    return AppError("invalid_field", message, details={"field": field})
+
+
+def check_register(username: str, email: str, password: str) -> tuple[str, str]:
+    """Validate the fields of a new account; return the normalised username and email."""
+    username = username.strip()
+    email = email.strip()
+    if not USERNAME_RE.fullmatch(username):
+        raise _invalid(
+            "username",
+            "username must be 3-32 characters: a letter, then letters, digits, '_' or '.'",
+        )
+    if len(email) > 254 or not EMAIL_RE.fullmatch(email):
+        raise _invalid("email", "email is not a valid address")
+    check_password_strength(password, username=username, email=email)
+    return username, email
+
+
+async def do_register(ctx: Messaging, *, username: str, email: str, password: str) -> dict:
+    username, email = check_register(username, email, password)
+    now = now_ms()
+    user = {
+        "_id": new_id(),
+        "username": username,
+        "username_lower": username.lower(),
+        "email": email,
+        "email_lower": email.lower(),
+        "password_hash": await ctx.passwords.hash(password),
+        "display_name": username,
+        "bio": "",
+        "avatar_url": None,
+        "role": "user",
+        "suspended": False,
+        "created_at": now,
+        "updated_at": now,
+    }
+    try:
+        await ctx.users.add_user(user)
+    except DuplicateKeyError:
+        # The unique index decided; find out which field lost so the message is precise.
+        taken = await ctx.users.taken_fields(user["username_lower"], user["email_lower"])
+        field = taken[0] if taken else "username"
+        raise AppError(
+            f"{field}_taken",
+            f"that {field} is already registered",
+            status=409,
+            details={"field": field},
+        ) from None
+    return user
+
+
+def check_profile_changes(changes: dict[str, Any]) -> dict[str, Any]:
+    """Validate and normalise a profile patch (display_name, bio, avatar_url)."""
+    clean: dict[str, Any] = {}
+    if "display_name" in changes:
+        name = " ".join(str(changes["display_name"]).split())
+        if not 1 <= len(name) <= DISPLAY_NAME_MAX:
+            raise _invalid("display_name", f"display_name must be 1-{DISPLAY_NAME_MAX} characters")
+        clean["display_name"] = name
+    if "bio" in changes:
+        bio = str(changes["bio"]).strip()
+        if len(bio) > BIO_MAX:
+            raise _invalid("bio", f"bio must be at most {BIO_MAX} characters")
+        clean["bio"] = bio
+    if "avatar_url" in changes:
+        url = changes["avatar_url"]
+        if url is not None:
+            parts = urlsplit(url)
+            if (
+                len(url) > AVATAR_URL_MAX
+                or parts.scheme not in {"http", "https"}
+                or not parts.netloc
+            ):
+                raise _invalid("avatar_url", "avatar_url must be an http(s) URL or null")
+        clean["avatar_url"] = url
+    if not clean:
+        raise AppError("empty_update", "nothing to change: send display_name, bio or avatar_url")
+    return clean
+
+
+async def do_update_profile(ctx: Messaging, user_id: str, changes: dict[str, Any]) -> dict:
+    clean = check_profile_changes(changes)
+    clean["updated_at"] = now_ms()
+    user = await ctx.users.update_user(user_id, clean)
+    if user is None:
+        raise AppError("user_not_found", "that account no longer exists", status=404)
+    return user

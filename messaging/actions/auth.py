@@ -1,0 +1,181 @@
+"""Signing in and out: login, refresh-token rotation with reuse detection, sessions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from messaging.context import Messaging
+from messaging.events import event
+from messaging.tokens import hash_refresh_token, new_refresh_token
+from storage.errors import AppError
+from storage.mongo import iso, new_id, now_ms
+
+USER_AGENT_MAX = 256
+
+
+@dataclass(frozen=True)
+class Auth:
+    """Who is calling: the user and the session (device) their token belongs to."""
+
+    user_id: str
+    session_id: str
+    user: dict[str, Any]
+
+
+def _rate_limited(retry_after: int) -> AppError:
+    return AppError(
+        "rate_limited",
+        f"too many login attempts; try again in {retry_after} seconds",
+        status=429,
+        details={"retry_after": retry_after},
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+async def _issue_tokens(ctx: Messaging, user: dict, session_id: str, now: int) -> dict:
+    """Store a fresh refresh token for the session and return the token pair."""
+    refresh_token = new_refresh_token()
+    await ctx.refresh_tokens.add_refresh_token(
+        {
+            "_id": hash_refresh_token(refresh_token),
+            "session_id": session_id,
+            "user_id": user["_id"],
+            "rotated": False,
+            "created_at": now,
+            "expires_at": now + ctx.config.refresh_token_ttl * 1000,
+        }
+    )
+    return {
+        "access_token": ctx.tokens.issue_access_token(user["_id"], session_id),
+        "refresh_token": refresh_token,
+        "token_type": "Bearer",
+        "expires_in": ctx.tokens.access_ttl,
+        "session_id": session_id,
+    }
+
+
+def check_user_may_sign_in(user: dict | None) -> dict:
+    if user is None:
+        raise AppError("session_revoked", "this account no longer exists", status=401)
+    if user.get("suspended"):
+        raise AppError("account_suspended", "this account is suspended", status=403)
+    return user
+
+
+async def do_login(
+    ctx: Messaging, *, login: str, password: str, address: str, user_agent: str
+) -> tuple[dict, dict]:
+    """Check credentials (rate-limited per account and per address) and open a session."""
+    cfg = ctx.config
+    login_lower = login.strip().lower()
+    by_address = await ctx.limiter.hit(
+        f"login:addr:{address}", cfg.login_max_attempts_per_address, cfg.login_window
+    )
+    if not by_address.allowed:
+        raise _rate_limited(by_address.retry_after)
+    account_key = f"login:acct:{login_lower}"
+    by_account = await ctx.limiter.peek(account_key, cfg.login_max_failures, cfg.login_window)
+    if not by_account.allowed:
+        raise _rate_limited(by_account.retry_after)
+
+    user = await ctx.users.get_user_by_login(login_lower) if login_lower else None
+    # Verify even for unknown accounts so timing does not reveal which logins exist.
+    if not await ctx.passwords.verify(user and user["password_hash"], password):
+        await ctx.limiter.hit(account_key, cfg.login_max_failures, cfg.login_window)
+        raise AppError("invalid_credentials", "wrong login or password", status=401)
+    user = check_user_may_sign_in(user)
+    await ctx.limiter.reset(account_key)
+    now = now_ms()
+    if ctx.passwords.needs_rehash(user["password_hash"]):
+        user = (
+            await ctx.users.update_user(
+                user["_id"], {"password_hash": await ctx.passwords.hash(password)}
+            )
+            or user
+        )
+
+    session_id = new_id()
+    await ctx.sessions.add_session(
+        {
+            "_id": session_id,
+            "user_id": user["_id"],
+            "created_at": now,
+            "last_used_at": now,
+            "expires_at": now + cfg.refresh_token_ttl * 1000,
+            "user_agent": user_agent[:USER_AGENT_MAX],
+            "ip": address,
+            "revoked": False,
+        }
+    )
+    return user, await _issue_tokens(ctx, user, session_id, now)
+
+
+async def do_refresh(ctx: Messaging, refresh_token: str) -> tuple[dict, dict]:
+    """Rotate a refresh token. A token used twice revokes its whole session (likely theft)."""
+    now = now_ms()
+    token_hash = hash_refresh_token(refresh_token)
+    token = await ctx.refresh_tokens.rotate_refresh_token(token_hash, now)
+    if token is None:
+        known = await ctx.refresh_tokens.get_refresh_token(token_hash)
+        if known is None:
+            raise AppError("invalid_refresh_token", "unknown refresh token", status=401)
+        await _revoke(ctx, known["session_id"], "refresh_token_reused")
+        raise AppError(
+            "refresh_token_reused",
+            "this refresh token was already used; the session is revoked, sign in again",
+            status=401,
+        )
+    session = await ctx.sessions.get_session(token["session_id"])
+    if session is None or session["revoked"] or session["expires_at"] <= now:
+        raise AppError("session_revoked", "this session has ended; sign in again", status=401)
+    user = check_user_may_sign_in(await ctx.users.get_user(token["user_id"]))
+    await ctx.sessions.touch_session(session["_id"], now, now + ctx.config.refresh_token_ttl * 1000)
+    return user, await _issue_tokens(ctx, user, session["_id"], now)
+
+
+async def authenticate(ctx: Messaging, access_token: object) -> Auth:
+    """Resolve an access token to a live session of an active user, or raise 401/403."""
+    claims = ctx.tokens.decode_access_token(access_token)
+    session = await ctx.sessions.get_session(claims.session_id)
+    if (
+        session is None
+        or session["revoked"]
+        or session["user_id"] != claims.user_id
+        or session["expires_at"] <= now_ms()
+    ):
+        raise AppError("session_revoked", "this session has ended; sign in again", status=401)
+    user = check_user_may_sign_in(await ctx.users.get_user(claims.user_id))
+    return Auth(user_id=user["_id"], session_id=session["_id"], user=user)
+
+
+def session_view(session: dict, current_session_id: str) -> dict:
+    return {
+        "id": session["_id"],
+        "created_at": iso(session["created_at"]),
+        "last_used_at": iso(session["last_used_at"]),
+        "user_agent": session.get("user_agent", ""),
+        "ip": session.get("ip", ""),
+        "current": session["_id"] == current_session_id,
+    }
+
+
+async def get_sessions(ctx: Messaging, auth: Auth) -> list[dict]:
+    return [
+        session_view(s, auth.session_id)
+        for s in await ctx.sessions.get_active_sessions(auth.user_id)
+    ]
+
+
+async def do_revoke_session(ctx: Messaging, user_id: str, session_id: str, reason: str) -> None:
+    """End a session of ``user_id``: its tokens stop working and its sockets are disconnected."""
+    session = await ctx.sessions.get_session(session_id)
+    if session is None or session["user_id"] != user_id or session["revoked"]:
+        raise AppError("session_not_found", "no such active session", status=404)
+    await _revoke(ctx, session_id, reason)
+
+
+async def _revoke(ctx: Messaging, session_id: str, reason: str) -> None:
+    if await ctx.sessions.revoke_session(session_id, now_ms(), reason):
+        payload = {"session_id": session_id, "reason": reason}
+        await ctx.events.emit(event("session.revoked", {"session": session_id}, payload))

@@ -1,0 +1,45 @@
+"""The ``sessions`` collection: one document per signed-in device (a refresh-token family)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+COLLECTION = "sessions"
+INDEXES = [
+    IndexModel([("user_id", ASCENDING), ("last_used_at", DESCENDING)], name="user_recent"),
+]
+# Timestamps are integer epoch milliseconds (see storage.mongo.now_ms), so expiry is checked in
+# code rather than by a TTL index, which needs BSON dates.
+
+
+class Sessions:
+    def __init__(self, db: AsyncDatabase) -> None:
+        self.collection = db[COLLECTION]
+
+    async def add_session(self, session: dict[str, Any]) -> None:
+        await self.collection.insert_one(session)
+
+    async def get_session(self, session_id: str) -> dict[str, Any] | None:
+        return await self.collection.find_one({"_id": session_id})
+
+    async def get_active_sessions(self, user_id: str) -> list[dict[str, Any]]:
+        cursor = self.collection.find({"user_id": user_id, "revoked": False}).sort(
+            "last_used_at", DESCENDING
+        )
+        return await cursor.to_list(length=1000)
+
+    async def touch_session(self, session_id: str, now: int, expires_at: int) -> None:
+        await self.collection.update_one(
+            {"_id": session_id}, {"$set": {"last_used_at": now, "expires_at": expires_at}}
+        )
+
+    async def revoke_session(self, session_id: str, now: int, reason: str) -> bool:
+        """Mark revoked; False when it was already revoked (or does not exist)."""
+        result = await self.collection.update_one(
+            {"_id": session_id, "revoked": False},
+            {"$set": {"revoked": True, "revoked_at": now, "revoke_reason": reason}},
+        )
+        return result.modified_count == 1

@@ -1,0 +1,49 @@
+"""The ``users`` collection: one document per account.
+
+Usernames and emails are unique case-insensitively: the lower-cased forms carry unique indexes and
+the index, not a prior read, decides a race between two registrations.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import IndexModel, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+
+COLLECTION = "users"
+INDEXES = [
+    IndexModel("username_lower", unique=True, name="username_lower_unique"),
+    IndexModel("email_lower", unique=True, name="email_lower_unique"),
+]
+
+
+class Users:
+    def __init__(self, db: AsyncDatabase) -> None:
+        self.collection = db[COLLECTION]
+
+    async def add_user(self, user: dict[str, Any]) -> None:
+        """Insert; raises ``DuplicateKeyError`` when the username or email is taken."""
+        await self.collection.insert_one(user)
+
+    async def get_user(self, user_id: str) -> dict[str, Any] | None:
+        return await self.collection.find_one({"_id": user_id})
+
+    async def get_user_by_login(self, login_lower: str) -> dict[str, Any] | None:
+        """Find by lower-cased username or email."""
+        field = "email_lower" if "@" in login_lower else "username_lower"
+        return await self.collection.find_one({field: login_lower})
+
+    async def taken_fields(self, username_lower: str, email_lower: str) -> list[str]:
+        """Which of username / email already belong to an account."""
+        taken = []
+        if await self.collection.find_one({"username_lower": username_lower}, {"_id": 1}):
+            taken.append("username")
+        if await self.collection.find_one({"email_lower": email_lower}, {"_id": 1}):
+            taken.append("email")
+        return taken
+
+    async def update_user(self, user_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
+        return await self.collection.find_one_and_update(
+            {"_id": user_id}, {"$set": changes}, return_document=ReturnDocument.AFTER
+        )

@@ -1,0 +1,79 @@
+"""Composition root: read config, build the app, serve until SIGINT/SIGTERM.
+
+    python run.py [--host H] [--port P] [--data-dir D]
+
+With nothing configured it starts the embedded MongoDB-compatible server under ./var and keeps
+everything on this machine; see README.md for the environment variables of production.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from gateway.app import create_app
+from storage.config import Config
+from storage.errors import ConfigError
+
+log = logging.getLogger("aetherial")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="run.py", description="Start the Aetherial platform.")
+    parser.add_argument("--host", help="bind address (default: AETHERIAL_HOST or 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (default: AETHERIAL_PORT or 8080)")
+    parser.add_argument("--data-dir", type=Path, help="local state (default: AETHERIAL_DATA_DIR)")
+    return parser.parse_args(argv)
+
+
+async def serve(config: Config) -> None:
+    app = create_app(config)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, config.host, config.port)
+        await site.start()
+        host = f"[{config.host}]" if ":" in config.host else config.host
+        print(f"Aetherial is running on http://{host}:{config.port}  (Ctrl-C to stop)", flush=True)
+        await stop.wait()
+        print("Shutting down...", flush=True)
+    finally:
+        await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    overrides = {
+        name: value
+        for name, value in (("host", args.host), ("port", args.port), ("data_dir", args.data_dir))
+        if value is not None
+    }
+    try:
+        config = Config.from_env(**overrides)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        asyncio.run(serve(config))
+    except OSError as exc:
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Infrastructure adapters: config, MongoDB (PyMongo async), embedded server, pub/sub, limits."""

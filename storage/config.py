@@ -1,0 +1,239 @@
+"""Typed configuration, read only from environment variables.
+
+Every setting is declared once in ``SETTINGS`` with its variable name, parser, default and a
+sentence of documentation; the README's configuration table and the docker-compose check are
+tested against this list, so it is the single source of truth.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from storage.errors import ConfigError
+
+
+def _parse_int(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ValueError(f"expected a whole number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise ValueError(f"expected a number from {low} to {high}, got {value}")
+        return value
+
+    return parse
+
+
+def _parse_bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected 1/0, true/false, yes/no or on/off, got {raw!r}")
+
+
+def _parse_url(*schemes: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip()
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if scheme not in schemes:
+            raise ValueError(
+                f"expected a URL starting with {' or '.join(s + '://' for s in schemes)}"
+            )
+        return value
+
+    return parse
+
+
+def _parse_choice(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {raw!r}")
+        return value
+
+    return parse
+
+
+def _parse_name(raw: str) -> str:
+    value = raw.strip()
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,63}", value):
+        raise ValueError("expected 1-63 letters, digits, '_' or '-'")
+    return value
+
+
+def _parse_secret(raw: str) -> str:
+    if len(raw) < 32:
+        raise ValueError("must be at least 32 characters long")
+    return raw
+
+
+def _parse_path(raw: str) -> Path:
+    if not raw.strip():
+        raise ValueError("must not be empty")
+    return Path(raw.strip())
+
+
+def _setting(env: str, parse: Callable[[str], Any], default: Any, doc: str, *, production=False):
+    return field(
+        default=default,
+        metadata={"env": env, "parse": parse, "doc": doc, "production": production},
+    )
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything Aetherial reads from its environment."""
+
+    environment: str = _setting(
+        "AETHERIAL_ENV",
+        _parse_choice("development", "production"),
+        "development",
+        "`production` requires MONGODB_URL, REDIS_URL and JWT_SECRET; dev conveniences off.",
+    )
+    host: str = _setting("AETHERIAL_HOST", str.strip, "127.0.0.1", "Address the gateway binds to.")
+    port: int = _setting(
+        "AETHERIAL_PORT", _parse_int(1, 65535), 8080, "Port the gateway listens on."
+    )
+    data_dir: Path = _setting(
+        "AETHERIAL_DATA_DIR",
+        _parse_path,
+        Path("var"),
+        "Folder for local state: embedded MongoDB files, generated JWT key, uploads.",
+    )
+    mongodb_url: str | None = _setting(
+        "MONGODB_URL",
+        _parse_url("mongodb", "mongodb+srv"),
+        None,
+        "MongoDB connection string. Unset: the embedded nx-27017 server is started on loopback.",
+        production=True,
+    )
+    mongodb_db: str = _setting("MONGODB_DB", _parse_name, "aetherial", "Database name.")
+    redis_url: str | None = _setting(
+        "REDIS_URL",
+        _parse_url("redis", "rediss", "unix"),
+        None,
+        "Redis for Socket.IO fan-out, pub/sub and rate limits. Unset: in-process equivalents.",
+        production=True,
+    )
+    jwt_secret: str | None = _setting(
+        "JWT_SECRET",
+        _parse_secret,
+        None,
+        "HS256 key for access tokens (>= 32 chars). Unset: generated once into DATA_DIR/jwt.key.",
+        production=True,
+    )
+    access_token_ttl: int = _setting(
+        "ACCESS_TOKEN_TTL", _parse_int(30, 86400), 900, "Access token lifetime, seconds."
+    )
+    refresh_token_ttl: int = _setting(
+        "REFRESH_TOKEN_TTL",
+        _parse_int(300, 365 * 86400),
+        30 * 86400,
+        "Refresh token (session) lifetime without use, seconds.",
+    )
+    max_body_bytes: int = _setting(
+        "MAX_BODY_BYTES", _parse_int(1024, 64 * 2**20), 2**20, "Largest accepted JSON request body."
+    )
+    login_max_failures: int = _setting(
+        "LOGIN_MAX_FAILURES",
+        _parse_int(1, 10000),
+        10,
+        "Failed logins allowed per account per LOGIN_WINDOW before answering 429.",
+    )
+    login_max_attempts_per_address: int = _setting(
+        "LOGIN_MAX_ATTEMPTS_PER_ADDRESS",
+        _parse_int(1, 100000),
+        50,
+        "Login attempts allowed per client address per LOGIN_WINDOW.",
+    )
+    login_window: int = _setting(
+        "LOGIN_WINDOW", _parse_int(1, 86400), 900, "Login rate-limit window, seconds."
+    )
+    password_hash_memory_kib: int = _setting(
+        "PASSWORD_HASH_MEMORY_KIB",
+        _parse_int(1024, 2**21),
+        65536,
+        "argon2id memory cost (KiB). Lower only for tests.",
+    )
+    password_hash_time_cost: int = _setting(
+        "PASSWORD_HASH_TIME_COST", _parse_int(1, 20), 3, "argon2id iterations."
+    )
+    trust_proxy: bool = _setting(
+        "TRUST_PROXY",
+        _parse_bool,
+        False,
+        "Take the client address from X-Forwarded-For (only behind your own proxy).",
+    )
+    cors_origins: str = _setting(
+        "CORS_ORIGINS",
+        str.strip,
+        "",
+        "Comma-separated origins allowed to open Socket.IO ('*': any).",
+    )
+    log_level: str = _setting(
+        "LOG_LEVEL", _parse_choice("debug", "info", "warning", "error"), "info", "Log verbosity."
+    )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
+        """Build a config from ``environ`` (default ``os.environ``); keyword overrides win.
+
+        A malformed value raises ``ConfigError`` naming the variable.
+        """
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for spec in fields(cls):
+            env = spec.metadata["env"]
+            raw = environ.get(env)
+            if raw is None or (raw == "" and spec.default is None):
+                continue
+            try:
+                values[spec.name] = spec.metadata["parse"](raw)
+            except ValueError as exc:
+                raise ConfigError(f"{env}: {exc}") from None
+        values.update(overrides)
+        config = cls(**values)
+        config.check()
+        return config
+
+    def check(self) -> None:
+        if self.environment == "production":
+            missing = [
+                spec.metadata["env"]
+                for spec in fields(self)
+                if spec.metadata["production"] and getattr(self, spec.name) is None
+            ]
+            if missing:
+                raise ConfigError(f"{', '.join(missing)}: required when AETHERIAL_ENV=production")
+
+    @property
+    def embedded_mongo(self) -> bool:
+        return self.mongodb_url is None
+
+    @property
+    def cors_allowed(self) -> list[str] | str:
+        if self.cors_origins == "*":
+            return "*"
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+
+def settings() -> list[dict[str, Any]]:
+    """Every setting with its variable, default and documentation (for docs and checks)."""
+    return [
+        {
+            "name": spec.name,
+            "env": spec.metadata["env"],
+            "default": spec.default,
+            "doc": spec.metadata["doc"],
+            "production": spec.metadata["production"],
+        }
+        for spec in fields(Config)
+    ]

@@ -1,0 +1,160 @@
+"""Shared fixtures: one embedded MongoDB server per test session (or a real one via MONGODB_URL),
+a fresh database per test, and real Redis servers on free ports."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+from pymongo import AsyncMongoClient
+
+from storage.config import Config
+from storage.embedded_mongo import EmbeddedMongo
+from tests.helpers import ApiClient
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require(condition: bool, why: str) -> None:
+    """Skip when a part is missing locally; under CI=true a missing part is a failure."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"required for CI but missing: {why}")
+    pytest.skip(why)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def mongo_url(tmp_path_factory) -> AsyncIterator[str]:
+    """A MongoDB URL for the whole session: MONGODB_URL when set, else an embedded nx-27017."""
+    if os.environ.get("MONGODB_URL"):
+        yield os.environ["MONGODB_URL"]
+        return
+    server = EmbeddedMongo(tmp_path_factory.mktemp("mongo"))
+    await server.start()
+    try:
+        yield server.url
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+def mongo_db_name() -> str:
+    return "t_" + uuid.uuid4().hex[:16]
+
+
+@pytest.fixture
+async def mongo_db(mongo_url, mongo_db_name):
+    """A fresh database on the session's server, dropped afterwards."""
+    client: AsyncMongoClient = AsyncMongoClient(mongo_url, tz_aware=True)
+    try:
+        yield client[mongo_db_name]
+        await client.drop_database(mongo_db_name)
+    finally:
+        await client.close()
+
+
+# --- the gateway, running for real on loopback ------------------------------------------------
+
+
+def make_config(mongo_url: str | None, db_name: str, data_dir, **overrides) -> Config:
+    """A test config: real MongoDB server, a private database, cheap password hashing."""
+    values = dict(
+        mongodb_url=mongo_url,
+        mongodb_db=db_name,
+        data_dir=data_dir,
+        password_hash_memory_kib=1024,
+        password_hash_time_cost=1,
+    )
+    values.update(overrides)
+    return Config.from_env({}, **values)
+
+
+@pytest.fixture
+def config(mongo_url, mongo_db_name, tmp_path) -> Config:
+    return make_config(mongo_url, mongo_db_name, tmp_path / "var")
+
+
+@pytest.fixture
+async def gateway(aiohttp_server, config):
+    """A running gateway (aiohttp TestServer on loopback); ``gateway.app`` is the app."""
+    from gateway.app import create_app
+
+    return await aiohttp_server(create_app(config))
+
+
+@pytest.fixture
+async def api(gateway):
+    client = ApiClient(str(gateway.make_url("")).rstrip("/"))
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RedisServer:
+    """A private redis-server process on a free loopback port."""
+
+    def __init__(self, workdir) -> None:
+        binary = shutil.which("redis-server")
+        require(binary is not None, "redis-server is not installed (apt-get install redis-server)")
+        self.port = _free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.stop()
+                    pytest.fail("redis-server did not start")
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """A private redis-server for the session (or REDIS_URL when given)."""
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    try:
+        yield server.url
+    finally:
+        server.stop()

@@ -1,0 +1,131 @@
+"""run.py as a real process: serves, keeps data across restarts, leaves no process behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import _free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "Correct-horse-9"
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"MONGODB_URL", "REDIS_URL"}}
+    env.update(PASSWORD_HASH_MEMORY_KIB="1024", PASSWORD_HASH_TIME_COST="1", LOG_LEVEL="warning")
+    return env
+
+
+def start(data_dir: Path, port: int) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [sys.executable, "run.py", "--port", str(port), "--data-dir", str(data_dir)],
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    line = process.stdout.readline()
+    assert f"http://127.0.0.1:{port}" in line, line + process.stdout.read()
+    return process
+
+
+def http(method: str, url: str, body: dict | None = None) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        url,
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def embedded_pids(data_dir: Path) -> list[int]:
+    """Processes of the embedded MongoDB server serving ``data_dir``."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"storage.embedded_mongo" in cmdline and str(data_dir / "mongo").encode() in cmdline:
+            pids.append(int(entry.name))
+    return pids
+
+
+def wait_gone(data_dir: Path, timeout: float = 10.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while (pids := embedded_pids(data_dir)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return pids
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_serves_stops_cleanly_and_keeps_data(tmp_path):
+    data_dir = tmp_path / "var"
+    port = _free_port()
+    process = start(data_dir, port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        assert embedded_pids(data_dir), "embedded MongoDB not running"
+        status, _ = http(
+            "POST",
+            base + "/api/v1/auth/register",
+            {"username": "keeper", "email": "k@example.com", "password": PASSWORD},
+        )
+        assert status == 201
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+    assert wait_gone(data_dir) == []
+    assert (data_dir / "jwt.key").exists()
+
+    process = start(data_dir, port)
+    try:
+        status, body = http(
+            "POST", base + "/api/v1/auth/login", {"login": "keeper", "password": PASSWORD}
+        )
+        assert status == 200, body
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=20) == 0
+    assert wait_gone(data_dir) == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sigkill_leaves_no_orphan(tmp_path):
+    data_dir = tmp_path / "var"
+    process = start(data_dir, _free_port())
+    assert embedded_pids(data_dir)
+    process.kill()
+    process.wait(timeout=10)
+    assert wait_gone(data_dir) == [], "embedded MongoDB outlived its parent"
+
+
+def test_bad_config_stops_startup_naming_the_variable(tmp_path):
+    env = _env() | {"AETHERIAL_PORT": "eighty"}
+    result = subprocess.run(
+        [sys.executable, "run.py", "--data-dir", str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "AETHERIAL_PORT" in result.stderr
