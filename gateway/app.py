@@ -9,7 +9,7 @@ from aiohttp import web
 
 from gateway import keys
 from gateway.errors import error_middleware
-from gateway.realtime import ChatNamespace, SocketEvents, build_socketio
+from gateway.realtime import ChatNamespace, SocketEvents, build_socketio, start_client_manager
 from gateway.routes import APIS
 from messaging.actions.auth import Auth, authenticate
 from messaging.context import Messaging
@@ -72,8 +72,9 @@ async def domains_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def socketio_ctx(app: web.Application) -> AsyncIterator[None]:
-    yield
     sio = app[keys.SIO]
+    await start_client_manager(sio)
+    yield
     # Close client sockets before the database goes away under their handlers.
     for sid, _ in list(sio.manager.get_participants("/", None)):
         await sio.disconnect(sid)

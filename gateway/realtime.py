@@ -7,6 +7,7 @@ person's devices) and ``session:<id>`` (one signed-in device).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -36,6 +37,28 @@ def build_socketio(config: Config) -> socketio.AsyncServer:
         logger=False,
         engineio_logger=False,
     )
+
+
+async def start_client_manager(sio: socketio.AsyncServer, timeout: float = 5.0) -> None:
+    """Subscribe the Redis client manager at start-up rather than at the first connection.
+
+    python-socketio subscribes lazily when its first client connects, so emits from other nodes in
+    the first moments after that would be lost; a node should listen before it serves anyone.
+    """
+    if sio.manager_initialized:
+        return
+    sio.manager_initialized = True
+    sio.manager.initialize()
+    if not isinstance(sio.manager, socketio.AsyncRedisManager):
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        pubsub = getattr(sio.manager, "pubsub", None)
+        if pubsub is not None and pubsub.subscribed:
+            return
+        await asyncio.sleep(0.01)
+    log.warning("Socket.IO Redis manager did not subscribe within %.0fs", timeout)
 
 
 def room_of(audience: dict[str, str]) -> str:
