@@ -8,6 +8,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from messaging.events import EventSink
 from messaging.passwords import Passwords
+from messaging.store.blocks import Blocks
+from messaging.store.contacts import Contacts
 from messaging.store.refresh_tokens import RefreshTokens
 from messaging.store.sessions import Sessions
 from messaging.store.users import Users
@@ -22,6 +24,8 @@ class Messaging:
     users: Users
     sessions: Sessions
     refresh_tokens: RefreshTokens
+    contacts: Contacts
+    blocks: Blocks
     passwords: Passwords
     tokens: TokenService
     limiter: RateLimiter
@@ -42,6 +46,8 @@ class Messaging:
             users=Users(db),
             sessions=Sessions(db),
             refresh_tokens=RefreshTokens(db),
+            contacts=Contacts(db),
+            blocks=Blocks(db),
             passwords=Passwords(
                 memory_kib=config.password_hash_memory_kib,
                 time_cost=config.password_hash_time_cost,
