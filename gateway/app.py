@@ -61,14 +61,20 @@ async def domains_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[keys.CONFIG]
     events = SocketEvents(app[keys.SIO], app[keys.PUBSUB])
     await events.start()
-    app[keys.MESSAGING] = Messaging.build(
+    messaging = Messaging.build(
         config,
         app[keys.DATABASE].db,
         jwt_secret=jwt_secret(config),
         limiter=app[keys.LIMITER],
+        pubsub=app[keys.PUBSUB],
         events=events,
     )
-    yield
+    await messaging.start()
+    app[keys.MESSAGING] = messaging
+    try:
+        yield
+    finally:
+        await messaging.close()
 
 
 async def socketio_ctx(app: web.Application) -> AsyncIterator[None]:

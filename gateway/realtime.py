@@ -14,6 +14,7 @@ from typing import Any
 import socketio
 from aiohttp import web
 
+from gateway.socket_events import socket_api
 from messaging.actions.auth import authenticate
 from messaging.context import Messaging
 from messaging.events import Event
@@ -61,9 +62,12 @@ async def start_client_manager(sio: socketio.AsyncServer, timeout: float = 5.0) 
     log.warning("Socket.IO Redis manager did not subscribe within %.0fs", timeout)
 
 
-def room_of(audience: dict[str, str]) -> str:
+def rooms_of(audience: dict[str, Any]) -> str | list[str]:
+    """Socket.IO room(s) for an event's audience: one user, one session, or a list of users."""
     ((kind, ident),) = audience.items()
-    if kind not in {"user", "session", "conversation"}:
+    if kind == "users":
+        return [f"user:{user_id}" for user_id in ident]
+    if kind not in {"user", "session"}:
         raise ValueError(f"unknown audience {kind!r}")
     return f"{kind}:{ident}"
 
@@ -79,7 +83,9 @@ class SocketEvents:
         await self.pubsub.subscribe(SOCKETS_CHANNEL, self._on_sockets_message)
 
     async def emit(self, event: Event) -> None:
-        room = room_of(event["audience"])
+        room = rooms_of(event["audience"])
+        if not room:
+            return
         await self.sio.emit(event["type"], event["payload"], room=room, namespace=NAMESPACE)
         if event["type"] == "session.revoked":
             # Rooms are per node: ask every node to drop its own sockets of that session.
@@ -92,6 +98,10 @@ class SocketEvents:
                 await self.sio.disconnect(sid, namespace=NAMESPACE)
 
 
+def _error_ack(error: AppError) -> dict[str, Any]:
+    return {"ok": False, "error": error.to_dict()}
+
+
 class ChatNamespace(socketio.AsyncNamespace):
     def __init__(self, app: web.Application, messaging_key: web.AppKey[Messaging]) -> None:
         super().__init__(NAMESPACE)
@@ -101,6 +111,24 @@ class ChatNamespace(socketio.AsyncNamespace):
     @property
     def messaging(self) -> Messaging:
         return self.app[self.messaging_key]
+
+    async def trigger_event(self, event: str, *args: Any) -> Any:
+        if event in {"connect", "disconnect"}:
+            return await super().trigger_event(event, *args)
+        sid, data = args[0], (args[1] if len(args) > 1 else None)
+        spec = socket_api.events.get(event)
+        if spec is None:
+            return _error_ack(AppError("unknown_event", f"there is no event named {event!r}"))
+        try:
+            session = await self.get_session(sid)
+            payload = spec.validator.validate(data)
+            result = await spec.handler(self.messaging, session["user_id"], payload)
+        except AppError as exc:
+            return _error_ack(exc)
+        except Exception:
+            log.exception("socket event %s failed", event)
+            return _error_ack(AppError("internal_error", "something went wrong on our side"))
+        return {"ok": True, **result}
 
     async def on_connect(self, sid: str, environ: dict, auth: Any = None) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None

@@ -70,3 +70,46 @@ ERROR = obj(
     },
     ["error"],
 )
+
+MESSAGE = obj(
+    {
+        "id": {"type": "string"},
+        "conversation_id": {"type": "string"},
+        "seq": {"type": "integer", "description": "gap-free position in the conversation"},
+        "sender_id": {"type": "string"},
+        "client_msg_id": {"type": "string"},
+        "type": {"enum": ["text", "system"]},
+        "text": {"type": "string"},
+        "reply_to": {"type": ["object", "null"]},
+        "mentions": {"type": "array", "items": {"type": "string"}},
+        "mention_all": {"type": "boolean"},
+        "created_at": TIMESTAMP,
+        "edited_at": {"type": ["string", "null"], "format": "date-time"},
+        "recalled": {"type": "boolean"},
+        "version": {"type": "integer"},
+        "reactions": {"type": "array"},
+        "system": {"type": "object"},
+    },
+    ["id", "conversation_id", "seq", "sender_id", "client_msg_id", "type", "text", "created_at"],
+)
+
+CONVERSATION = obj(
+    {
+        "id": {"type": "string"},
+        "type": {"enum": ["direct", "group"]},
+        "title": {"type": "string"},
+        "created_at": TIMESTAMP,
+        "updated_at": TIMESTAMP,
+        "last_seq": {"type": "integer"},
+        "last_message": {"type": ["object", "null"]},
+        "member_count": {"type": "integer"},
+        "my_role": {"enum": ["owner", "admin", "member"]},
+        "last_read_seq": {"type": "integer"},
+        "joined_seq": {"type": "integer"},
+        "unread_count": {"type": "integer"},
+        "muted": {"type": "boolean"},
+        "peer": USER,
+        "members": {"type": "array"},
+    },
+    ["id", "type", "title", "last_seq", "unread_count", "my_role"],
+)

@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
 from messaging.events import EventSink
+from messaging.membership import MembershipCache
 from messaging.passwords import Passwords
 from messaging.store.blocks import Blocks
 from messaging.store.contacts import Contacts
+from messaging.store.conversations import Conversations
+from messaging.store.direct_pairs import DirectPairs
+from messaging.store.hidden_messages import HiddenMessages
+from messaging.store.members import Members
+from messaging.store.messages import Messages
+from messaging.store.reactions import Reactions
 from messaging.store.refresh_tokens import RefreshTokens
 from messaging.store.sessions import Sessions
 from messaging.store.users import Users
 from messaging.tokens import TokenService
+from messaging.writer import MessageWriter
 from storage.config import Config
+from storage.pubsub import PubSub
 from storage.ratelimit import RateLimiter
+
+MEMBERSHIP_CHANNEL = "membership"
 
 
 @dataclass
@@ -26,10 +38,21 @@ class Messaging:
     refresh_tokens: RefreshTokens
     contacts: Contacts
     blocks: Blocks
+    conversations: Conversations
+    members: Members
+    messages: Messages
+    reactions: Reactions
+    hidden: HiddenMessages
+    direct_pairs: DirectPairs
+    membership: MembershipCache
     passwords: Passwords
     tokens: TokenService
     limiter: RateLimiter
+    pubsub: PubSub
     events: EventSink
+    writer: MessageWriter = field(init=False)
+    # Ephemeral per-node state (typing throttles): losing it on restart is harmless.
+    typing_sent: dict[tuple[str, str], float] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -39,20 +62,51 @@ class Messaging:
         *,
         jwt_secret: str,
         limiter: RateLimiter,
+        pubsub: PubSub,
         events: EventSink,
     ) -> Messaging:
-        return cls(
+        conversations, members = Conversations(db), Members(db)
+        ctx = cls(
             config=config,
             users=Users(db),
             sessions=Sessions(db),
             refresh_tokens=RefreshTokens(db),
             contacts=Contacts(db),
             blocks=Blocks(db),
+            conversations=conversations,
+            members=members,
+            messages=Messages(db),
+            reactions=Reactions(db),
+            hidden=HiddenMessages(db),
+            direct_pairs=DirectPairs(db),
+            membership=MembershipCache(conversations, members),
             passwords=Passwords(
                 memory_kib=config.password_hash_memory_kib,
                 time_cost=config.password_hash_time_cost,
             ),
             tokens=TokenService(jwt_secret, config.access_token_ttl),
             limiter=limiter,
+            pubsub=pubsub,
             events=events,
         )
+        from messaging.actions.messages import deliver_committed
+
+        async def on_commit(conversation_id: str, messages: list, conversation: dict) -> None:
+            await deliver_committed(ctx, conversation_id, messages, conversation)
+
+        ctx.writer = MessageWriter(ctx.messages, conversations, members, on_commit)
+        return ctx
+
+    async def start(self) -> None:
+        await self.pubsub.subscribe(MEMBERSHIP_CHANNEL, self._on_membership_message)
+
+    async def close(self) -> None:
+        await self.writer.close()
+
+    async def membership_changed(self, conversation_id: str) -> None:
+        """Drop every node's cached member list of the conversation."""
+        self.membership.invalidate(conversation_id)
+        await self.pubsub.publish(MEMBERSHIP_CHANNEL, {"conversation_id": conversation_id})
+
+    async def _on_membership_message(self, message: dict[str, Any]) -> None:
+        self.membership.invalidate(message["conversation_id"])

@@ -166,6 +166,39 @@ class Config:
     password_hash_time_cost: int = _setting(
         "PASSWORD_HASH_TIME_COST", _parse_int(1, 20), 3, "argon2id iterations."
     )
+    message_max_chars: int = _setting(
+        "MESSAGE_MAX_CHARS", _parse_int(1, 65536), 4000, "Longest text message, in characters."
+    )
+    group_max_members: int = _setting(
+        "GROUP_MAX_MEMBERS", _parse_int(2, 100000), 500, "Most members a group may have."
+    )
+    send_rate_max: int = _setting(
+        "SEND_RATE_MAX",
+        _parse_int(1, 100000),
+        60,
+        "Messages (and other chat writes) one user may send per SEND_RATE_WINDOW.",
+    )
+    send_rate_window: int = _setting(
+        "SEND_RATE_WINDOW", _parse_int(1, 3600), 10, "Send rate-limit window, seconds."
+    )
+    edit_window: int = _setting(
+        "EDIT_WINDOW", _parse_int(0, 365 * 86400), 48 * 3600, "How long a sender may edit, seconds."
+    )
+    recall_window: int = _setting(
+        "RECALL_WINDOW", _parse_int(0, 86400), 120, "How long a sender may recall, seconds."
+    )
+    read_receipts_max_members: int = _setting(
+        "READ_RECEIPTS_MAX_MEMBERS",
+        _parse_int(2, 100000),
+        100,
+        "Largest group that shares per-member read state (who has read).",
+    )
+    sync_max_messages: int = _setting(
+        "SYNC_MAX_MESSAGES",
+        _parse_int(1, 10000),
+        200,
+        "Most messages per conversation one sync returns; past it: too_long.",
+    )
     trust_proxy: bool = _setting(
         "TRUST_PROXY",
         _parse_bool,

@@ -1,4 +1,4 @@
-"""The ``blocks`` collection: one document per (blocker, blocked) pair, id ``"<blocker>|<blocked>"``.
+"""The ``blocks`` collection: one document per (blocker, blocked), id ``"<blocker>|<blocked>"``.
 
 A blocked user cannot message the blocker, open a direct chat with them, send them a friend
 request, or see their presence.

@@ -29,6 +29,11 @@ class Users:
     async def get_user(self, user_id: str) -> dict[str, Any] | None:
         return await self.collection.find_one({"_id": user_id})
 
+    async def get_users(self, user_ids: list[str]) -> list[dict[str, Any]]:
+        if not user_ids:
+            return []
+        return await self.collection.find({"_id": {"$in": user_ids}}).to_list(length=None)
+
     async def get_user_by_login(self, login_lower: str) -> dict[str, Any] | None:
         """Find by lower-cased username or email."""
         field = "email_lower" if "@" in login_lower else "username_lower"

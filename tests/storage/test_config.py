@@ -19,9 +19,15 @@ def test_defaults_are_embedded_development():
 
 def test_values_are_parsed():
     config = Config.from_env(
-        {"AETHERIAL_PORT": "9000", "TRUST_PROXY": "yes", "MONGODB_URL": "mongodb://db:27017",
-         "REDIS_URL": "redis://r:6379/1", "AETHERIAL_DATA_DIR": "/srv/a", "CORS_ORIGINS": "*",
-         "REDIS_UNRELATED": "ignored"}
+        {
+            "AETHERIAL_PORT": "9000",
+            "TRUST_PROXY": "yes",
+            "MONGODB_URL": "mongodb://db:27017",
+            "REDIS_URL": "redis://r:6379/1",
+            "AETHERIAL_DATA_DIR": "/srv/a",
+            "CORS_ORIGINS": "*",
+            "REDIS_UNRELATED": "ignored",
+        }
     )
     assert config.port == 9000 and config.trust_proxy is True
     assert not config.embedded_mongo and config.redis_url == "redis://r:6379/1"
@@ -54,8 +60,12 @@ def test_production_requires_its_parts():
         Config.from_env({"AETHERIAL_ENV": "production", "MONGODB_URL": "mongodb://db"})
     assert "REDIS_URL" in str(info.value) and "JWT_SECRET" in str(info.value)
     config = Config.from_env(
-        {"AETHERIAL_ENV": "production", "MONGODB_URL": "mongodb://db",
-         "REDIS_URL": "redis://r", "JWT_SECRET": "x" * 40}
+        {
+            "AETHERIAL_ENV": "production",
+            "MONGODB_URL": "mongodb://db",
+            "REDIS_URL": "redis://r",
+            "JWT_SECRET": "x" * 40,
+        }
     )
     assert config.environment == "production"
 

@@ -1,0 +1,62 @@
+"""The JSON shapes of messages and conversations, shared by REST, Socket.IO events and sync."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from storage.mongo import iso
+
+
+def message_view(message: dict[str, Any], reactions: list[dict[str, Any]] | None = None) -> dict:
+    view = {
+        "id": message["_id"],
+        "conversation_id": message["conversation_id"],
+        "seq": message["seq"],
+        "sender_id": message["sender_id"],
+        "client_msg_id": message["client_msg_id"],
+        "type": message["type"],
+        "text": message.get("text", ""),
+        "reply_to": message.get("reply_to"),
+        "mentions": message.get("mentions", []),
+        "mention_all": bool(message.get("mention_all")),
+        "created_at": iso(message["created_at"]),
+        "edited_at": iso(message.get("edited_at")),
+        "recalled": bool(message.get("recalled")),
+        "version": message.get("version", 1),
+        "reactions": reactions or [],
+    }
+    if message.get("system"):
+        view["system"] = message["system"]
+    return view
+
+
+def preview_view(preview: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not preview:
+        return None
+    return {**preview, "created_at": iso(preview["created_at"])}
+
+
+def conversation_view(
+    conversation: dict[str, Any], member: dict[str, Any], *, peer: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A conversation as one member sees it: their role, unread count and read position."""
+    last_seq = conversation.get("last_seq", 0)
+    last_read = max(member.get("last_read_seq", 0), member.get("joined_seq", 0))
+    view = {
+        "id": conversation["_id"],
+        "type": conversation["type"],
+        "title": conversation.get("title") or (peer or {}).get("display_name", ""),
+        "created_at": iso(conversation["created_at"]),
+        "updated_at": iso(conversation["updated_at"]),
+        "last_seq": last_seq,
+        "last_message": preview_view(conversation.get("last_message")),
+        "member_count": conversation.get("member_count", 0),
+        "my_role": member["role"],
+        "last_read_seq": last_read,
+        "joined_seq": member.get("joined_seq", 0),
+        "unread_count": max(0, last_seq - last_read),
+        "muted": bool(member.get("muted")),
+    }
+    if peer is not None:
+        view["peer"] = peer
+    return view
