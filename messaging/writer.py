@@ -136,6 +136,8 @@ class MessageWriter:
                     "created_at": now,
                     "updated_at_seq": 0,
                     "version": 1,
+                    "recalled": False,
+                    "edited_at": None,
                 }
                 for i, p in enumerate(todo)
             ]
