@@ -26,7 +26,6 @@ itself.
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +45,6 @@ SEARCH_LIMIT_DEFAULT = 20
 SEARCH_LIMIT_MAX = 50
 # A send that keeps losing races (the pair changes between our insert and our read) gives up.
 _SEND_ATTEMPTS = 5
-_SEARCH_ROUNDS = 5
 
 
 # --- helpers other modules call -------------------------------------------------------------
@@ -86,9 +84,7 @@ def request_view(
 
 
 async def _users_by_id(ctx: Messaging, ids: list[str]) -> dict[str, dict[str, Any]]:
-    # One lookup per id (pages are bounded); a batch Users.get_users($in) would save round trips.
-    found = await asyncio.gather(*(ctx.users.get_user(user_id) for user_id in set(ids)))
-    return {user["_id"]: user for user in found if user is not None}
+    return {user["_id"]: user for user in await ctx.users.get_users(list(set(ids)))}
 
 
 async def _request_views(ctx: Messaging, contacts: list[dict[str, Any]]) -> list[dict]:
@@ -340,18 +336,6 @@ async def get_blocks(ctx: Messaging, user_id: str) -> list[dict]:
 # --- finding people -------------------------------------------------------------------------
 
 
-async def _find_by_username_prefix(
-    ctx: Messaging, prefix: str, exclude_id: str, skip: int, limit: int
-) -> list[dict]:
-    # Belongs in messaging/store/users.py (Users.find_by_username_prefix); kept here until then.
-    query = {
-        "username_lower": {"$regex": "^" + re.escape(prefix), "$options": "i"},
-        "_id": {"$ne": exclude_id},
-    }
-    cursor = ctx.users.collection.find(query).sort("username_lower", 1).skip(skip)
-    return await cursor.limit(limit).to_list(None)
-
-
 async def search_users(
     ctx: Messaging, user_id: str, q: str, limit: int = SEARCH_LIMIT_DEFAULT
 ) -> list[dict]:
@@ -359,18 +343,9 @@ async def search_users(
     prefix = q.strip().lower()
     if not prefix:
         raise AppError("invalid_field", "q must not be blank", details={"field": "query.q"})
-    found: list[dict] = []
-    skip = 0
-    for _ in range(_SEARCH_ROUNDS):
-        batch = await _find_by_username_prefix(ctx, prefix, user_id, skip, limit)
-        skip += len(batch)
-        blocked_me = await asyncio.gather(
-            *(ctx.blocks.has_blocked(user["_id"], user_id) for user in batch)
-        )
-        found += [user for user, hidden in zip(batch, blocked_me, strict=True) if not hidden]
-        if len(found) >= limit or len(batch) < limit:
-            break
-    return [user_view(user) for user in found[:limit]]
+    hidden = [user_id, *await ctx.blocks.get_blocker_ids(user_id)]
+    found = await ctx.users.find_by_username_prefix(prefix, exclude_ids=hidden, limit=limit)
+    return [user_view(user) for user in found]
 
 
 async def get_profile(ctx: Messaging, user_id: str, other_id: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 COLLECTION = "blocks"
-INDEXES = [IndexModel("blocker_id", name="blocker")]
+INDEXES = [IndexModel("blocker_id", name="blocker"), IndexModel("blocked_id", name="blocked")]
 
 
 def block_id(blocker_id: str, blocked_id: str) -> str:
@@ -55,6 +55,11 @@ class Blocks:
             {"_id": block_id(blocker_id, blocked_id)}, {"_id": 1}
         )
         return found is not None
+
+    async def get_blocker_ids(self, blocked_id: str) -> list[str]:
+        """Everyone who blocked ``blocked_id``."""
+        found = self.collection.find({"blocked_id": blocked_id}, {"blocker_id": 1})
+        return [doc["blocker_id"] async for doc in found]
 
     async def get_blocked_ids(self, blocker_id: str) -> list[dict[str, Any]]:
         return (

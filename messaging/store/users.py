@@ -6,6 +6,7 @@ the index, not a prior read, decides a race between two registrations.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pymongo import IndexModel, ReturnDocument
@@ -33,6 +34,17 @@ class Users:
         if not user_ids:
             return []
         return await self.collection.find({"_id": {"$in": user_ids}}).to_list(length=None)
+
+    async def find_by_username_prefix(
+        self, prefix_lower: str, *, exclude_ids: list[str], limit: int
+    ) -> list[dict[str, Any]]:
+        """Users whose lower-cased username starts with ``prefix_lower``, in username order."""
+        query = {
+            "username_lower": {"$regex": "^" + re.escape(prefix_lower)},
+            "_id": {"$nin": exclude_ids},
+        }
+        cursor = self.collection.find(query).sort("username_lower", 1).limit(limit)
+        return await cursor.to_list(length=limit)
 
     async def get_user_by_login(self, login_lower: str) -> dict[str, Any] | None:
         """Find by lower-cased username or email."""
