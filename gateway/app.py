@@ -17,6 +17,7 @@ from messaging.store import INDEXES as MESSAGING_INDEXES
 from storage.config import Config
 from storage.errors import AppError
 from storage.mongo import ensure_indexes, open_database
+from storage.presence import make_presence
 from storage.pubsub import make_pubsub
 from storage.ratelimit import make_rate_limiter
 from storage.secrets import jwt_secret
@@ -47,12 +48,16 @@ async def infrastructure_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[keys.CONFIG]
     pubsub = make_pubsub(config.redis_url)
     limiter = make_rate_limiter(config.redis_url)
+    presence = make_presence(config.redis_url)
     await pubsub.start()
+    await presence.start()
     app[keys.PUBSUB] = pubsub
     app[keys.LIMITER] = limiter
+    app[keys.PRESENCE] = presence
     try:
         yield
     finally:
+        await presence.close()
         await limiter.close()
         await pubsub.close()
 
@@ -67,6 +72,7 @@ async def domains_ctx(app: web.Application) -> AsyncIterator[None]:
         jwt_secret=jwt_secret(config),
         limiter=app[keys.LIMITER],
         pubsub=app[keys.PUBSUB],
+        presence=app[keys.PRESENCE],
         events=events,
     )
     await messaging.start()

@@ -9,6 +9,7 @@ from gateway.api import Api
 from messaging.context import Messaging
 from storage.config import Config
 from storage.mongo import Database
+from storage.presence import PresenceCounter
 from storage.pubsub import PubSub
 from storage.ratelimit import RateLimiter
 
@@ -16,6 +17,7 @@ CONFIG = web.AppKey("config", Config)
 DATABASE = web.AppKey("database", Database)
 PUBSUB = web.AppKey("pubsub", PubSub)
 LIMITER = web.AppKey("limiter", RateLimiter)
+PRESENCE = web.AppKey("presence", PresenceCounter)
 SIO = web.AppKey("sio", socketio.AsyncServer)
 MESSAGING = web.AppKey("messaging", Messaging)
 APIS = web.AppKey("apis", list[Api])

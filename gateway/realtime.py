@@ -15,6 +15,7 @@ import socketio
 from aiohttp import web
 
 from gateway.socket_events import socket_api
+from messaging.actions import presence
 from messaging.actions.auth import authenticate
 from messaging.context import Messaging
 from messaging.events import Event
@@ -139,3 +140,12 @@ class ChatNamespace(socketio.AsyncNamespace):
         await self.save_session(sid, {"user_id": who.user_id, "session_id": who.session_id})
         await self.enter_room(sid, f"user:{who.user_id}")
         await self.enter_room(sid, f"session:{who.session_id}")
+        await presence.do_device_connected(self.messaging, who.user_id)
+
+    async def on_disconnect(self, sid: str, *reason: Any) -> None:
+        session = await self.get_session(sid)
+        if session and "user_id" in session:
+            try:
+                await presence.do_device_disconnected(self.messaging, session["user_id"])
+            except Exception:
+                log.exception("presence update on disconnect failed")

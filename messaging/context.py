@@ -24,6 +24,7 @@ from messaging.store.users import Users
 from messaging.tokens import TokenService
 from messaging.writer import MessageWriter
 from storage.config import Config
+from storage.presence import PresenceCounter
 from storage.pubsub import PubSub
 from storage.ratelimit import RateLimiter
 
@@ -49,6 +50,7 @@ class Messaging:
     tokens: TokenService
     limiter: RateLimiter
     pubsub: PubSub
+    presence: PresenceCounter
     events: EventSink
     writer: MessageWriter = field(init=False)
     # Ephemeral per-node state (typing throttles): losing it on restart is harmless.
@@ -63,6 +65,7 @@ class Messaging:
         jwt_secret: str,
         limiter: RateLimiter,
         pubsub: PubSub,
+        presence: PresenceCounter,
         events: EventSink,
     ) -> Messaging:
         conversations, members = Conversations(db), Members(db)
@@ -87,6 +90,7 @@ class Messaging:
             tokens=TokenService(jwt_secret, config.access_token_ttl),
             limiter=limiter,
             pubsub=pubsub,
+            presence=presence,
             events=events,
         )
         from messaging.actions.messages import deliver_committed

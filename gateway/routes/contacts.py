@@ -7,7 +7,7 @@ from aiohttp import web
 from gateway.api import AUTH, BODY, QUERY, Api
 from gateway.keys import MESSAGING
 from gateway.schemas import TIMESTAMP, USER, obj, string
-from messaging.actions import contacts
+from messaging.actions import contacts, presence
 from messaging.context import Messaging
 from storage.errors import AppError
 
@@ -243,3 +243,29 @@ async def search_users(request: web.Request) -> dict:
 async def get_user(request: web.Request) -> dict:
     """Someone who blocked you is reported as not found."""
     return await contacts.get_profile(*_ids(request))
+
+
+@api.get(
+    "/api/v1/presence",
+    summary="Online state and last seen of friends",
+    query={"user_ids": string(64 * 200 + 199, 1, description="comma-separated, at most 200")},
+    response=obj(
+        {
+            "presence": {
+                "type": "array",
+                "items": obj(
+                    {
+                        "user_id": {"type": "string"},
+                        "online": {"type": "boolean"},
+                        "last_seen_at": {"type": ["string", "null"], "format": "date-time"},
+                    }
+                ),
+            }
+        }
+    ),
+)
+async def get_presence(request: web.Request) -> dict:
+    """Users who are not your friends are left out of the answer (presence is for contacts)."""
+    ids = [u for u in request[QUERY].get("user_ids", "").split(",") if u][:200]
+    found = await presence.get_presence(request.app[MESSAGING], request[AUTH].user_id, ids)
+    return {"presence": found}

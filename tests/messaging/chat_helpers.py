@@ -20,12 +20,17 @@ class Person:
     username: str
     token: str
 
-    async def send(self, conversation_id: str, text: str, client_msg_id: str | None = None,
-                   **extra: Any) -> dict:
+    async def send(
+        self, conversation_id: str, text: str, client_msg_id: str | None = None, **extra: Any
+    ) -> dict:
         ack = await self.socket.call(
             "message.send",
-            {"conversation_id": conversation_id, "client_msg_id": client_msg_id or text,
-             "text": text, **extra},
+            {
+                "conversation_id": conversation_id,
+                "client_msg_id": client_msg_id or text,
+                "text": text,
+                **extra,
+            },
         )
         assert ack["ok"], ack
         return ack["message"]
@@ -34,9 +39,11 @@ class Person:
         return [data for name, data in self.socket.events if name == event]
 
     def texts(self, conversation_id: str) -> list[str]:
-        return [d["message"]["text"] for d in self.received()
-                if d["message"]["conversation_id"] == conversation_id
-                and d["message"]["type"] == "text"]
+        return [
+            d["message"]["text"]
+            for d in self.received()
+            if d["message"]["conversation_id"] == conversation_id and d["message"]["type"] == "text"
+        ]
 
     async def connect_device(self) -> SocketClient:
         """Another device of the same person (a fresh login, its own session)."""
@@ -57,8 +64,9 @@ async def person(base_url: str, name: str | None = None) -> Person:
     tokens = await api.signup(name or f"person{next(_names)}")
     socket = SocketClient()
     await socket.connect(base_url, tokens["access_token"])
-    return Person(api, socket, tokens["user"]["id"], tokens["user"]["username"],
-                  tokens["access_token"])
+    return Person(
+        api, socket, tokens["user"]["id"], tokens["user"]["username"], tokens["access_token"]
+    )
 
 
 async def people(base_url: str, count: int) -> list[Person]:
@@ -75,14 +83,16 @@ async def group(owner: Person, members: list[Person], title: str = "Team") -> st
 
 
 async def direct(a: Person, b: Person) -> str:
-    status, body = await a.api.post("/api/v1/conversations",
-                                    json={"type": "direct", "user_id": b.user_id})
+    status, body = await a.api.post(
+        "/api/v1/conversations", json={"type": "direct", "user_id": b.user_id}
+    )
     assert status in (200, 201), body
     return body["conversation"]["id"]
 
 
-async def settle(everyone: list[Person], conversation_id: str, count: int,
-                 timeout: float = 10.0) -> None:
+async def settle(
+    everyone: list[Person], conversation_id: str, count: int, timeout: float = 10.0
+) -> None:
     """Wait until each person has received ``count`` text messages of the conversation."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:

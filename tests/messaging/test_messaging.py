@@ -10,8 +10,11 @@ from tests.messaging.chat_helpers import close_all, direct, group, people, perso
 
 
 def seqs_of(person, conversation_id) -> list[int]:
-    return [d["message"]["seq"] for d in person.received()
-            if d["message"]["conversation_id"] == conversation_id]
+    return [
+        d["message"]["seq"]
+        for d in person.received()
+        if d["message"]["conversation_id"] == conversation_id
+    ]
 
 
 async def test_direct_chat_everyone_gets_everything_once_in_order(api):
@@ -52,18 +55,19 @@ async def test_retried_client_msg_id_is_one_message(api, gateway):
     laptop = await alice.connect_device()
     try:
         cid = await direct(alice, bob)
-        first = await alice.socket.call("message.send", {"conversation_id": cid,
-                                                         "client_msg_id": "same", "text": "hi"})
-        again = await alice.socket.call("message.send", {"conversation_id": cid,
-                                                         "client_msg_id": "same", "text": "hi"})
+        first = await alice.socket.call(
+            "message.send", {"conversation_id": cid, "client_msg_id": "same", "text": "hi"}
+        )
+        again = await alice.socket.call(
+            "message.send", {"conversation_id": cid, "client_msg_id": "same", "text": "hi"}
+        )
         assert first["ok"] and again["ok"]
         assert first["duplicate"] is False and again["duplicate"] is True
         assert again["message"]["id"] == first["message"]["id"]
         # the same id from two devices at once, several times over
         payload = {"conversation_id": cid, "client_msg_id": "race", "text": "once"}
         acks = await asyncio.gather(
-            *[(alice.socket if i % 2 else laptop).call("message.send", payload)
-              for i in range(10)]
+            *[(alice.socket if i % 2 else laptop).call("message.send", payload) for i in range(10)]
         )
         assert all(a["ok"] for a in acks)
         assert len({a["message"]["id"] for a in acks}) == 1
@@ -88,17 +92,25 @@ async def test_twenty_concurrent_senders_see_one_identical_gap_free_history(api)
         )
         total = 20 * per_person
         await settle(everyone, cid, total)
-        reference = [(d["message"]["seq"], d["message"]["id"]) for d in everyone[0].received()
-                     if d["message"]["type"] == "text"]
+        reference = [
+            (d["message"]["seq"], d["message"]["id"])
+            for d in everyone[0].received()
+            if d["message"]["type"] == "text"
+        ]
         assert [s for s, _ in reference] == sorted(s for s, _ in reference)
         for p in everyone:
-            mine = [(d["message"]["seq"], d["message"]["id"]) for d in p.received()
-                    if d["message"]["type"] == "text"]
+            mine = [
+                (d["message"]["seq"], d["message"]["id"])
+                for d in p.received()
+                if d["message"]["type"] == "text"
+            ]
             assert mine == reference
         all_seqs = seqs_of(everyone[0], cid)  # includes the group_created system message
         assert all_seqs == list(range(1, total + 2))
         status, history = await everyone[3].api.get(
-            f"/api/v1/conversations/{cid}/messages?after=0&limit=100")
+            f"/api/v1/conversations/{cid}/messages?after=0&limit=100"
+        )
+        assert status == 200
         assert [m["seq"] for m in history["messages"]] == list(range(1, 101))
     finally:
         await close_all(everyone)
@@ -131,13 +143,15 @@ async def test_reconnect_sync_returns_exactly_the_gap(api):
         await close_all([alice, bob])
 
 
-async def test_sync_too_long_and_new_and_removed_conversations(aiohttp_server, mongo_url,
-                                                              mongo_db_name, tmp_path):
+async def test_sync_too_long_and_new_and_removed_conversations(
+    aiohttp_server, mongo_url, mongo_db_name, tmp_path
+):
     from gateway.app import create_app
     from tests.conftest import make_config
 
-    server = await aiohttp_server(create_app(make_config(
-        mongo_url, mongo_db_name, tmp_path / "var", sync_max_messages=5)))
+    server = await aiohttp_server(
+        create_app(make_config(mongo_url, mongo_db_name, tmp_path / "var", sync_max_messages=5))
+    )
     base = str(server.make_url("")).rstrip("/")
     alice, bob = await people(base, 2)
     try:
@@ -154,7 +168,8 @@ async def test_sync_too_long_and_new_and_removed_conversations(aiohttp_server, m
         sync = await bob.socket.call("sync", {"cursors": {cid: 8}})
         assert sync["new_conversation_ids"] == [gid]
         assert [m["system"]["event"] for m in sync["conversations"][gid]["messages"]] == [
-            "group_created"]
+            "group_created"
+        ]
     finally:
         await close_all([alice, bob])
 
@@ -175,12 +190,16 @@ async def test_edits_recalls_reactions_reach_everyone_and_sync(api):
         assert edited["message"]["edited_at"] and edited["message"]["version"] == 2
         reacted = await bob.socket.call("reaction.add", {**ref, "emoji": "👍"})
         assert reacted["message"]["reactions"] == [
-            {"emoji": "👍", "count": 1, "user_ids": [bob.user_id]}]
+            {"emoji": "👍", "count": 1, "user_ids": [bob.user_id]}
+        ]
         again = await bob.socket.call("reaction.add", {**ref, "emoji": "👍"})  # idempotent
         assert again["message"]["reactions"][0]["count"] == 1
-        recalled = await bob.socket.call("message.recall", {"conversation_id": cid,
-                                                           "message_id": second["id"]})
-        assert recalled["ok"] and recalled["message"]["recalled"] and recalled["message"]["text"] == ""
+        recalled = await bob.socket.call(
+            "message.recall", {"conversation_id": cid, "message_id": second["id"]}
+        )
+        assert (
+            recalled["ok"] and recalled["message"]["recalled"] and recalled["message"]["text"] == ""
+        )
 
         updates = await alice.socket.wait_for("message.updated", count=4)
         assert updates[-1]["message"]["id"] == second["id"]
@@ -206,15 +225,18 @@ async def test_recall_rules(api):
         cid = await group(alice, [bob])
         mine = await bob.send(cid, "oops")
         theirs = await alice.send(cid, "owner's")
-        denied = await bob.socket.call("message.recall", {"conversation_id": cid,
-                                                         "message_id": theirs["id"]})
+        denied = await bob.socket.call(
+            "message.recall", {"conversation_id": cid, "message_id": theirs["id"]}
+        )
         assert denied["error"]["code"] == "not_allowed"
         # the owner may recall anyone's message, any time
-        ok = await alice.socket.call("message.recall", {"conversation_id": cid,
-                                                       "message_id": mine["id"]})
+        ok = await alice.socket.call(
+            "message.recall", {"conversation_id": cid, "message_id": mine["id"]}
+        )
         assert ok["ok"] and ok["message"]["recalled"]
-        edit = await bob.socket.call("message.edit", {"conversation_id": cid,
-                                                     "message_id": mine["id"], "text": "x"})
+        edit = await bob.socket.call(
+            "message.edit", {"conversation_id": cid, "message_id": mine["id"], "text": "x"}
+        )
         assert edit["error"]["code"] == "message_recalled"
     finally:
         await close_all([alice, bob])
@@ -224,8 +246,9 @@ async def test_membership_changes_reach_everyone_and_removed_member_hears_nothin
     alice, bob, carol, dave = await people(api.base_url, 4)
     try:
         cid = await group(alice, [bob, carol])
-        status, body = await alice.api.post(f"/api/v1/conversations/{cid}/members",
-                                            json={"user_ids": [dave.user_id]})
+        status, body = await alice.api.post(
+            f"/api/v1/conversations/{cid}/members", json={"user_ids": [dave.user_id]}
+        )
         assert status == 200 and body["added"] == [dave.user_id]
         new = await dave.socket.wait_for("conversation.new")
         assert new[0]["conversation"]["id"] == cid
@@ -240,18 +263,25 @@ async def test_membership_changes_reach_everyone_and_removed_member_hears_nothin
         await settle([bob, dave], cid, 2)
         await asyncio.sleep(0.3)
         assert "after carol left" not in carol.texts(cid)
-        denied = await carol.socket.call("message.send", {"conversation_id": cid,
-                                                         "client_msg_id": "x", "text": "hi?"})
+        denied = await carol.socket.call(
+            "message.send", {"conversation_id": cid, "client_msg_id": "x", "text": "hi?"}
+        )
         assert denied["error"]["code"] == "not_a_member"
         status, body = await carol.api.get(f"/api/v1/conversations/{cid}/messages")
         assert status == 403 and body["error"]["code"] == "not_a_member"
 
-        events = [d["message"]["system"]["event"] for d in bob.received()
-                  if d["message"]["type"] == "system"]
+        events = [
+            d["message"]["system"]["event"]
+            for d in bob.received()
+            if d["message"]["type"] == "system"
+        ]
         assert events == ["group_created", "members_added", "member_removed"]
         sync = await bob.socket.call("sync", {"cursors": {cid: 0}})
-        assert [m["system"]["event"] for m in sync["conversations"][cid]["messages"]
-                if m["type"] == "system"] == events
+        assert [
+            m["system"]["event"]
+            for m in sync["conversations"][cid]["messages"]
+            if m["type"] == "system"
+        ] == events
         # dave joined later: he sees nothing from before he joined
         status, history = await dave.api.get(f"/api/v1/conversations/{cid}/messages")
         assert history["messages"][0]["system"]["event"] == "members_added"
@@ -266,11 +296,12 @@ async def test_roles_rename_leave_and_ownership(api):
         status, body = await bob.api.patch(f"/api/v1/conversations/{cid}", json={"title": "x"})
         assert status == 403 and body["error"]["code"] == "not_allowed"
         status, _ = await alice.api.request(
-            "PUT", f"/api/v1/conversations/{cid}/members/{bob.user_id}/role",
-            json={"role": "admin"})
+            "PUT", f"/api/v1/conversations/{cid}/members/{bob.user_id}/role", json={"role": "admin"}
+        )
         assert status == 204
-        status, body = await bob.api.patch(f"/api/v1/conversations/{cid}",
-                                           json={"title": "  Weekend   trip "})
+        status, body = await bob.api.patch(
+            f"/api/v1/conversations/{cid}", json={"title": "  Weekend   trip "}
+        )
         assert status == 200 and body["conversation"]["title"] == "Weekend trip"
         updated = await carol.socket.wait_for("conversation.updated")
         assert updated[0] == {"conversation_id": cid, "title": "Weekend trip"}
@@ -283,8 +314,9 @@ async def test_roles_rename_leave_and_ownership(api):
         status, body = await bob.api.get(f"/api/v1/conversations/{cid}")
         roles = {m["user"]["id"]: m["role"] for m in body["conversation"]["members"]}
         assert roles == {bob.user_id: "owner", carol.user_id: "member"}
-        status, _ = await bob.api.post(f"/api/v1/conversations/{cid}/owner",
-                                       json={"user_id": carol.user_id})
+        status, _ = await bob.api.post(
+            f"/api/v1/conversations/{cid}/owner", json={"user_id": carol.user_id}
+        )
         assert status == 204
         _, body = await carol.api.get(f"/api/v1/conversations/{cid}")
         assert body["conversation"]["my_role"] == "owner"
@@ -348,8 +380,9 @@ async def test_multi_device_and_delete_for_me(api):
         sent = await alice.send(cid, "from laptop")
         on_phone = await phone.wait_for("message.new")
         assert on_phone[0]["message"]["id"] == sent["id"]
-        ack = await alice.socket.call("message.delete", {"conversation_id": cid,
-                                                        "message_id": sent["id"]})
+        ack = await alice.socket.call(
+            "message.delete", {"conversation_id": cid, "message_id": sent["id"]}
+        )
         assert ack == {"ok": True}
         gone = await phone.wait_for("message.deleted")
         assert gone[0] == {"conversation_id": cid, "message_id": sent["id"]}
@@ -370,12 +403,21 @@ async def test_replies_and_mentions(api):
         cid = await group(alice, [bob])
         question = await alice.send(cid, "lunch?")
         answer = await bob.send(cid, "yes!", reply_to=question["id"], mentions=[alice.user_id])
-        assert answer["reply_to"] == {"id": question["id"], "seq": question["seq"],
-                                      "sender_id": alice.user_id}
+        assert answer["reply_to"] == {
+            "id": question["id"],
+            "seq": question["seq"],
+            "sender_id": alice.user_id,
+        }
         assert answer["mentions"] == [alice.user_id]
-        everyone = await bob.socket.call("message.send", {"conversation_id": cid,
-                                                         "client_msg_id": "all",
-                                                         "text": "hey all", "mentions": ["all"]})
+        everyone = await bob.socket.call(
+            "message.send",
+            {
+                "conversation_id": cid,
+                "client_msg_id": "all",
+                "text": "hey all",
+                "mentions": ["all"],
+            },
+        )
         assert everyone["error"]["code"] == "not_allowed"  # members cannot @all
         owner_all = await alice.send(cid, "meeting now", mentions=["all"])
         assert owner_all["mention_all"] is True
@@ -408,13 +450,15 @@ async def test_blocked_user_cannot_open_a_direct_chat_or_message(api, gateway):
     try:
         cid = await direct(alice, bob)
         await gateway.app[MESSAGING].blocks.add_block(alice.user_id, bob.user_id, 0)
-        denied = await bob.socket.call("message.send", {"conversation_id": cid,
-                                                       "client_msg_id": "x", "text": "hi"})
+        denied = await bob.socket.call(
+            "message.send", {"conversation_id": cid, "client_msg_id": "x", "text": "hi"}
+        )
         assert denied["error"]["code"] == "blocked"
         carol = await person(api.base_url)
         await gateway.app[MESSAGING].blocks.add_block(carol.user_id, bob.user_id, 0)
-        status, body = await bob.api.post("/api/v1/conversations",
-                                          json={"type": "direct", "user_id": carol.user_id})
+        status, body = await bob.api.post(
+            "/api/v1/conversations", json={"type": "direct", "user_id": carol.user_id}
+        )
         assert status == 403 and body["error"]["code"] == "blocked"
         await carol.close()
     finally:

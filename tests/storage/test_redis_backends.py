@@ -88,3 +88,43 @@ async def test_local_pubsub_delivers_json_copies():
     assert got == [{"a": [1, 2]}]
     await pubsub.publish("other", {"x": 1})
     assert len(got) == 1
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def presence(request):
+    from storage.presence import MemoryPresence, RedisPresence
+
+    if request.param == "memory":
+        instance = MemoryPresence()
+    else:
+        instance = RedisPresence(request.getfixturevalue("redis_url"))
+    await instance.start()
+    yield instance
+    await instance.close()
+
+
+async def test_presence_counts_devices(presence):
+    user = uuid.uuid4().hex
+    assert await presence.connected(user) is True
+    assert await presence.connected(user) is False
+    assert await presence.online([user, "nobody"]) == {user}
+    assert await presence.disconnected(user) is False
+    assert await presence.disconnected(user) is True
+    assert await presence.online([user]) == set()
+
+
+async def test_redis_presence_ignores_a_dead_node(redis_url):
+    from storage.presence import RedisPresence
+
+    alive, dead = RedisPresence(redis_url), RedisPresence(redis_url)
+    await alive.start()
+    await dead.start()
+    user = uuid.uuid4().hex
+    try:
+        await dead.connected(user)
+        assert await alive.online([user]) == {user}
+        await dead.close()  # its liveness key goes (as it would expire after a crash)
+        assert await alive.online([user]) == set()
+        assert await alive.connected(user) is True  # back online from a live node
+    finally:
+        await alive.close()
