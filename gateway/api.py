@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.validation import Validator, parse_json
+from gateway.validation import INT64_MAX, Validator, parse_json
 from storage.errors import AppError
 
 Handler = Callable[[web.Request], Awaitable[dict[str, Any] | web.StreamResponse | None]]
@@ -131,6 +131,12 @@ def _parse_query(route: Route, request: web.Request) -> dict[str, Any]:
                     f"query.{name} must be of type integer",
                     details={"field": f"query.{name}"},
                 ) from None
+            if abs(parsed[name]) > INT64_MAX:
+                raise AppError(
+                    "invalid_field",
+                    f"query.{name} is a number too large to store",
+                    details={"field": f"query.{name}"},
+                )
         else:
             parsed[name] = raw
     try:

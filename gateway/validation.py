@@ -10,7 +10,7 @@ import json
 import re
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
 from storage.errors import AppError
@@ -52,16 +52,57 @@ def _message(error: ValidationError, field: str) -> str:
     return f"{field or 'the body'}: {error.message}"
 
 
+INT64_MAX = 2**63 - 1
+
+# JSON Schema counts 3.0 as an integer; a client that sends it would get a float stored and echoed.
+_StrictValidator = validators.extend(
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool)
+    ),
+)
+
+
+def _unstorable(value: Any, path: list[str]) -> tuple[list[str], str] | None:
+    """The first value MongoDB cannot store: a string that is not valid Unicode (a lone
+    surrogate such as "\ud800" is valid JSON) or an integer wider than 64 bits."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path, "contains characters that are not valid Unicode"
+    elif isinstance(value, int) and not isinstance(value, bool):
+        if not -INT64_MAX - 1 <= value <= INT64_MAX:
+            return path, "is a number too large to store"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            found = _unstorable(key, path) or _unstorable(item, [*path, str(key)])
+            if found:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _unstorable(item, [*path, str(index)])
+            if found:
+                return found
+    return None
+
+
 class Validator:
     """A compiled schema that raises ``AppError`` describing the first problem found."""
 
     def __init__(self, schema: dict[str, Any], prefix: str = "") -> None:
         Draft202012Validator.check_schema(schema)
         self.schema = schema
-        self._validator = Draft202012Validator(schema)
+        self._validator = _StrictValidator(schema)
         self._prefix = prefix
 
     def validate(self, instance: Any) -> Any:
+        bad = _unstorable(instance, [self._prefix] if self._prefix else [])
+        if bad is not None:
+            field = ".".join(bad[0])
+            raise AppError(
+                "invalid_field", f"{field or 'the body'} {bad[1]}", details={"field": field}
+            )
         errors = sorted(self._validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
         if not errors:
             return instance

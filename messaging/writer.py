@@ -107,10 +107,25 @@ class MessageWriter:
                 try:
                     await self._commit(conversation_id, batch)
                 except Exception as exc:
-                    log.exception("writing a batch to %s failed", conversation_id)
                     # Forget the cached seq: the store is the truth after a failure.
                     self._next_seq.pop(conversation_id, None)
-                    _fail(batch, exc)
+                    if len(batch) == 1:
+                        log.exception("writing a message to %s failed", conversation_id)
+                        _fail(batch, exc)
+                        continue
+                    # One bad message must not fail the others: write them one by one. What
+                    # the batch already stored comes back as the original through its unique
+                    # client_msg_id.
+                    log.warning(
+                        "a batch for %s failed (%s); retrying one by one", conversation_id, exc
+                    )
+                    for pending in batch:
+                        try:
+                            await self._commit(conversation_id, [pending])
+                        except Exception as single:
+                            self._next_seq.pop(conversation_id, None)
+                            log.exception("writing a message to %s failed", conversation_id)
+                            _fail([pending], single)
         finally:
             # No await separates the empty-queue check from here, so no submit can slip in.
             del self._lanes[conversation_id]

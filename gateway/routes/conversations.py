@@ -7,6 +7,7 @@ from aiohttp import web
 from gateway.api import AUTH, BODY, QUERY, Api
 from gateway.keys import MESSAGING
 from gateway.schemas import CONVERSATION, MESSAGE, obj, string
+from gateway.validation import INT64_MAX
 from messaging.actions import conversations, members, messages, read_state
 from storage.errors import AppError
 
@@ -257,6 +258,8 @@ async def readers(request: web.Request) -> dict:
         seq = int(request.match_info["seq"])
     except ValueError:
         raise AppError("wrong_type", "seq must be an integer", details={"field": "seq"}) from None
+    if not 1 <= seq <= INT64_MAX:
+        raise AppError("invalid_field", "seq is out of range", details={"field": "seq"})
     found = await read_state.get_readers(
         request.app[MESSAGING], request[AUTH].user_id, _cid(request), seq
     )

@@ -156,6 +156,7 @@ async def do_create_group(ctx: Messaging, user_id: str, title: str, member_ids: 
         raise AppError(
             "group_full",
             f"a group has at most {ctx.config.group_max_members} members",
+            status=409,
             details={"limit": ctx.config.group_max_members},
         )
     await check_users_exist(ctx, others)

@@ -45,7 +45,10 @@ async def do_add_members(
     reserved = await ctx.conversations.reserve_places(conversation_id, len(new_ids), limit)
     if reserved is None:
         raise AppError(
-            "group_full", f"a group has at most {limit} members", details={"limit": limit}
+            "group_full",
+            f"a group has at most {limit} members",
+            status=409,
+            details={"limit": limit},
         )
     now = now_ms()
     added = await ctx.members.add_members(

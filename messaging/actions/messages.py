@@ -28,6 +28,7 @@ async def check_rate(ctx: Messaging, user_id: str) -> None:
             f"you are sending too fast; try again in {verdict.retry_after} seconds",
             status=429,
             details={"retry_after": verdict.retry_after},
+            headers={"Retry-After": str(verdict.retry_after)},
         )
 
 

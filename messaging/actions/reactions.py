@@ -5,6 +5,7 @@ from __future__ import annotations
 from messaging.actions.conversations import check_member
 from messaging.actions.messages import _get_visible, broadcast_update, check_rate
 from messaging.context import Messaging
+from messaging.views import message_view
 from storage.errors import AppError
 from storage.mongo import now_ms
 
@@ -46,12 +47,14 @@ async def do_react(
         )
     else:
         changed = await ctx.reactions.remove_reaction(message_id, user_id, emoji)
-    if changed:
-        stamp = await ctx.conversations.note_change(conversation_id)
-        message = (
-            await ctx.messages.update_message(
-                conversation_id, message_id, {}, {"updated_at_seq": stamp}
-            )
-            or message
+    if not changed:  # already so: nothing to tell anyone
+        summaries = await ctx.reactions.get_summaries([message_id])
+        return message_view(message, summaries.get(message_id))
+    stamp = await ctx.conversations.note_change(conversation_id)
+    message = (
+        await ctx.messages.update_message(
+            conversation_id, message_id, {}, {"updated_at_seq": stamp}
         )
+        or message
+    )
     return await broadcast_update(ctx, membership, message)

@@ -59,6 +59,8 @@ async def do_sync(ctx: Messaging, user_id: str, cursors: dict[str, int]) -> dict
                 conversation_id, since, up_to=cursor, visible_after=floor, limit=limit
             )
             entry["updated"] = await views_for_user(ctx, user_id, conversation_id, changed)
+            # More changes than one answer holds: the client refetches by paging history.
+            entry["too_long"] = entry["too_long"] or len(changed) >= limit
         if conversation_id in cursors and member.get("last_hidden_at_seq", -1) >= since:
             entry["deleted"] = await ctx.hidden.get_hidden_since(user_id, conversation_id, since)
         result[conversation_id] = entry

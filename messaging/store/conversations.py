@@ -27,14 +27,15 @@ class Conversations:
         return await self.collection.find_one({"_id": conversation_id})
 
     async def get_conversations(
-        self, conversation_ids: list[str], *, before: int | None = None, limit: int = 1000
+        self, conversation_ids: list[str], *, before: int | None = None, limit: int = 0
     ) -> list[dict[str, Any]]:
         """Most recently active first; ``before`` pages by ``updated_at``."""
         query: dict[str, Any] = {"_id": {"$in": conversation_ids}}
         if before is not None:
             query["updated_at"] = {"$lt": before}
         cursor = self.collection.find(query).sort([("updated_at", DESCENDING), ("_id", DESCENDING)])
-        return await cursor.limit(limit).to_list(length=limit)
+        # limit 0: all of them (sync needs every conversation the user belongs to)
+        return await cursor.limit(limit).to_list(length=limit or None)
 
     async def advance(
         self, conversation_id: str, last_seq: int, last_message: dict[str, Any], now: int
