@@ -1,0 +1,1093 @@
+"""Chat load: N Socket.IO clients in groups sending at a fixed offered rate, against Aetherial and
+against a bare python-socketio broadcast server (the stack's ceiling), in the same run.
+
+    .venv/bin/python bench/chat_load.py [--clients 100,500] [--rate R] [--duration 15] [--json F]
+
+For every client count it runs the same scenario twice, each against a server it starts as its
+own process on 127.0.0.1 and stops afterwards:
+
+1. ``aetherial``: ``run.py`` on a fresh temporary data dir, so the embedded MongoDB-compatible
+   store (nx-27017, a child process of the gateway). Every ack comes after the message is durable.
+2. ``ceiling``: ``bench/ceiling_server.py``: same stack, same event and ack shapes, no auth, no
+   persistence.
+
+The clients run in ``--workers`` separate processes (each its own asyncio loop holding its share
+of python-socketio AsyncClients), so the load generator is not the bench process's event loop.
+Each message's text starts with its wall-clock send time (``time.time_ns()``), and every socket
+that receives its ``message.new`` (all members of the group, the sender's own socket included)
+computes send→receive latency from it. Figures are printed; nothing about timings is asserted.
+See bench/README.md for what each figure means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import json
+import multiprocessing as mp
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+CEILING_SERVER = Path(__file__).resolve().parent / "ceiling_server.py"
+PASSWORD = "Bench-load-9-password"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+HOST = "127.0.0.1"
+
+# Every wait below is bounded by one of these (seconds).
+SERVER_START_TIMEOUT = 60.0
+SERVER_STOP_TIMEOUT = 15.0
+HTTP_TIMEOUT = 30.0
+CONNECT_TIMEOUT = 10.0  # one socket's handshake
+PHASE_TIMEOUT = 180.0  # a whole worker phase (connecting everyone, closing)
+CALL_TIMEOUT = 10.0  # one message.send ack
+MAX_INFLIGHT_PER_CLIENT = 50  # past this a client skips its slot (counted) instead of piling up
+SETUP_CONCURRENCY = 16
+CONNECT_CONCURRENCY = 25  # per worker
+QUIET_AFTER_LAST_RECEIPT = 1.0
+DEFAULT_RATE = 200.0  # total offered msg/s, the same for every client count
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """Ask Linux to signal this process when its parent dies (no orphans if the bench is killed)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+
+
+# ----------------------------------------------------------------------------------------------
+# /proc readings
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) is in parentheses and may hold spaces: split after it.
+    return raw[raw.rindex(")") + 2 :].split()
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """utime + stime of the process (all its threads), in seconds."""
+    fields = _stat_fields(pid)
+    if fields is None:
+        return None
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_kb(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def descendants(pid: int) -> list[int]:
+    """Every living descendant of ``pid`` (the embedded MongoDB is the gateway's child)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat_fields(int(entry.name))
+            if fields is not None:
+                parents[int(entry.name)] = int(fields[1])
+    found: list[int] = []
+    frontier = [pid]
+    while frontier:
+        parent = frontier.pop()
+        kids = [child for child, ppid in parents.items() if ppid == parent]
+        found.extend(kids)
+        frontier.extend(kids)
+    return found
+
+
+def machine_cpu() -> tuple[int, int, int]:
+    """(busy, steal, total) jiffies of the whole machine since boot.
+
+    Busy excludes idle, iowait and steal (time the hypervisor gave to other guests).
+    """
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    values += [0] * (8 - len(values))
+    total = sum(values)
+    return total - values[3] - values[4] - values[7], values[7], total
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return (
+            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        )
+    except OSError:
+        return ""
+
+
+# ----------------------------------------------------------------------------------------------
+# Servers under test
+
+
+class ServerProcess:
+    """A server started as its own process (own session, SIGTERM when the bench dies)."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.name = name
+        self.argv = argv
+        self.env = env
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+        self.children: dict[int, str] = {}  # pid -> cmdline, as seen after start
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self, ready_marker: str) -> None:
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                self.argv,
+                cwd=ROOT,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # a Ctrl-C reaches only the bench, which stops us
+                preexec_fn=_die_with_parent,
+            )
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"{self.name} exited with code {self.process.returncode} while starting:\n"
+                    + self.log_tail()
+                )
+            if ready_marker in self.log_path.read_text(errors="replace"):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"{self.name} did not print {ready_marker!r} within "
+                    f"{SERVER_START_TIMEOUT:.0f}s:\n" + self.log_tail()
+                )
+            time.sleep(0.05)
+        self.children = {pid: cmdline(pid) for pid in descendants(self.pid)}
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log_tail(self, lines: int = 25) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join("    " + line for line in text.splitlines()[-lines:])
+
+    def stop(self) -> int | None:
+        """SIGTERM, then SIGKILL after a while; then any child we saw that outlived it."""
+        process = self.process
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(SERVER_STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(SERVER_STOP_TIMEOUT)
+        for pid, seen in self.children.items():
+            # Only a process that is still the one we saw (same command line).
+            if seen and cmdline(pid) == seen:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+                deadline = time.monotonic() + 5
+                while cmdline(pid) == seen and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                if cmdline(pid) == seen:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+        return process.returncode
+
+    def problems(self) -> list[str]:
+        """Lines of the server's log that look like errors (first few)."""
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return []
+        keys = ("ERROR", "Traceback", "CRITICAL", "Exception")
+        return [line for line in lines if any(k in line for k in keys)]
+
+
+def server_env() -> dict[str, str]:
+    env = dict(os.environ)
+    # The scenario is the embedded store: ignore any external MongoDB/Redis of the shell.
+    for name in ("MONGODB_URL", "REDIS_URL", "AETHERIAL_ENV", "JWT_SECRET", "AETHERIAL_DATA_DIR"):
+        env.pop(name, None)
+    env.update(
+        {
+            "PASSWORD_HASH_MEMORY_KIB": "1024",
+            "PASSWORD_HASH_TIME_COST": "1",
+            "SEND_RATE_MAX": "100000",
+            "SEND_RATE_WINDOW": "1",
+            "LOGIN_MAX_ATTEMPTS_PER_ADDRESS": "100000",
+            "LOGIN_MAX_FAILURES": "10000",
+            "ACCESS_TOKEN_TTL": "86400",
+            "LOG_LEVEL": "warning",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+def start_aetherial(workdir: Path) -> ServerProcess:
+    port = free_port()
+    data_dir = workdir / "data"
+    server = ServerProcess(
+        "aetherial",
+        [sys.executable, str(ROOT / "run.py"), "--port", str(port), "--data-dir", str(data_dir)],
+        server_env(),
+        workdir / "gateway.log",
+    )
+    server.url = f"http://{HOST}:{port}"  # type: ignore[attr-defined]
+    server.start("Aetherial is running on")
+    return server
+
+
+def start_ceiling(workdir: Path) -> ServerProcess:
+    port = free_port()
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    server = ServerProcess(
+        "ceiling",
+        [sys.executable, str(CEILING_SERVER), "--host", HOST, "--port", str(port)],
+        env,
+        workdir / "ceiling.log",
+    )
+    server.url = f"http://{HOST}:{port}"  # type: ignore[attr-defined]
+    server.start("ceiling server is running on")
+    return server
+
+
+# ----------------------------------------------------------------------------------------------
+# Accounts and groups (Aetherial only), over REST with bounded concurrency
+
+
+def group_layout(n: int, group_size: int) -> list[list[int]]:
+    """Client indexes per group: consecutive runs of ``group_size`` (the last may be smaller)."""
+    groups = [list(range(i, min(i + group_size, n))) for i in range(0, n, group_size)]
+    if len(groups) > 1 and len(groups[-1]) < 2:
+        groups[-2].extend(groups.pop())
+    return groups
+
+
+async def setup_aetherial(url: str, n: int, group_size: int) -> list[dict[str, Any]]:
+    """Register and sign in ``n`` users, create their groups; return one spec per client."""
+    import aiohttp
+
+    sem = asyncio.Semaphore(SETUP_CONCURRENCY)
+    timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT)
+    connector = aiohttp.TCPConnector(limit=SETUP_CONCURRENCY)
+    users: list[dict[str, Any]] = [{} for _ in range(n)]
+
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
+
+        async def post(path: str, body: dict, token: str | None = None) -> tuple[int, Any]:
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            async with http.post(url + path, json=body, headers=headers) as resp:
+                return resp.status, await resp.json(content_type=None)
+
+        async def signup(i: int) -> None:
+            name = f"bench_{i}"
+            async with sem:
+                status, body = await post(
+                    "/api/v1/auth/register",
+                    {"username": name, "email": f"{name}@example.com", "password": PASSWORD},
+                )
+                if status != 201:
+                    raise RuntimeError(f"register {name}: HTTP {status} {body}")
+                status, body = await post(
+                    "/api/v1/auth/login", {"login": name, "password": PASSWORD}
+                )
+                if status != 200:
+                    raise RuntimeError(f"login {name}: HTTP {status} {body}")
+                users[i] = {"id": body["user"]["id"], "token": body["access_token"]}
+
+        await asyncio.gather(*(signup(i) for i in range(n)))
+
+        groups = group_layout(n, group_size)
+        conversation_of: dict[int, str] = {}
+
+        async def create_group(g: int, members: list[int]) -> None:
+            owner = members[0]
+            async with sem:
+                status, body = await post(
+                    "/api/v1/conversations",
+                    {
+                        "type": "group",
+                        "title": f"bench group {g}",
+                        "member_ids": [users[m]["id"] for m in members[1:]],
+                    },
+                    users[owner]["token"],
+                )
+            if status != 201:
+                raise RuntimeError(f"create group {g}: HTTP {status} {body}")
+            conversation_of[g] = body["conversation"]["id"]
+
+        await asyncio.gather(*(create_group(g, members) for g, members in enumerate(groups)))
+
+    specs = []
+    for g, members in enumerate(groups):
+        for rank, i in enumerate(members):
+            specs.append(
+                {
+                    "index": i,
+                    "rank": rank,
+                    "group": g,
+                    "group_size": len(members),
+                    "conversation_id": conversation_of[g],
+                    "auth": {"token": users[i]["token"]},
+                }
+            )
+    return specs
+
+
+def ceiling_specs(n: int, group_size: int) -> list[dict[str, Any]]:
+    specs = []
+    for g, members in enumerate(group_layout(n, group_size)):
+        for rank, i in enumerate(members):
+            specs.append(
+                {
+                    "index": i,
+                    "rank": rank,
+                    "group": g,
+                    "group_size": len(members),
+                    "conversation_id": f"g{g}",
+                    "auth": {"room": f"g{g}", "user": f"u{i}"},
+                }
+            )
+    return specs
+
+
+# ----------------------------------------------------------------------------------------------
+# Load-generator worker processes
+
+
+def worker_main(conn: Any, worker_id: int, url: str, specs: list[dict], text_chars: int) -> None:
+    """Entry point of one load-generator process: obeys commands read from ``conn``."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the bench process stops us
+    _die_with_parent(signal.SIGKILL)
+    with contextlib.suppress(EOFError, BrokenPipeError, KeyboardInterrupt):
+        asyncio.run(_Worker(conn, worker_id, url, specs, text_chars).serve())
+
+
+class _Worker:
+    def __init__(self, conn: Any, worker_id: int, url: str, specs: list[dict], text_chars: int):
+        self.conn = conn
+        self.worker_id = worker_id
+        self.url = url
+        self.specs = specs
+        self.text_chars = text_chars
+        self.clients: list[dict[str, Any]] = []
+        self.reset_window(0, 0)
+
+    def reset_window(self, start_ns: int, end_ns: int) -> None:
+        self.win_start, self.win_end = start_ns, end_ns
+        self.latencies_ms: list[float] = []  # send->receive, copies of messages sent in window
+        self.received_total = 0
+        self.received_in_window = 0  # copies whose receipt time is in the window
+        self.foreign = 0  # message.new we could not parse a send time from
+        self.last_receipt = time.monotonic()
+
+    async def serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            command, args = await loop.run_in_executor(None, self.conn.recv)
+            if command == "connect":
+                self.conn.send(await self.connect_all())
+            elif command == "run":
+                self.conn.send(await self.run(**args))
+            elif command == "close":
+                await self.close_all()
+                self.conn.send({"closed": True})
+                return
+
+    # --- connecting -------------------------------------------------------------------------
+
+    def on_message_new(self, data: Any = None) -> None:
+        now = time.time_ns()
+        self.received_total += 1
+        self.last_receipt = time.monotonic()
+        try:
+            sent_ns = int(data["message"]["text"].split(" ", 1)[0])
+        except (TypeError, KeyError, ValueError, AttributeError):
+            self.foreign += 1
+            return
+        if self.win_start <= now < self.win_end:
+            self.received_in_window += 1
+        if self.win_start <= sent_ns < self.win_end:
+            self.latencies_ms.append((now - sent_ns) / 1e6)
+
+    async def connect_all(self) -> dict[str, Any]:
+        import socketio
+
+        sem = asyncio.Semaphore(CONNECT_CONCURRENCY)
+        failures: Counter[str] = Counter()
+        started = time.perf_counter()
+
+        async def connect(spec: dict) -> None:
+            # handle_sigint=False: a Ctrl-C must not cancel our tasks; the bench process stops us.
+            sio = socketio.AsyncClient(reconnection=False, handle_sigint=False)
+            refused: list[Any] = []
+            sio.on("message.new", self.on_message_new)
+            sio.on("connect_error", lambda data=None: refused.append(data))
+            async with sem:
+                try:
+                    await asyncio.wait_for(
+                        sio.connect(
+                            self.url,
+                            auth=spec["auth"],
+                            transports=["websocket"],
+                            wait_timeout=CONNECT_TIMEOUT,
+                        ),
+                        CONNECT_TIMEOUT + 5,
+                    )
+                except Exception as exc:
+                    reason = refused[0] if refused else f"{type(exc).__name__}: {exc}"
+                    failures[str(reason)[:200]] += 1
+                    with contextlib.suppress(Exception):
+                        await sio.disconnect()
+                    return
+            self.clients.append({**spec, "sio": sio, "inflight": 0, "seq": 0})
+
+        await asyncio.gather(*(connect(spec) for spec in self.specs))
+        return {
+            "connected": len(self.clients),
+            "failed": sum(failures.values()),
+            "failures": dict(failures),
+            "seconds": time.perf_counter() - started,
+        }
+
+    async def close_all(self) -> None:
+        async def close(client: dict) -> None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client["sio"].disconnect(), 5)
+
+        await asyncio.gather(*(close(c) for c in self.clients))
+        self.clients.clear()
+
+    # --- sending ----------------------------------------------------------------------------
+
+    async def run(
+        self,
+        *,
+        start_ns: int,
+        warmup: float,
+        duration: float,
+        rate: float,
+        phase: float,
+        drain: float,
+    ) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        win_start = start_ns + int(warmup * 1e9)
+        win_end = win_start + int(duration * 1e9)
+        self.reset_window(win_start, win_end)
+        stats: dict[str, Any] = {
+            "sent": 0,
+            "sent_in_window": 0,
+            "expected_copies": 0,  # group sizes summed over messages sent in the window
+            "acked_ok_in_window": 0,  # acks (ok) received during the window
+            "acked_ok_of_window": 0,  # acks (ok) of messages sent in the window, whenever
+            "ack_ms": [],  # send->ack of messages sent in the window
+            "errors": Counter(),  # ok=false codes, timeouts, exceptions
+            "skipped": 0,  # slots skipped because the client had too many acks outstanding
+            "lag_ms": [],  # how late the generator fired each slot of the window
+        }
+        # Interleave groups: consecutive slots come from different groups.
+        order = sorted(self.clients, key=lambda c: (c["rank"], c["group"]))
+        if not order or rate <= 0:
+            return self.report(stats, 0)
+        slots = int((warmup + duration) * rate)
+        interval = 1.0 / rate
+        t0 = loop.time() + (start_ns - time.time_ns()) / 1e9 + phase
+        pad = "x" * max(0, self.text_chars)
+        pending: set[asyncio.Task] = set()
+
+        async def send(client: dict) -> None:
+            client["inflight"] += 1
+            client["seq"] += 1
+            sent_ns = time.time_ns()
+            in_window = win_start <= sent_ns < win_end
+            stats["sent"] += 1
+            if in_window:
+                stats["sent_in_window"] += 1
+                stats["expected_copies"] += client["group_size"]
+            payload = {
+                "conversation_id": client["conversation_id"],
+                "client_msg_id": f"b{self.worker_id}-{client['index']}-{client['seq']}",
+                "text": f"{sent_ns} {client['index']} {client['seq']} {pad}",
+            }
+            began = time.perf_counter()
+            try:
+                ack = await client["sio"].call("message.send", payload, timeout=CALL_TIMEOUT)
+            except Exception as exc:
+                name = type(exc).__name__
+                stats["errors"]["timeout" if "Timeout" in name else name] += 1
+                return
+            finally:
+                client["inflight"] -= 1
+            ack_ns = time.time_ns()
+            if isinstance(ack, dict) and ack.get("ok"):
+                if win_start <= ack_ns < win_end:
+                    stats["acked_ok_in_window"] += 1
+                if in_window:
+                    stats["acked_ok_of_window"] += 1
+                    stats["ack_ms"].append((time.perf_counter() - began) * 1000)
+            else:
+                code = (ack or {}).get("error", {}).get("code") if isinstance(ack, dict) else None
+                stats["errors"][f"ok=false:{code or ack!r}"[:80]] += 1
+
+        for k in range(slots):
+            due = t0 + k * interval
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if k * interval >= warmup:
+                stats["lag_ms"].append(max(0.0, loop.time() - due) * 1000)
+            client = order[k % len(order)]
+            if client["inflight"] >= MAX_INFLIGHT_PER_CLIENT or not client["sio"].connected:
+                stats["skipped"] += 1
+                continue
+            task = asyncio.create_task(send(client))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+
+        # Drain: outstanding acks, then copies still on their way (quiet for a moment).
+        deadline = loop.time() + drain
+        while pending and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        while (
+            time.monotonic() - self.last_receipt < QUIET_AFTER_LAST_RECEIPT
+            and loop.time() < deadline
+        ):
+            await asyncio.sleep(0.05)
+        unfinished = len(pending)
+        for task in list(pending):
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        return self.report(stats, unfinished)
+
+    def report(self, stats: dict[str, Any], unfinished: int) -> dict[str, Any]:
+        stats["errors"] = dict(stats["errors"])
+        return {
+            **stats,
+            "unfinished": unfinished,
+            "latencies_ms": self.latencies_ms,
+            "received_total": self.received_total,
+            "received_in_window": self.received_in_window,
+            "foreign": self.foreign,
+            "disconnected": sum(1 for c in self.clients if not c["sio"].connected),
+        }
+
+
+class Workers:
+    """The load-generator processes of one scenario; always stopped by ``close``."""
+
+    def __init__(self, url: str, specs: list[dict], count: int, text_chars: int) -> None:
+        ctx = mp.get_context("spawn")
+        count = max(1, min(count, len(specs)))
+        self.procs: list[Any] = []
+        self.conns: list[Any] = []
+        for w in range(count):
+            mine = specs[w::count]
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(
+                target=worker_main, args=(child, w, url, mine, text_chars), daemon=True
+            )
+            proc.start()
+            child.close()
+            self.procs.append(proc)
+            self.conns.append(parent)
+        self.busy = False  # a command was sent and its replies not all collected
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.procs if p.pid]
+
+    def ask(self, command: str, args: Any = None, timeout: float = PHASE_TIMEOUT) -> list[dict]:
+        self.busy = True
+        for conn in self.conns:
+            conn.send((command, args or {}))
+        return self.collect(timeout)
+
+    def send_all(self, command: str, per_worker_args: list[Any]) -> None:
+        self.busy = True
+        for conn, args in zip(self.conns, per_worker_args, strict=True):
+            conn.send((command, args))
+
+    def collect(self, timeout: float) -> list[dict]:
+        self.busy = True
+        deadline = time.monotonic() + timeout
+        replies = []
+        for w, conn in enumerate(self.conns):
+            remaining = deadline - time.monotonic()
+            if not conn.poll(max(0.0, remaining)):
+                raise TimeoutError(
+                    f"load-generator worker {w} did not answer within {timeout:.0f}s"
+                )
+            replies.append(conn.recv())
+        self.busy = False
+        return replies
+
+    def close(self) -> None:
+        """Politely when idle (sockets closed cleanly); interrupted mid-command, at once."""
+        polite = not self.busy
+        if polite:
+            with contextlib.suppress(Exception):
+                self.ask("close", timeout=20)
+        for proc in self.procs:
+            proc.join(2 if polite else 0)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(5)
+        for conn in self.conns:
+            conn.close()
+
+
+# ----------------------------------------------------------------------------------------------
+# One scenario: one server, N clients, one offered rate
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+def tree_cpu(server: ServerProcess) -> dict[str, float | None]:
+    return {
+        "server": cpu_seconds(server.pid),
+        "children": sum(cpu_seconds(p) or 0.0 for p in server.children),
+    }
+
+
+def tree_rss(server: ServerProcess) -> tuple[int, int]:
+    return rss_kb(server.pid) or 0, sum(rss_kb(p) or 0 for p in server.children)
+
+
+def sleep_until(wall_ns: int) -> None:
+    while True:
+        left = (wall_ns - time.time_ns()) / 1e9
+        if left <= 0:
+            return
+        time.sleep(min(left, 0.5))
+
+
+def run_scenario(kind: str, n: int, rate: float, args: argparse.Namespace, workdir: Path) -> dict:
+    result: dict[str, Any] = {"server": kind, "clients": n, "offered_rate": rate}
+    workdir.mkdir(parents=True, exist_ok=True)
+    server: ServerProcess | None = None
+    workers: Workers | None = None
+    started = time.monotonic()
+    try:
+        server = start_aetherial(workdir) if kind == "aetherial" else start_ceiling(workdir)
+        url = server.url  # type: ignore[attr-defined]
+        t = time.monotonic()
+        if kind == "aetherial":
+            specs = asyncio.run(setup_aetherial(url, n, args.group_size))
+        else:
+            specs = ceiling_specs(n, args.group_size)
+        result["setup_seconds"] = time.monotonic() - t
+        server.children = {p: cmdline(p) for p in descendants(server.pid)}
+
+        workers = Workers(url, specs, args.workers, args.text_chars)
+        time.sleep(1.0)
+        rss0 = tree_rss(server)
+        replies = workers.ask("connect")
+        connected = sum(r["connected"] for r in replies)
+        failures: Counter[str] = Counter()
+        for r in replies:
+            failures.update(r["failures"])
+        result.update(
+            connected=connected,
+            connect_failed=sum(r["failed"] for r in replies),
+            connect_failures=dict(failures),
+            connect_seconds=max(r["seconds"] for r in replies),
+        )
+        if connected == 0:
+            raise RuntimeError(f"no client could connect: {dict(failures)}")
+        time.sleep(2.0)  # let the handshakes' garbage settle
+        rss_n = tree_rss(server)
+        result.update(
+            rss0_kb={"server": rss0[0], "children": rss0[1]},
+            rssN_kb={"server": rss_n[0], "children": rss_n[1]},
+            rss_per_conn_kb={
+                "server": (rss_n[0] - rss0[0]) / connected,
+                "total": (sum(rss_n) - sum(rss0)) / connected,
+            },
+        )
+
+        count = len(workers.conns)
+        start_ns = time.time_ns() + int(1e9)
+        per_worker = [
+            {
+                "start_ns": start_ns,
+                "warmup": args.warmup,
+                "duration": args.duration,
+                "rate": rate / count,
+                "phase": w / rate if rate > 0 else 0.0,
+                "drain": args.drain,
+            }
+            for w in range(count)
+        ]
+        workers.send_all("run", per_worker)
+        win_start = start_ns + int(args.warmup * 1e9)
+        win_end = win_start + int(args.duration * 1e9)
+        sleep_until(win_start)
+        cpu0, gen0, mach0 = tree_cpu(server), _worker_cpu(workers), machine_cpu()
+        me0 = cpu_seconds(os.getpid()) or 0.0
+        sleep_until(win_end)
+        cpu1, gen1, mach1 = tree_cpu(server), _worker_cpu(workers), machine_cpu()
+        me1 = cpu_seconds(os.getpid()) or 0.0
+        results = workers.collect(args.drain + CALL_TIMEOUT + 60)
+        result["server_alive_after"] = server.alive()
+
+        d = args.duration
+        lat = [x for r in results for x in r["latencies_ms"]]
+        ack = [x for r in results for x in r["ack_ms"]]
+        lag = [x for r in results for x in r["lag_ms"]]
+        errors: Counter[str] = Counter()
+        for r in results:
+            errors.update(r["errors"])
+        expected = sum(r["expected_copies"] for r in results)
+        sent_w = sum(r["sent_in_window"] for r in results)
+
+        cores = os.cpu_count() or 1
+
+        def pct(before: float | None, after: float | None) -> float | None:
+            return None if before is None or after is None else 100 * (after - before) / d
+
+        result.update(
+            sent_per_s=sent_w / d,
+            acked_per_s=sum(r["acked_ok_in_window"] for r in results) / d,
+            acked_of_window=sum(r["acked_ok_of_window"] for r in results),
+            sent_in_window=sent_w,
+            delivered_per_s=sum(r["received_in_window"] for r in results) / d,
+            copies_expected=expected,
+            copies_received=len(lat),
+            copies_missing=max(0, expected - len(lat)),
+            latency_ms={
+                "p50": percentile(lat, 50),
+                "p99": percentile(lat, 99),
+                "max": max(lat, default=None),
+            },
+            ack_ms={
+                "p50": percentile(ack, 50),
+                "p99": percentile(ack, 99),
+                "max": max(ack, default=None),
+            },
+            generator_lag_ms={"p99": percentile(lag, 99), "max": max(lag, default=None)},
+            errors=dict(errors),
+            skipped=sum(r["skipped"] for r in results),
+            unfinished=sum(r["unfinished"] for r in results),
+            disconnected=sum(r["disconnected"] for r in results),
+            foreign=sum(r["foreign"] for r in results),
+            cpu_pct={
+                "server": pct(cpu0["server"], cpu1["server"]),
+                "children": pct(cpu0["children"], cpu1["children"]),
+                "load_generator": pct(gen0, gen1),
+                "machine": cores * 100 * (mach1[0] - mach0[0]) / max(1, mach1[2] - mach0[2]),
+                "steal": cores * 100 * (mach1[1] - mach0[1]) / max(1, mach1[2] - mach0[2]),
+            },
+        )
+        cpu = result["cpu_pct"]
+        cpu["total"] = (cpu["server"] or 0) + (cpu["children"] or 0)
+        # Whatever else ran on the machine meanwhile (other jobs, kernel network work).
+        cpu["other"] = (
+            cpu["machine"] - cpu["total"] - (cpu["load_generator"] or 0) - (100 * (me1 - me0) / d)
+        )
+    except Exception as exc:
+        result["failure"] = f"{type(exc).__name__}: {exc}"
+        if server is not None:
+            result["server_log_tail"] = server.log_tail()
+    finally:
+        if workers is not None:
+            workers.close()
+        if server is not None:
+            result["server_exit_code"] = server.stop()
+            problems = server.problems()
+            result["server_log_problems"] = len(problems)
+            result["server_log_sample"] = problems[:5]
+            result["server_log"] = str(server.log_path)
+    result["scenario_seconds"] = time.monotonic() - started
+    return result
+
+
+def _worker_cpu(workers: Workers) -> float:
+    return sum(cpu_seconds(p) or 0.0 for p in workers.pids())
+
+
+# ----------------------------------------------------------------------------------------------
+# Output
+
+
+def _f(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _get(r: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(r, dict):
+            return None
+        r = r.get(key)
+    return r
+
+
+def _pair(r: dict, key: str, a: str = "p50", b: str = "p99") -> str:
+    return f"{_f(_get(r, key, a))} / {_f(_get(r, key, b))}"
+
+
+def _connected(r: dict) -> str:
+    return f"{_f(r.get('connected'))} / {_f(r.get('connect_failed'))}"
+
+
+def _mongo_cpu(r: dict) -> str:
+    return _f(_get(r, "cpu_pct", "children")) if r["server"] == "aetherial" else "-"
+
+
+ROWS: list[tuple[str, Any]] = [
+    ("clients connected / failed", _connected),
+    ("sent msg/s", lambda r: _f(r.get("sent_per_s"))),
+    ("acked msg/s (ok=true)", lambda r: _f(r.get("acked_per_s"))),
+    ("ack errors (ok=false, timeouts)", lambda r: _f(sum((r.get("errors") or {}).values()))),
+    ("delivered copies/s (message.new)", lambda r: _f(r.get("delivered_per_s"))),
+    ("copies missing after drain", lambda r: _f(r.get("copies_missing"))),
+    ("send->receive p50 / p99 ms", lambda r: _pair(r, "latency_ms")),
+    ("send->ack     p50 / p99 ms", lambda r: _pair(r, "ack_ms")),
+    ("server CPU % of a core: gateway", lambda r: _f(_get(r, "cpu_pct", "server"))),
+    ("                        mongo", _mongo_cpu),
+    ("                        total", lambda r: _f(_get(r, "cpu_pct", "total"))),
+    ("load generator CPU %", lambda r: _f(_get(r, "cpu_pct", "load_generator"))),
+    ("machine CPU % (100 per core)", lambda r: _f(_get(r, "cpu_pct", "machine"))),
+    ("  of which neither server nor bench", lambda r: _f(_get(r, "cpu_pct", "other"))),
+    ("CPU stolen by the hypervisor %", lambda r: _f(_get(r, "cpu_pct", "steal"))),
+    ("generator lag p99 / max ms", lambda r: _pair(r, "generator_lag_ms", "p99", "max")),
+    ("RSS 0 conns -> N idle conns MB", lambda r: _rss(r)),
+    ("RSS per idle connection KB", lambda r: _f(_get(r, "rss_per_conn_kb", "total"))),
+    ("  of which gateway process KB", lambda r: _f(_get(r, "rss_per_conn_kb", "server"))),
+]
+
+# Noise from other jobs on the machine above this (% of a core) is worth a warning.
+OTHER_CPU_WARNING = 15.0
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def print_pair(n: int, rate: float, ours: dict, ceiling: dict, args: argparse.Namespace) -> dict:
+    print()
+    print(
+        f"== {n} clients in groups of {args.group_size}, offered {rate:g} msg/s "
+        f"({rate / n:.2f} per client), {args.duration:g} s measured after {args.warmup:g} s warm-up"
+    )
+    for r in (ours, ceiling):
+        if "failure" in r:
+            print(f"   {r['server']}: FAILED: {r['failure']}")
+            if r.get("server_log_tail"):
+                print(r["server_log_tail"])
+    print(f"   {'':36} {'aetherial':>18} {'ceiling':>18}")
+    for label, get in ROWS:
+        print(f"   {label:36} {get(ours):>18} {get(ceiling):>18}")
+    for r in (ours, ceiling):
+        extras = []
+        if r.get("errors"):
+            extras.append(f"ack errors {r['errors']}")
+        if r.get("connect_failures"):
+            extras.append(f"connect failures {r['connect_failures']}")
+        for key in ("skipped", "unfinished", "disconnected", "foreign"):
+            if r.get(key):
+                extras.append(f"{key} {r[key]}")
+        if r.get("server_log_problems"):
+            extras.append(
+                f"{r['server_log_problems']} error lines in {r['server_log']}, e.g. "
+                f"{r['server_log_sample'][:2]}"
+            )
+        if r.get("server_alive_after") is False:
+            extras.append("server process DIED during the run")
+        other = _get(r, "cpu_pct", "other")
+        if other is not None and other > OTHER_CPU_WARNING:
+            extras.append(
+                f"other processes used {other:.0f}% of a core meanwhile: figures are noisy"
+            )
+        if extras:
+            print(f"   {r['server']}: " + "; ".join(extras))
+
+    summary: dict[str, Any] = {"clients": n, "offered_rate": rate}
+    ours_d, ceil_d = ours.get("delivered_per_s"), ceiling.get("delivered_per_s")
+    if ours_d is not None and ceil_d:
+        ratio = ours_d / ceil_d
+        need = 0.5 if n <= 100 else 0.4
+        summary["ratio"] = ratio
+        print(
+            f"   ratio delivered(aetherial)/delivered(ceiling) = {ratio:.2f}  "
+            f"(target >= {need:.2f}: {_verdict(ratio >= need)})"
+        )
+        full = 0.98 * args.group_size * rate
+        if ours_d >= full and ceil_d >= full:
+            print(
+                "   note: both kept up with the offered rate, so the ratio is ~1 by construction;"
+                " compare the latencies, or raise --rate to find where either saturates"
+            )
+    p99 = _get(ours, "latency_ms", "p99")
+    if p99 is not None:
+        print(
+            f"   aetherial p99 send->receive {p99:,.1f} ms (target at 100 clients <= 50 ms: "
+            f"{_verdict(p99 <= 50)})"
+        )
+    per_conn = _get(ours, "rss_per_conn_kb", "total")
+    if per_conn is not None:
+        print(
+            f"   aetherial RSS per idle connection {per_conn:.1f} KB (target <= 50 KB: "
+            f"{_verdict(per_conn <= 50)})"
+        )
+    return summary
+
+
+def _rss(r: dict) -> str:
+    if "rss0_kb" not in r:
+        return "-"
+    before = sum(r["rss0_kb"].values()) / 1024
+    after = sum(r["rssN_kb"].values()) / 1024
+    return f"{before:.1f} -> {after:.1f}"
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="chat_load.py", description=__doc__.split("\n\n")[0].replace("\n", " ")
+    )
+    parser.add_argument(
+        "--clients",
+        default="100,500",
+        help="comma-separated client counts, one scenario pair each (default: 100,500)",
+    )
+    parser.add_argument(
+        "--rate",
+        default=None,
+        help="total offered msg/s: one value for every size or one per size, comma-separated "
+        "(default: 200 for every size, spread evenly over its clients)",
+    )
+    parser.add_argument("--duration", type=float, default=15.0, help="measured seconds (15)")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds before measuring (3)")
+    parser.add_argument(
+        "--drain", type=float, default=10.0, help="max seconds to wait for late acks/copies (10)"
+    )
+    parser.add_argument("--group-size", type=int, default=10, help="members per group (10)")
+    parser.add_argument("--workers", type=int, default=2, help="load-generator processes (2)")
+    parser.add_argument(
+        "--text-chars", type=int, default=64, help="padding characters per message text (64)"
+    )
+    parser.add_argument(
+        "--servers",
+        default="aetherial,ceiling",
+        help="which servers to run, comma-separated (default: aetherial,ceiling)",
+    )
+    parser.add_argument(
+        "--json", metavar="PATH", help="also write all results as JSON ('-': stdout)"
+    )
+    args = parser.parse_args(argv)
+    try:
+        args.client_counts = [int(x) for x in args.clients.split(",") if x.strip()]
+        if args.rate is None:
+            args.rates = [DEFAULT_RATE] * len(args.client_counts)
+        else:
+            rates = [float(x) for x in args.rate.split(",") if x.strip()]
+            if len(rates) == 1:
+                rates *= len(args.client_counts)
+            if len(rates) != len(args.client_counts):
+                parser.error("--rate takes one value or one per --clients value")
+            args.rates = rates
+    except ValueError as exc:
+        parser.error(str(exc))
+    args.server_kinds = [s.strip() for s in args.servers.split(",") if s.strip()]
+    if any(k not in {"aetherial", "ceiling"} for k in args.server_kinds):
+        parser.error("--servers takes aetherial and/or ceiling")
+    if any(n < 2 for n in args.client_counts) or args.group_size < 2:
+        parser.error("need at least 2 clients and groups of at least 2")
+    if args.duration <= 0 or args.warmup < 0 or args.workers < 1:
+        parser.error("--duration must be > 0, --warmup >= 0, --workers >= 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so every server and worker is stopped by the finally blocks.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    print(
+        f"chat_load: {os.cpu_count()} cores; clients {args.client_counts}, "
+        f"offered {args.rates} msg/s; 'delivered' counts message.new copies received: "
+        f"each message reaches all {args.group_size} members of its group, "
+        "the sender's own socket included",
+        flush=True,
+    )
+    everything: dict[str, Any] = {"args": {k: v for k, v in vars(args).items()}, "runs": []}
+    failed = False
+    tmp = tempfile.mkdtemp(prefix="aetherial-bench-")
+    try:
+        for n, rate in zip(args.client_counts, args.rates, strict=True):
+            pair: dict[str, dict] = {}
+            for kind in ("aetherial", "ceiling"):
+                if kind not in args.server_kinds:
+                    pair[kind] = {"server": kind, "skipped": True}
+                    continue
+                print(f"-- {kind}: {n} clients at {rate:g} msg/s ...", flush=True)
+                pair[kind] = run_scenario(kind, n, rate, args, Path(tmp) / f"{kind}-{n}")
+                failed |= "failure" in pair[kind]
+            summary = print_pair(n, rate, pair["aetherial"], pair["ceiling"], args)
+            everything["runs"].append({**summary, **pair})
+            sys.stdout.flush()
+    finally:
+        if failed:
+            print(f"server logs and data kept in {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if args.json:
+        text = json.dumps(everything, indent=2, default=str)
+        if args.json == "-":
+            print(text)
+        else:
+            Path(args.json).write_text(text + "\n")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
