@@ -108,6 +108,8 @@ class ChatNamespace(socketio.AsyncNamespace):
         super().__init__(NAMESPACE)
         self.app = app
         self.messaging_key = messaging_key
+        # sid -> user id of this node's sockets, for disconnects after the transport is gone
+        self.connected_users: dict[str, str] = {}
 
     @property
     def messaging(self) -> Messaging:
@@ -121,9 +123,11 @@ class ChatNamespace(socketio.AsyncNamespace):
         if spec is None:
             return _error_ack(AppError("unknown_event", f"there is no event named {event!r}"))
         try:
-            session = await self.get_session(sid)
+            user_id = self.connected_users.get(sid)
+            if user_id is None:
+                raise AppError("not_connected", "this socket is not signed in", status=401)
             payload = spec.validator.validate(data)
-            result = await spec.handler(self.messaging, session["user_id"], payload)
+            result = await spec.handler(self.messaging, user_id, payload)
         except AppError as exc:
             return _error_ack(exc)
         except Exception:
@@ -140,12 +144,14 @@ class ChatNamespace(socketio.AsyncNamespace):
         await self.save_session(sid, {"user_id": who.user_id, "session_id": who.session_id})
         await self.enter_room(sid, f"user:{who.user_id}")
         await self.enter_room(sid, f"session:{who.session_id}")
+        self.connected_users[sid] = who.user_id
         await presence.do_device_connected(self.messaging, who.user_id)
 
     async def on_disconnect(self, sid: str, *reason: Any) -> None:
-        session = await self.get_session(sid)
-        if session and "user_id" in session:
-            try:
-                await presence.do_device_disconnected(self.messaging, session["user_id"])
-            except Exception:
-                log.exception("presence update on disconnect failed")
+        user_id = self.connected_users.pop(sid, None)
+        if user_id is None:
+            return
+        try:
+            await presence.do_device_disconnected(self.messaging, user_id)
+        except Exception:
+            log.exception("presence update on disconnect failed")

@@ -95,10 +95,10 @@ class Messaging:
         )
         from messaging.actions.messages import deliver_committed
 
-        async def on_commit(conversation_id: str, messages: list, conversation: dict) -> None:
-            await deliver_committed(ctx, conversation_id, messages, conversation)
+        async def on_commit(conversation_id: str, messages: list, membership) -> None:
+            await deliver_committed(ctx, conversation_id, messages, membership)
 
-        ctx.writer = MessageWriter(ctx.messages, conversations, members, on_commit)
+        ctx.writer = MessageWriter(ctx.messages, conversations, members, ctx.membership, on_commit)
         return ctx
 
     async def start(self) -> None:

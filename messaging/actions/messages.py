@@ -106,14 +106,9 @@ async def do_send(ctx: Messaging, user_id: str, payload: dict[str, Any]) -> tupl
 
 
 async def deliver_committed(
-    ctx: Messaging, conversation_id: str, messages: list[dict], conversation: dict
+    ctx: Messaging, conversation_id: str, messages: list[dict], membership: Membership
 ) -> None:
     """Called by the writer, in commit order: tell every member's devices."""
-    membership = await ctx.membership.ensure_version(
-        conversation_id, conversation.get("members_version", 0)
-    )
-    if membership is None:
-        return
     audience = {"users": membership.member_ids}
     for message in messages:
         await ctx.events.emit(event("message.new", audience, {"message": message_view(message)}))

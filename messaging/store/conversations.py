@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymongo import DESCENDING, IndexModel, ReturnDocument
+from pymongo import DESCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 COLLECTION = "conversations"
@@ -64,6 +64,22 @@ class Conversations:
             {"_id": conversation_id}, {"$max": {"last_change_seq": conversation["last_seq"]}}
         )
         return conversation["last_seq"]
+
+    async def advance_many(self, updates: list[tuple[str, int, dict, int, int]]) -> bool:
+        """Advance several conversations in one round trip, each only if its ``members_version``
+        is the expected one. ``updates``: (id, last_seq, preview, now, members_version).
+        True when every one was advanced."""
+        result = await self.collection.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": c, "last_seq": {"$lt": seq}, "members_version": version},
+                    {"$set": {"last_seq": seq, "last_message": preview, "updated_at": now}},
+                )
+                for c, seq, preview, now, version in updates
+            ],
+            ordered=False,
+        )
+        return result.matched_count == len(updates)
 
     async def update_conversation(
         self,
