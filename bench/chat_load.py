@@ -967,10 +967,9 @@ def print_pair(n: int, rate: float, ours: dict, ceiling: dict, args: argparse.Na
             )
     p99 = _get(ours, "latency_ms", "p99")
     if p99 is not None:
-        print(
-            f"   aetherial p99 send->receive {p99:,.1f} ms (target at 100 clients <= 50 ms: "
-            f"{_verdict(p99 <= 50)})"
-        )
+        # The issue sets a latency target for the 100-client scenario only.
+        target = f"target <= 50 ms: {_verdict(p99 <= 50)}" if n == 100 else "no target at this size"
+        print(f"   aetherial p99 send->receive {p99:,.1f} ms ({target})")
     per_conn = _get(ours, "rss_per_conn_kb", "total")
     if per_conn is not None:
         print(
