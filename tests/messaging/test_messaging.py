@@ -463,3 +463,43 @@ async def test_blocked_user_cannot_open_a_direct_chat_or_message(api, gateway):
         await carol.close()
     finally:
         await close_all([alice, bob])
+
+
+async def test_disconnect_mid_stream_live_plus_sync_is_everything_once(api):
+    alice, bob = await people(api.base_url, 2)
+    try:
+        cid = await direct(alice, bob)
+        total = 60
+
+        async def stream():
+            for i in range(total):
+                await alice.send(cid, f"s{i}")
+                await asyncio.sleep(0.005)
+
+        sender = asyncio.create_task(stream())
+        while len(bob.texts(cid)) < 10:
+            await asyncio.sleep(0.005)
+        before = {d["message"]["id"]: d["message"]["seq"] for d in bob.received()}
+        cursor = max(before.values())
+        assert sorted(before.values()) == list(range(1, cursor + 1))  # gap-free so far
+        await bob.socket.close()  # drops while alice keeps sending
+        await asyncio.sleep(0.05)
+        bob.socket = SocketClient()
+        await bob.socket.connect(api.base_url, bob.token)
+        sync = await bob.socket.call("sync", {"cursors": {cid: cursor}})
+        synced = sync["conversations"][cid]["messages"]
+        # the gap, exactly: contiguous from the cursor on, nothing before it
+        assert [m["seq"] for m in synced] == list(range(cursor + 1, cursor + 1 + len(synced)))
+        await sender
+        for _ in range(200):  # what came live after the reconnect completes the picture
+            live = {d["message"]["id"]: d["message"]["seq"] for d in bob.received()}
+            seen = {**before, **{m["id"]: m["seq"] for m in synced}, **live}
+            if len(seen) == total:
+                break
+            await asyncio.sleep(0.02)
+        assert sorted(seen.values()) == list(range(1, total + 1))
+        assert [m["text"] for m in synced] == [
+            f"s{s - 1}" for s in range(cursor + 1, cursor + 1 + len(synced))
+        ]
+    finally:
+        await close_all([alice, bob])
