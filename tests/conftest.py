@@ -158,3 +158,18 @@ def redis_url(tmp_path_factory):
         yield server.url
     finally:
         server.stop()
+
+
+@pytest.fixture
+async def two_nodes(aiohttp_server, mongo_url, mongo_db_name, redis_url, tmp_path) -> list[str]:
+    """Two gateways sharing one MongoDB database, one Redis and one JWT key: their base URLs."""
+    from gateway.app import create_app
+
+    bases = []
+    for name in ("a", "b"):
+        config = make_config(
+            mongo_url, mongo_db_name, tmp_path / name, redis_url=redis_url, jwt_secret="k" * 40
+        )
+        server = await aiohttp_server(create_app(config))
+        bases.append(str(server.make_url("")).rstrip("/"))
+    return bases

@@ -13,16 +13,8 @@ async def _node(aiohttp_server, config):
     return ApiClient(str(server.make_url("")).rstrip("/"))
 
 
-async def test_session_revoked_on_one_node_disconnects_socket_on_the_other(
-    aiohttp_server, mongo_url, mongo_db_name, redis_url, tmp_path
-):
-    shared = dict(redis_url=redis_url, jwt_secret="s" * 40)
-    api_a = await _node(
-        aiohttp_server, make_config(mongo_url, mongo_db_name, tmp_path / "a", **shared)
-    )
-    api_b = await _node(
-        aiohttp_server, make_config(mongo_url, mongo_db_name, tmp_path / "b", **shared)
-    )
+async def test_session_revoked_on_one_node_disconnects_socket_on_the_other(two_nodes):
+    api_a, api_b = ApiClient(two_nodes[0]), ApiClient(two_nodes[1])
     phone_socket = SocketClient()
     try:
         laptop = await api_a.signup("twonodes")

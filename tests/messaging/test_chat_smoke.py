@@ -9,12 +9,14 @@ async def test_direct_chat_roundtrip(api: ApiClient):
         bob_t = await bob.signup("bob")
         await sa.connect(api.base_url, alice_t["access_token"])
         await sb.connect(api.base_url, bob_t["access_token"])
-        status, body = await api.post("/api/v1/conversations",
-                                      json={"type": "direct", "user_id": bob_t["user"]["id"]})
+        status, body = await api.post(
+            "/api/v1/conversations", json={"type": "direct", "user_id": bob_t["user"]["id"]}
+        )
         assert status == 201, body
         cid = body["conversation"]["id"]
-        ack = await sa.call("message.send", {"conversation_id": cid, "client_msg_id": "m1",
-                                              "text": "hello bob"})
+        ack = await sa.call(
+            "message.send", {"conversation_id": cid, "client_msg_id": "m1", "text": "hello bob"}
+        )
         assert ack["ok"], ack
         assert ack["message"]["seq"] == 1
         got = await sb.wait_for("message.new")

@@ -46,25 +46,8 @@ async def test_restart_keeps_history_and_clients_resync(aiohttp_server, tmp_path
         await close_all([alice, bob])
 
 
-async def test_two_nodes_deliver_and_stop_delivering_on_removal(
-    aiohttp_server, mongo_url, mongo_db_name, redis_url, tmp_path
-):
-    from gateway.app import create_app
-
-    bases = []
-    for name in ("a", "b"):
-        server = await aiohttp_server(
-            create_app(
-                make_config(
-                    mongo_url,
-                    mongo_db_name,
-                    tmp_path / name,
-                    redis_url=redis_url,
-                    jwt_secret="k" * 40,
-                )
-            )
-        )
-        bases.append(str(server.make_url("")).rstrip("/"))
+async def test_two_nodes_deliver_and_stop_delivering_on_removal(two_nodes):
+    bases = two_nodes
     owner, stays = await people(bases[0], 2)
     leaver, far = await people(bases[1], 2)
     everyone = [owner, stays, leaver, far]

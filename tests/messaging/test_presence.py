@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.conftest import make_config
 from tests.helpers import ApiClient, SocketClient
 from tests.messaging.chat_helpers import close_all, people
 
@@ -56,25 +55,8 @@ async def test_presence_with_several_devices_is_for_friends_only(api):
         await close_all([alice, bob, stranger])
 
 
-async def test_presence_across_two_nodes(
-    aiohttp_server, mongo_url, mongo_db_name, redis_url, tmp_path
-):
-    from gateway.app import create_app
-
-    nodes = []
-    for name in ("a", "b"):
-        server = await aiohttp_server(
-            create_app(
-                make_config(
-                    mongo_url,
-                    mongo_db_name,
-                    tmp_path / name,
-                    redis_url=redis_url,
-                    jwt_secret="k" * 40,
-                )
-            )
-        )
-        nodes.append(str(server.make_url("")).rstrip("/"))
+async def test_presence_across_two_nodes(two_nodes):
+    nodes = two_nodes
     alice, bob = await people(nodes[0], 2)
     try:
         await befriend(alice, bob)
