@@ -63,8 +63,7 @@ MESSAGE_REF = {"conversation_id": ID, "message_id": ID}
     ),
 )
 async def send(ctx: Messaging, user_id: str, data: dict) -> dict:
-    message, created = await messages.do_send(ctx, user_id, data)
-    return {"message": message, "duplicate": not created}
+    return await messages.do_send(ctx, user_id, data)
 
 
 @socket_api.on(

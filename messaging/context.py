@@ -53,6 +53,11 @@ class Messaging:
     presence: PresenceCounter
     events: EventSink
     writer: MessageWriter = field(init=False)
+    # Set by the composition root when mini-programs are hosted: ``route(user_id,
+    # conversation_id, text) -> app_id | None`` takes a slash command away from the chat, and
+    # ``miniapps`` is the host itself (for the socket events that reach it).
+    command_router: Any = None
+    miniapps: Any = None
     # Ephemeral per-node state (typing throttles): losing it on restart is harmless.
     typing_sent: dict[tuple[str, str], float] = field(default_factory=dict)
 

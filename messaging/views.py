@@ -27,6 +27,9 @@ def message_view(message: dict[str, Any], reactions: list[dict[str, Any]] | None
     }
     if message.get("system"):
         view["system"] = message["system"]
+    if message["type"] == "card":
+        view["card"] = message.get("card")
+        view["app_id"] = message.get("app_id")
     return view
 
 

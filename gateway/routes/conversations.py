@@ -235,16 +235,15 @@ async def history(request: web.Request) -> dict:
         },
         ["client_msg_id", "text"],
     ),
-    response=obj({"message": MESSAGE, "duplicate": {"type": "boolean"}}),
+    response=obj(
+        {"message": MESSAGE, "duplicate": {"type": "boolean"}, "routed_to": {"type": "object"}}
+    ),
     errors=("not_a_member", "message_too_long", "empty_message", "rate_limited", "blocked"),
 )
 async def send_message(request: web.Request) -> dict:
     """Retrying with the same ``client_msg_id`` returns the original (``duplicate: true``)."""
     payload = {**request[BODY], "conversation_id": _cid(request)}
-    message, created = await messages.do_send(
-        request.app[MESSAGING], request[AUTH].user_id, payload
-    )
-    return {"message": message, "duplicate": not created}
+    return await messages.do_send(request.app[MESSAGING], request[AUTH].user_id, payload)
 
 
 @api.get(

@@ -97,12 +97,18 @@ async def check_send(ctx: Messaging, user_id: str, payload: dict[str, Any]) -> d
     }
 
 
-async def do_send(ctx: Messaging, user_id: str, payload: dict[str, Any]) -> tuple[dict, bool]:
-    """Store and deliver a message; returns (view, created). A retry returns the original."""
+async def do_send(ctx: Messaging, user_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """Store and deliver a message; the ack's fields: ``message`` and ``duplicate`` (a retry
+    returns the original), or ``routed_to`` when the text was a command of one of the
+    conversation's mini-programs (then nothing is posted: the app answers)."""
     draft = await check_send(ctx, user_id, payload)
     await check_rate(ctx, user_id)
+    if ctx.command_router is not None and draft["text"].startswith("/"):
+        app_id = await ctx.command_router(user_id, draft["conversation_id"], draft["text"])
+        if app_id is not None:
+            return {"routed_to": {"app_id": app_id}}
     message, created = await ctx.writer.submit(draft)
-    return message_view(message), created
+    return {"message": message_view(message), "duplicate": not created}
 
 
 async def deliver_committed(

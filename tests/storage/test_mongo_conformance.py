@@ -1138,3 +1138,16 @@ async def test_ne_none_excludes_missing_field(mongo_db):
 async def test_decimal128_insert(mongo_db):
     await mongo_db.c.insert_one({"_id": 1, "amount": Decimal128("12.34")})
     assert (await mongo_db.c.find_one({"_id": 1}))["amount"] == Decimal128("12.34")
+
+
+async def test_set_subdocument_with_array_of_subdocuments(mongo_db):
+    """Cards: a sub-document holding a list of sub-documents, inserted then replaced by $set."""
+    card = {"title": "x", "buttons": [{"action_id": "a", "label": "A"}], "fields": []}
+    await mongo_db.c.insert_one({"_id": "m", "card": card})
+    assert (await mongo_db.c.find_one({"_id": "m"}))["card"] == card
+    new_card = {"title": "y", "buttons": [{"action_id": "b", "label": "B", "value": "1"}]}
+    after = await mongo_db.c.find_one_and_update(
+        {"_id": "m"}, {"$set": {"card": new_card}, "$inc": {"version": 1}},
+        return_document=ReturnDocument.AFTER,
+    )
+    assert after["card"] == new_card and after["version"] == 1

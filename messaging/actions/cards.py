@@ -1,0 +1,91 @@
+"""Card messages: structured messages with buttons, posted by a mini-program's bot identity.
+
+A card goes through the same ordered, exactly-once path as text; its sender is ``app:<app id>``.
+Only the app that posted a card may update it; every member then gets ``message.updated``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from messaging.actions.messages import broadcast_update
+from messaging.context import Messaging
+from messaging.views import message_view
+from storage.errors import AppError
+from storage.mongo import new_id
+
+
+def bot_id(app_id: str) -> str:
+    return f"app:{app_id}"
+
+
+def card_text(card: dict[str, Any]) -> str:
+    """A plain-text rendering for previews, notifications and clients that cannot draw cards."""
+    lines = [card.get("title", "")]
+    if card.get("text"):
+        lines.append(card["text"])
+    return "\n".join(line for line in lines if line)
+
+
+async def do_post_card(
+    ctx: Messaging,
+    conversation_id: str,
+    app_id: str,
+    card: dict[str, Any],
+    *,
+    client_msg_id: str | None = None,
+) -> dict:
+    message, _ = await ctx.writer.submit(
+        {
+            "_id": new_id(),
+            "conversation_id": conversation_id,
+            "sender_id": bot_id(app_id),
+            "client_msg_id": client_msg_id or f"card:{new_id()}",
+            "type": "card",
+            "text": card_text(card),
+            "card": card,
+            "app_id": app_id,
+        }
+    )
+    return message_view(message)
+
+
+async def do_post_app_text(ctx: Messaging, conversation_id: str, app_id: str, text: str) -> dict:
+    message, _ = await ctx.writer.submit(
+        {
+            "_id": new_id(),
+            "conversation_id": conversation_id,
+            "sender_id": bot_id(app_id),
+            "client_msg_id": f"text:{new_id()}",
+            "type": "text",
+            "text": text,
+            "app_id": app_id,
+        }
+    )
+    return message_view(message)
+
+
+async def get_card(ctx: Messaging, conversation_id: str, message_id: str) -> dict | None:
+    message = await ctx.messages.get_message(conversation_id, message_id)
+    if message is None or message["type"] != "card":
+        return None
+    return message
+
+
+async def do_update_card(
+    ctx: Messaging, conversation_id: str, app_id: str, message_id: str, card: dict[str, Any]
+) -> dict:
+    message = await get_card(ctx, conversation_id, message_id)
+    if message is None or message.get("app_id") != app_id:
+        raise AppError("not_found", "this app posted no such card in this conversation", status=404)
+    membership = await ctx.membership.get(conversation_id)
+    if membership is None:
+        raise AppError("not_found", "no such conversation", status=404)
+    stamp = await ctx.conversations.note_change(conversation_id)
+    updated = await ctx.messages.update_message(
+        conversation_id,
+        message_id,
+        {"app_id": app_id},
+        {"card": card, "text": card_text(card), "updated_at_seq": stamp},
+    )
+    return await broadcast_update(ctx, membership, updated)
