@@ -14,13 +14,17 @@ from gateway.routes import APIS
 from messaging.actions.auth import Auth, authenticate
 from messaging.context import Messaging
 from messaging.store import INDEXES as MESSAGING_INDEXES
+from miniapps.host.host import MiniappHost
+from miniapps.host.registry import discover
+from miniapps.host.sandbox import SandboxConfig
+from miniapps.host.store import INDEXES as MINIAPP_INDEXES
 from storage.config import Config
 from storage.errors import AppError
 from storage.mongo import ensure_indexes, open_database
 from storage.presence import make_presence
 from storage.pubsub import make_pubsub
 from storage.ratelimit import make_rate_limiter
-from storage.secrets import jwt_secret
+from storage.secrets import jwt_secret, shared_key
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +43,7 @@ async def authenticate_request(request: web.Request) -> Auth:
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     async with open_database(app[keys.CONFIG]) as database:
-        await ensure_indexes(database.db, MESSAGING_INDEXES)
+        await ensure_indexes(database.db, {**MESSAGING_INDEXES, **MINIAPP_INDEXES})
         app[keys.DATABASE] = database
         yield
 
@@ -83,6 +87,33 @@ async def domains_ctx(app: web.Application) -> AsyncIterator[None]:
         await messaging.close()
 
 
+async def miniapps_ctx(app: web.Application) -> AsyncIterator[None]:
+    config, messaging = app[keys.CONFIG], app[keys.MESSAGING]
+    apps, _refused = discover()  # each refused manifest is logged by discover()
+    sandbox = SandboxConfig()
+    if sandbox.bwrap_path is None:
+        log.warning(
+            "sandbox degraded: bubblewrap (bwrap) not found; mini-programs run without "
+            "namespaces. Install the 'bubblewrap' package."
+        )
+    host = MiniappHost(
+        messaging,
+        apps,
+        data_dir=config.data_dir / "miniapps",
+        sandbox=sandbox,
+        id_key=await shared_key(app[keys.DATABASE].db, "app_user_ids"),
+    )
+    messaging.command_router = host.route_command
+    messaging.miniapps = host
+    app[keys.MINIAPPS] = host
+    try:
+        yield
+    finally:
+        messaging.command_router = None
+        messaging.miniapps = None
+        await host.close()
+
+
 async def socketio_ctx(app: web.Application) -> AsyncIterator[None]:
     sio = app[keys.SIO]
     await start_client_manager(sio)
@@ -100,7 +131,9 @@ def create_app(config: Config) -> web.Application:
     app[keys.SIO] = sio
     sio.register_namespace(ChatNamespace(app, keys.MESSAGING))
     sio.attach(app)
-    app.cleanup_ctx.extend([database_ctx, infrastructure_ctx, domains_ctx, socketio_ctx])
+    app.cleanup_ctx.extend(
+        [database_ctx, infrastructure_ctx, domains_ctx, miniapps_ctx, socketio_ctx]
+    )
     for api in APIS:
         api.register(app, authenticate_request)
     return app

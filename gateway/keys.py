@@ -7,6 +7,7 @@ from aiohttp import web
 
 from gateway.api import Api
 from messaging.context import Messaging
+from miniapps.host.host import MiniappHost
 from storage.config import Config
 from storage.mongo import Database
 from storage.presence import PresenceCounter
@@ -20,4 +21,5 @@ LIMITER = web.AppKey("limiter", RateLimiter)
 PRESENCE = web.AppKey("presence", PresenceCounter)
 SIO = web.AppKey("sio", socketio.AsyncServer)
 MESSAGING = web.AppKey("messaging", Messaging)
+MINIAPPS = web.AppKey("miniapps", MiniappHost)
 APIS = web.AppKey("apis", list[Api])

@@ -14,6 +14,7 @@ from gateway.schemas import obj, string
 from gateway.validation import Validator
 from messaging.actions import messages, reactions, read_state, sync
 from messaging.context import Messaging
+from storage.errors import AppError
 
 ID = string(64, 1)
 # The domain enforces MESSAGE_MAX_CHARS with its own error code; this only bounds the parse.
@@ -160,3 +161,39 @@ async def typing(ctx: Messaging, user_id: str, data: dict) -> dict:
 )
 async def do_sync(ctx: Messaging, user_id: str, data: dict) -> dict:
     return await sync.do_sync(ctx, user_id, data["cursors"])
+
+
+@socket_api.on(
+    "miniapp.action",
+    summary="Press a button on a mini-program's card",
+    schema=obj(
+        {**MESSAGE_REF, "action_id": string(64, 1), "value": string(256)},
+        ["conversation_id", "message_id", "action_id"],
+    ),
+)
+async def miniapp_action(ctx: Messaging, user_id: str, data: dict) -> dict:
+    if ctx.miniapps is None:
+        raise AppError("miniapps_unavailable", "mini-programs are not running on this server")
+    app_id = await ctx.miniapps.do_action(
+        user_id,
+        data["conversation_id"],
+        data["message_id"],
+        data["action_id"],
+        data.get("value"),
+    )
+    return {"routed_to": {"app_id": app_id}}
+
+
+@socket_api.on(
+    "miniapp.consent",
+    summary="Answer a miniapp.consent_required question",
+    schema=obj(
+        {"app_id": string(64, 1), "scope": string(64, 1), "granted": {"type": "boolean"}},
+        ["app_id", "scope", "granted"],
+    ),
+)
+async def miniapp_consent(ctx: Messaging, user_id: str, data: dict) -> dict:
+    if ctx.miniapps is None:
+        raise AppError("miniapps_unavailable", "mini-programs are not running on this server")
+    await ctx.miniapps.do_consent(user_id, data["app_id"], data["scope"], data["granted"])
+    return {}

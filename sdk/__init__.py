@@ -1,4 +1,61 @@
 """The Aetherial mini-program SDK: protocol, runtime, client, simulator.
 
-Not built yet (issue 4). It will import nothing of the server (see tests/test_layering.py).
+Write an app with ``App`` (decorators for commands, actions and events), answer with ``Reply``
+and ``Card``/``Button``, test it offline with ``sdk.simulator.Simulator``, run it with
+``python -m sdk.runtime <app dir>``. The SDK imports nothing of the server; see docs/sdk.md.
 """
+
+from sdk.app import App, Context, GroupState
+from sdk.cards import Button, Card, Field, Reply
+from sdk.errors import (
+    AppError,
+    AppLoadError,
+    CardError,
+    Conflict,
+    DeadlineExceeded,
+    HostError,
+    InternalError,
+    InvalidParams,
+    ManifestError,
+    NotFound,
+    PermissionDenied,
+    QuotaExceeded,
+    RateLimited,
+    ScopeDenied,
+    SDKError,
+    SignatureError,
+    UnknownMethod,
+)
+from sdk.manifest import load_manifest, validate_card, validate_manifest
+
+__version__ = "1.0.0"
+
+__all__ = [
+    "App",
+    "AppError",
+    "AppLoadError",
+    "Button",
+    "Card",
+    "CardError",
+    "Conflict",
+    "Context",
+    "DeadlineExceeded",
+    "Field",
+    "GroupState",
+    "HostError",
+    "InternalError",
+    "InvalidParams",
+    "ManifestError",
+    "NotFound",
+    "PermissionDenied",
+    "QuotaExceeded",
+    "RateLimited",
+    "Reply",
+    "SDKError",
+    "ScopeDenied",
+    "SignatureError",
+    "UnknownMethod",
+    "load_manifest",
+    "validate_card",
+    "validate_manifest",
+]

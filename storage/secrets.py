@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from pathlib import Path
@@ -27,3 +28,17 @@ def load_or_create_key(path: Path) -> str:
 
 def jwt_secret(config: Config) -> str:
     return config.jwt_secret or load_or_create_key(config.data_dir / "jwt.key")
+
+
+async def shared_key(db, name: str) -> bytes:
+    """A random key every node shares, created once in MongoDB (``platform_keys``).
+
+    For values that must stay stable across restarts and nodes, such as per-app user ids; the
+    unique ``_id`` decides which node's key wins the first time.
+    """
+    from pymongo.errors import DuplicateKeyError
+
+    with contextlib.suppress(DuplicateKeyError):  # another node created it first
+        await db.platform_keys.insert_one({"_id": name, "key": secrets.token_hex(32)})
+    found = await db.platform_keys.find_one({"_id": name})
+    return bytes.fromhex(found["key"])

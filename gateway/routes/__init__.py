@@ -1,5 +1,5 @@
 """REST routes, one module per topic, each an ``Api`` of declared routes."""
 
-from gateway.routes import auth, contacts, conversations, health, me
+from gateway.routes import auth, contacts, conversations, health, me, miniapps
 
-APIS = [health.api, auth.api, me.api, contacts.api, conversations.api]
+APIS = [health.api, auth.api, me.api, contacts.api, conversations.api, miniapps.api]

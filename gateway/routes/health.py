@@ -7,7 +7,7 @@ import asyncio
 from aiohttp import web
 
 from gateway.api import Api
-from gateway.keys import APIS, CONFIG, DATABASE, PUBSUB
+from gateway.keys import APIS, CONFIG, DATABASE, MINIAPPS, PUBSUB
 from gateway.openapi import build_openapi
 from storage.errors import AppError
 
@@ -47,7 +47,11 @@ async def readyz(request: web.Request) -> dict:
         probes.append(_check("redis", request.app[PUBSUB].ping))
     checks = dict(await asyncio.gather(*probes))
     checks.setdefault("redis", "not configured")
-    failing = [name for name, state in checks.items() if state not in {"ok", "not configured"}]
+    checks["sandbox"] = "degraded" if request.app[MINIAPPS].degraded else "ok"
+    # A degraded sandbox is reported, not fatal: the platform still serves.
+    failing = [
+        name for name, state in checks.items() if state not in {"ok", "not configured", "degraded"}
+    ]
     if failing:
         raise AppError(
             "not_ready",

@@ -1147,7 +1147,8 @@ async def test_set_subdocument_with_array_of_subdocuments(mongo_db):
     assert (await mongo_db.c.find_one({"_id": "m"}))["card"] == card
     new_card = {"title": "y", "buttons": [{"action_id": "b", "label": "B", "value": "1"}]}
     after = await mongo_db.c.find_one_and_update(
-        {"_id": "m"}, {"$set": {"card": new_card}, "$inc": {"version": 1}},
+        {"_id": "m"},
+        {"$set": {"card": new_card}, "$inc": {"version": 1}},
         return_document=ReturnDocument.AFTER,
     )
     assert after["card"] == new_card and after["version"] == 1

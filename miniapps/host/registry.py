@@ -1,0 +1,59 @@
+"""The catalogue: built-in mini-programs discovered at start-up, one folder with a manifest each."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+BUILTIN_DIR = Path(__file__).resolve().parent.parent  # miniapps/
+NOT_APPS = {"host", "__pycache__"}
+
+
+@dataclass(frozen=True)
+class AppEntry:
+    app_id: str
+    folder: Path
+    manifest: dict[str, Any]
+
+    @property
+    def commands(self) -> list[str]:
+        return [c["name"] for c in self.manifest.get("commands", [])]
+
+    @property
+    def permissions(self) -> set[str]:
+        return set(self.manifest.get("permissions", []))
+
+    def view(self) -> dict[str, Any]:
+        m = self.manifest
+        return {
+            "id": self.app_id,
+            "name": m["name"],
+            "version": m["version"],
+            "description": m.get("description", ""),
+            "commands": m.get("commands", []),
+            "permissions": m.get("permissions", []),
+            "kind": "hosted",
+        }
+
+
+def discover(folder: Path = BUILTIN_DIR) -> tuple[dict[str, AppEntry], dict[str, str]]:
+    """Every valid app under ``folder``, and the reason each invalid one was refused."""
+    from sdk.manifest import ManifestError, load_manifest
+
+    apps: dict[str, AppEntry] = {}
+    refused: dict[str, str] = {}
+    for app_dir in sorted(p for p in folder.iterdir() if p.is_dir() and p.name not in NOT_APPS):
+        if not (app_dir / "manifest.json").exists():
+            continue
+        try:
+            manifest = load_manifest(app_dir)
+        except ManifestError as exc:
+            refused[app_dir.name] = str(exc)
+            log.error("mini-program %s refused: %s", app_dir.name, exc)
+            continue
+        apps[manifest["id"]] = AppEntry(manifest["id"], app_dir, manifest)
+    return apps, refused

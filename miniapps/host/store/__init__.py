@@ -1,0 +1,11 @@
+"""The mini-program host's collections, one module each; ``INDEXES`` for start-up."""
+
+from miniapps.host.store import app_users, audit, consents, group_state, installs
+
+INDEXES = {
+    installs.COLLECTION: installs.INDEXES,
+    group_state.COLLECTION: group_state.INDEXES,
+    consents.COLLECTION: consents.INDEXES,
+    audit.COLLECTION: audit.INDEXES,
+    app_users.COLLECTION: app_users.INDEXES,
+}

@@ -1,0 +1,292 @@
+"""``App``: the object a mini-program's entry file defines, with its handlers.
+
+::
+
+    from sdk import App, Reply
+
+    app = App("dice")
+
+    @app.command("roll")
+    async def roll(ctx):
+        return Reply(text=f"{ctx.user_id[:6]} rolled a 4")
+
+Handlers are ``async def handler(ctx) -> Reply | dict | None``; ``ctx`` is a ``Context``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import inspect
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from sdk.cards import Card, as_dict, normalize_reply
+from sdk.errors import AppError, Conflict, InvalidParams, UnknownMethod
+
+Handler = Callable[["Context"], Awaitable[Any] | Any]
+H = TypeVar("H", bound=Handler)
+T = TypeVar("T")
+
+
+class HostLink(Protocol):
+    """How a ``Context`` reaches the host: the runtime's pipe, or the simulator."""
+
+    async def call(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Send an app → host request; return its ``result`` or raise a ``HostError``."""
+        ...
+
+
+@dataclass(frozen=True)
+class GroupState:
+    """The conversation's shared document for this app and its version (0 and ``{}`` when
+    none was written yet)."""
+
+    version: int
+    state: dict[str, Any]
+
+
+class Context:
+    """One invocation: who, where, what — and the capabilities, bound to its ``call_id``.
+
+    Attributes: ``call_id``, ``user_id`` (the invoker's per-app id), ``conversation_id``,
+    ``locale``, ``kind`` (``command``/``action``/``event``) and, by kind, ``command``, ``args``,
+    ``text`` (commands), ``message_id``, ``action_id``, ``value`` (actions), ``event_name``,
+    ``payload`` (events); the others are None.
+    """
+
+    def __init__(self, kind: str, params: dict[str, Any], host: HostLink) -> None:
+        context = params["context"]
+        self.kind = kind
+        self.call_id: str = context["call_id"]
+        self.conversation_id: str | None = context.get("conversation_id")
+        self.user_id: str | None = (context.get("user") or {}).get("id")
+        self.locale: str = context.get("locale") or "en"
+        self.command: str | None = params.get("command")
+        self.args: list[str] = list(params.get("args") or [])
+        self.text: str | None = params.get("text")
+        self.message_id: str | None = params.get("message_id")
+        self.action_id: str | None = params.get("action_id")
+        self.value: str | None = params.get("value")
+        self.event_name: str | None = params.get("name") if kind == "event" else None
+        self.payload: Any = params.get("payload") if kind == "event" else None
+        self._host = host
+
+    async def call(self, capability: str, /, **params: Any) -> dict[str, Any]:
+        """Call any capability by its method name with this invocation's ``call_id``; the
+        typed methods below are shorthands for it. Raises a ``HostError`` subclass."""
+        return await self._host.call(capability, {"call_id": self.call_id, **params})
+
+    # --- messages -------------------------------------------------------------------------
+
+    async def send_text(self, text: str) -> str:
+        """Post ``text`` into the conversation (``messages.send_text``); returns its message id."""
+        return (await self.call("messages.send_text", text=text))["message_id"]
+
+    async def send_card(self, card: Card | dict) -> str:
+        """Post a card (``messages.send_card``); returns its message id."""
+        return (await self.call("messages.send_card", card=as_dict(card)))["message_id"]
+
+    async def reply_ephemeral(self, content: str | Card | dict) -> None:
+        """Show a text or a card to the invoking user only (``messages.reply_ephemeral``)."""
+        if isinstance(content, str):
+            await self.call("messages.reply_ephemeral", text=content)
+        else:
+            await self.call("messages.reply_ephemeral", card=as_dict(content))
+
+    async def update_card(self, message_id: str, card: Card | dict) -> None:
+        """Replace a card this app posted in this conversation (``messages.update_card``)."""
+        await self.call("messages.update_card", message_id=message_id, card=as_dict(card))
+
+    # --- group state ----------------------------------------------------------------------
+
+    async def get_group_state(self) -> GroupState:
+        """The conversation's shared document for this app (``group_state.get``)."""
+        result = await self.call("group_state.get")
+        return GroupState(version=result["version"], state=result["state"])
+
+    async def set_group_state(self, state: dict[str, Any], expected_version: int) -> int:
+        """Write the shared document if it is still at ``expected_version``
+        (``group_state.set``); returns the new version. Raises ``Conflict`` when someone wrote
+        in between: read again, reapply your change, retry — or use ``update_group_state``."""
+        result = await self.call("group_state.set", state=state, expected_version=expected_version)
+        return result["version"]
+
+    async def update_group_state(
+        self, change: Callable[[dict[str, Any]], T], *, attempts: int = 25
+    ) -> T:
+        """Read the group state, apply ``change(state)`` (it edits the dict in place and may
+        return a value) and write it back, retrying on ``Conflict`` with a short random back-off
+        — the safe way for concurrent users to edit one document. Nothing is written when the
+        change leaves the state as it was. Returns what ``change`` returned; an exception raised
+        by ``change`` propagates and nothing is written."""
+        for attempt in range(attempts):
+            current = await self.get_group_state()
+            state = copy.deepcopy(current.state)
+            outcome = change(state)
+            if state == current.state:
+                return outcome
+            try:
+                await self.set_group_state(state, expected_version=current.version)
+                return outcome
+            except Conflict:
+                if attempt == attempts - 1:
+                    raise
+                await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+        raise AssertionError("unreachable")
+
+    # --- storage --------------------------------------------------------------------------
+
+    async def storage_get(self, collection: str, key: str) -> Any:
+        """The value stored under ``key`` in ``collection`` (``storage.get``), None when none."""
+        return (await self.call("storage.get", collection=collection, key=key)).get("value")
+
+    async def storage_put(self, collection: str, key: str, value: Any) -> None:
+        """Store a JSON value under ``key`` (``storage.put``); ``QuotaExceeded`` past the app's
+        quota."""
+        await self.call("storage.put", collection=collection, key=key, value=value)
+
+    async def storage_delete(self, collection: str, key: str) -> None:
+        """Delete ``key`` from ``collection`` (``storage.delete``); deleting nothing is fine."""
+        await self.call("storage.delete", collection=collection, key=key)
+
+    async def storage_find(
+        self, collection: str, filter: dict[str, Any] | None = None, *, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Items ``{"key", "value"}`` whose value matches ``filter`` (the safe subset of
+        PROTOCOL.md: equality, ``$eq $ne $gt $gte $lt $lte $in $nin $exists $and $or $not``),
+        at most ``limit`` ≤ 100 (``storage.find``)."""
+        result = await self.call(
+            "storage.find", collection=collection, filter=filter or {}, limit=limit
+        )
+        return result["items"]
+
+    # --- users, notifications, events, http -----------------------------------------------
+
+    async def get_profile(self) -> dict[str, Any]:
+        """The invoker's ``{"id", "display_name", "avatar_url"}`` (``users.profile``); raises
+        ``ScopeDenied`` unless the user granted the ``users.profile`` scope."""
+        return await self.call("users.profile")
+
+    async def notify(self, user_id: str, text: str) -> None:
+        """Notify a user (by per-app id) who opted in (``notifications.send``)."""
+        await self.call("notifications.send", user_id=user_id, text=text)
+
+    async def emit(self, name: str, payload: dict[str, Any]) -> None:
+        """Emit an event declared in the manifest's ``events.emits`` (``events.emit``)."""
+        await self.call("events.emit", name=name, payload=payload)
+
+    async def fetch(
+        self,
+        url: str,
+        *,
+        method: str = "GET",
+        headers: dict[str, str] | None = None,
+        body: str | None = None,
+    ) -> dict[str, Any]:
+        """An HTTP request through the host to a domain in ``http.allowed_domains``
+        (``http.fetch``); returns ``{"status", "headers", "body"}``."""
+        return await self.call(
+            "http.fetch", url=url, method=method, headers=headers or {}, body=body
+        )
+
+
+def _require(params: dict[str, Any], name: str, kind: type | tuple, optional: bool = False):
+    value = params.get(name)
+    if value is None and optional:
+        return
+    if not isinstance(value, kind):
+        raise InvalidParams(f"{name}: missing or of the wrong type")
+
+
+class App:
+    """A mini-program: its command, action and event handlers.
+
+    An entry file defines exactly one, at module level: ``app = App("poll")``.
+    """
+
+    def __init__(self, app_id: str | None = None) -> None:
+        self.app_id = app_id
+        self.commands: dict[str, Handler] = {}
+        self.actions: dict[str, Handler] = {}
+        self.events: dict[str, Handler] = {}
+        self.log = logging.getLogger(f"app.{app_id or 'unnamed'}")
+
+    def _register(self, table: dict[str, Handler], name: str, what: str) -> Callable[[H], H]:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"a {what} name must be a non-empty string")
+
+        def decorator(handler: H) -> H:
+            if name in table:
+                raise ValueError(f"{what} {name!r} already has a handler")
+            table[name] = handler
+            return handler
+
+        return decorator
+
+    def command(self, name: str) -> Callable[[H], H]:
+        """Register the handler of the slash command ``/name`` (declared in the manifest's
+        ``commands``). ``ctx.command``, ``ctx.args`` and ``ctx.text`` describe the call."""
+        return self._register(self.commands, name.lstrip("/"), "command")
+
+    def action(self, action_id: str) -> Callable[[H], H]:
+        """Register the handler of card buttons with this ``action_id``. ``ctx.message_id``,
+        ``ctx.action_id`` and ``ctx.value`` describe the press."""
+        return self._register(self.actions, action_id, "action")
+
+    def event(self, name: str) -> Callable[[H], H]:
+        """Register the handler of an event the manifest ``accepts`` (e.g.
+        ``shop.order_paid``); ``ctx.event_name`` and ``ctx.payload`` describe it."""
+        return self._register(self.events, name, "event")
+
+    def check_against_manifest(self, manifest: dict[str, Any]) -> list[str]:
+        """Mismatches between the handlers and the manifest (a declared command without a
+        handler, a handler for an undeclared command or event); empty when all agree."""
+        problems = []
+        declared = {command["name"] for command in manifest.get("commands", [])}
+        for name in sorted(declared - set(self.commands)):
+            problems.append(f"command {name!r} is declared in the manifest but has no handler")
+        for name in sorted(set(self.commands) - declared):
+            problems.append(f"command {name!r} has a handler but is not in the manifest")
+        accepts = set(manifest.get("events", {}).get("accepts", []))
+        for name in sorted(set(self.events) - accepts):
+            problems.append(f"event {name!r} has a handler but is not in events.accepts")
+        return problems
+
+    async def handle(self, method: str, params: Any, host: HostLink) -> dict[str, Any]:
+        """Answer one host → app request (``command``, ``action``, ``event``, ``ping``): the
+        ``result`` dict. Raises ``AppError``/``HostError`` for error answers."""
+        if method == "ping":
+            return {}
+        if method not in ("command", "action", "event"):
+            raise UnknownMethod(f"unknown method {method!r}")
+        if not isinstance(params, dict) or not isinstance(params.get("context"), dict):
+            raise InvalidParams("context: missing")
+        _require(params["context"], "call_id", str)
+        if method == "command":
+            _require(params, "command", str)
+            _require(params, "args", list)
+            _require(params, "text", str, optional=True)
+            table, key, what = self.commands, params["command"], "command"
+        elif method == "action":
+            _require(params, "message_id", str)
+            _require(params, "action_id", str)
+            _require(params, "value", str, optional=True)
+            table, key, what = self.actions, params["action_id"], "action"
+        else:
+            _require(params, "name", str)
+            table, key, what = self.events, params["name"], "event"
+        handler = table.get(key)
+        if handler is None:
+            raise AppError("not_found", f"this app has no handler for {what} {key!r}")
+        result = handler(Context(method, params, host))
+        if inspect.isawaitable(result):
+            result = await result
+        if method == "event":
+            if result:
+                self.log.warning("event handlers answer nothing; %s's reply is ignored", key)
+            return {}
+        return normalize_reply(result)

@@ -1,0 +1,137 @@
+"""Manifests and cards: load and validate them against the JSON Schemas in ``sdk/schemas/``.
+
+Every error names the field at fault first — ``permissions[2]: 'messages.teleport' is not one
+of …``, ``id: must equal the folder name 'poll'`` — so a developer sees what to fix.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from sdk.errors import CardError, ManifestError
+
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+MANIFEST_FILE = "manifest.json"
+DEFAULT_ENTRY = "app.py"
+
+
+@cache
+def _validator(name: str) -> Draft202012Validator:
+    schema = json.loads((SCHEMA_DIR / name).read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def capabilities() -> list[str]:
+    """Every capability (= permission name) a manifest may list, as PROTOCOL.md defines them."""
+    schema = _validator("manifest.schema.json").schema
+    return list(schema["properties"]["permissions"]["items"]["enum"])
+
+
+def _field_path(path: Any) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _describe(error: ValidationError, root_name: str) -> str:
+    where = _field_path(error.absolute_path)
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return f"{where + '.' if where else ''}{missing}: is required"
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))
+        field = f"{where + '.' if where else ''}{extra[0] if extra else '?'}"
+        return f"{field}: unknown field (allowed: {', '.join(allowed)})"
+    return f"{where or root_name}: {error.message}"
+
+
+def _schema_problems(name: str, data: Any, root_name: str) -> list[str]:
+    errors = sorted(_validator(name).iter_errors(data), key=lambda e: list(map(str, e.path)))
+    return [_describe(error, root_name) for error in errors]
+
+
+def validate_manifest(data: Any, folder_name: str | None = None) -> dict[str, Any]:
+    """Check a manifest against ``manifest.schema.json`` and the rules a schema cannot express,
+    and return a copy with every optional field filled with its default.
+
+    ``folder_name``: when given, ``id`` must equal it (an app's folder is named after its id).
+    Raises ``ManifestError`` whose message names the field(s) at fault, e.g.
+    ``permissions[2]: 'messages.teleport' is not one of […]``.
+    """
+    problems = _schema_problems("manifest.schema.json", data, "manifest")
+    if not problems:
+        app_id = data["id"]
+        if folder_name is not None and app_id != folder_name:
+            problems.append(f"id: must equal the folder name {folder_name!r}")
+        names = [command["name"] for command in data.get("commands", [])]
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                problems.append(f"commands[{index}].name: {name!r} is declared twice")
+        # An app emits only events in its own namespace, so no app can forge another's events
+        # (a fake "shop.order_paid" must not enrol anybody in a course).
+        for index, name in enumerate(data.get("events", {}).get("emits", [])):
+            if not name.startswith(app_id + "."):
+                problems.append(f"events.emits[{index}]: {name!r} must start with '{app_id}.'")
+        if "http.fetch" in data.get("permissions", []) and not data.get("http", {}).get(
+            "allowed_domains"
+        ):
+            problems.append("http.allowed_domains: http.fetch needs at least one allowed domain")
+    if problems:
+        raise ManifestError("; ".join(problems))
+    manifest = copy.deepcopy(data)
+    manifest.setdefault("description", "")
+    manifest.setdefault("permissions", [])
+    manifest.setdefault("commands", [])
+    events = manifest.setdefault("events", {})
+    events.setdefault("emits", [])
+    events.setdefault("accepts", [])
+    manifest.setdefault("http", {}).setdefault("allowed_domains", [])
+    manifest.setdefault("webview", None)
+    manifest.setdefault("remote", None)
+    manifest.setdefault("entry", DEFAULT_ENTRY)
+    return manifest
+
+
+def load_manifest(app_dir: str | Path, *, check_folder_name: bool = True) -> dict[str, Any]:
+    """Read ``<app_dir>/manifest.json``, validate it (its ``id`` must equal the folder name
+    unless ``check_folder_name`` is false — the runtime's view of a folder mounted elsewhere,
+    e.g. at ``/app`` in a sandbox; a hosted app's entry file must exist) and return it with
+    defaults filled.
+
+    Raises ``ManifestError`` naming the field at fault (``manifest.json: …`` when the file is
+    missing or not JSON).
+    """
+    folder = Path(app_dir).resolve()
+    path = folder / MANIFEST_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ManifestError(f"{MANIFEST_FILE}: not found in {folder}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ManifestError(f"{MANIFEST_FILE}: not valid JSON ({exc})") from None
+    manifest = validate_manifest(data, folder_name=folder.name if check_folder_name else None)
+    if manifest["remote"] is None and not (folder / manifest["entry"]).is_file():
+        raise ManifestError(f"entry: file {manifest['entry']!r} not found in {folder}")
+    return manifest
+
+
+def validate_card(card: Any) -> dict[str, Any]:
+    """Check a card (a dict, or a ``sdk.cards.Card``) against ``card.schema.json`` and return it
+    as a dict. Raises ``CardError`` naming the field, e.g. ``buttons[0].style: 'red' is not one
+    of ['primary', 'secondary', 'danger']``."""
+    if hasattr(card, "to_dict"):
+        card = card.to_dict()
+    problems = _schema_problems("card.schema.json", card, "card")
+    if problems:
+        raise CardError("; ".join(problems))
+    return card

@@ -1,0 +1,239 @@
+"""The sandbox runtime: ``python -m sdk.runtime <app dir>`` runs a hosted mini-program.
+
+It loads and validates the manifest, imports the entry file, then speaks PROTOCOL.md over
+stdin/stdout: one JSON object per line, several host requests handled at once, app → host
+capability calls with string ids (``"a1"``, ``"a2"`` …) awaiting their responses. Only protocol
+lines reach stdout (an app's ``print`` goes to stderr, like its logs). ``shutdown`` answers
+``{}`` and exits; so does the end of stdin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sdk.app import App
+from sdk.errors import DeadlineExceeded, InvalidParams, SDKError, host_error_from_response
+from sdk.loader import load_app
+from sdk.protocol import MAX_LINE_BYTES, PROTOCOL_VERSION, answer, error_body
+
+log = logging.getLogger("sdk.runtime")
+
+CAPABILITY_TIMEOUT = 30.0  # seconds a capability call waits for the host's answer
+SHUTDOWN_GRACE = 1.5  # seconds in-flight requests may finish after shutdown
+
+
+def _encode(message: dict[str, Any]) -> bytes:
+    return (json.dumps(message, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+
+
+class _LineReader:
+    """Reads lines from a file descriptor in a daemon thread (``os.read``: no buffer lock, so
+    interpreter exit never waits on it) and hands them to the event loop; None marks the end."""
+
+    def __init__(self, fd: int, loop: asyncio.AbstractEventLoop) -> None:
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._fd = fd
+        self._loop = loop
+        threading.Thread(target=self._run, name="protocol-reader", daemon=True).start()
+
+    def _put(self, line: bytes | None) -> None:
+        self._loop.call_soon_threadsafe(self.queue.put_nowait, line)
+
+    def _run(self) -> None:
+        buffer = b""
+        discarding = False
+        try:
+            while True:
+                chunk = os.read(self._fd, 65536)
+                if not chunk:
+                    break
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    if discarding:
+                        discarding = False
+                        continue
+                    self._put(line)
+                if len(buffer) > MAX_LINE_BYTES:
+                    log.error("the host sent a line over %d bytes; ignored", MAX_LINE_BYTES)
+                    buffer, discarding = b"", True
+            if buffer.strip() and not discarding:
+                self._put(buffer)
+        except (OSError, RuntimeError):  # stdin broken, or the loop closed under us
+            pass
+        with contextlib.suppress(RuntimeError):
+            self._put(None)
+
+
+class Runtime:
+    """One app speaking the protocol over a pair of byte streams."""
+
+    def __init__(self, app: App, manifest: dict[str, Any], input_fd: int, output: BinaryIO):
+        self.app = app
+        self.manifest = manifest
+        self._input_fd = input_fd
+        self._output = output
+        self._ids = itertools.count(1)
+        self._pending: dict[str, asyncio.Future] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self._initialized = False
+        self._stopping = asyncio.Event()
+
+    # --- writing --------------------------------------------------------------------------
+
+    def _write(self, message: dict[str, Any]) -> None:
+        line = _encode(message)
+        if len(line) > MAX_LINE_BYTES:
+            raise ValueError(f"a protocol line may not exceed {MAX_LINE_BYTES} bytes")
+        self._output.write(line)
+        self._output.flush()
+
+    def _respond(self, request_id: Any, body: dict[str, Any]) -> None:
+        try:
+            self._write({"jsonrpc": "2.0", "id": request_id, **body})
+        except (TypeError, ValueError) as exc:
+            log.error("could not send the answer to request %r: %s", request_id, exc)
+            error = error_body("internal_error", f"the app's answer could not be sent: {exc}")
+            self._write({"jsonrpc": "2.0", "id": request_id, "error": error})
+
+    # --- app -> host ----------------------------------------------------------------------
+
+    async def call(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Send a capability request to the host and wait for its answer."""
+        request_id = f"a{next(self._ids)}"
+        future = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        try:
+            try:
+                self._write(
+                    {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
+                )
+            except ValueError as exc:
+                raise InvalidParams(str(exc)) from None
+            try:
+                response = await asyncio.wait_for(future, CAPABILITY_TIMEOUT)
+            except TimeoutError:
+                raise DeadlineExceeded(f"the host did not answer {method}") from None
+        finally:
+            self._pending.pop(request_id, None)
+        if "error" in response:
+            raise host_error_from_response(response["error"])
+        result = response.get("result")
+        return result if isinstance(result, dict) else {}
+
+    # --- host -> app ----------------------------------------------------------------------
+
+    async def _handle_request(self, request_id: Any, method: str, params: Any) -> None:
+        if method == "initialize":
+            self._respond(request_id, self._initialize(params))
+        elif method == "shutdown":
+            self._respond(request_id, {"result": {}})
+            self._stopping.set()
+        elif not self._initialized and method != "ping":
+            self._respond(
+                request_id, {"error": error_body("invalid_params", "initialize comes first")}
+            )
+        else:
+            self._respond(request_id, await answer(self.app, method, params, self))
+
+    def _initialize(self, params: Any) -> dict[str, Any]:
+        if not isinstance(params, dict) or params.get("protocol") != PROTOCOL_VERSION:
+            return {
+                "error": error_body(
+                    "invalid_params", f"this runtime speaks protocol {PROTOCOL_VERSION}"
+                )
+            }
+        if params.get("app_id") not in (None, self.manifest["id"]):
+            return {
+                "error": error_body(
+                    "invalid_params", f"this is {self.manifest['id']}, not {params['app_id']}"
+                )
+            }
+        self._initialized = True
+        return {"result": {"protocol": PROTOCOL_VERSION, "ready": True}}
+
+    def _dispatch(self, line: bytes) -> None:
+        try:
+            message = json.loads(line)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            log.error("ignored a line that is not JSON: %.80r", line)
+            return
+        if not isinstance(message, dict):
+            log.error("ignored a line that is not a JSON object: %.80r", line)
+            return
+        if "method" in message:
+            if "id" not in message:
+                return  # a notification; none needs an answer
+            task = asyncio.create_task(
+                self._handle_request(message["id"], str(message["method"]), message.get("params"))
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        elif "id" in message:
+            future = self._pending.get(message["id"]) if isinstance(message["id"], str) else None
+            if future is None or future.done():
+                log.warning("ignored an answer to unknown request %r", message["id"])
+            else:
+                future.set_result(message)
+
+    async def run(self) -> int:
+        """Serve until ``shutdown`` or the end of input; the process exit status."""
+        reader = _LineReader(self._input_fd, asyncio.get_running_loop())
+        stop = asyncio.create_task(self._stopping.wait())
+        while True:
+            next_line = asyncio.create_task(reader.queue.get())
+            done, _ = await asyncio.wait({next_line, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if stop in done:
+                next_line.cancel()
+                if self._tasks:
+                    await asyncio.wait(set(self._tasks), timeout=SHUTDOWN_GRACE)
+                break
+            line = next_line.result()
+            if line is None:
+                stop.cancel()
+                break
+            if line.strip():
+                self._dispatch(line)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: ``python -m sdk.runtime <app dir>``."""
+    argv = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
+    if len(argv) != 1:
+        print("usage: python -m sdk.runtime <app dir>", file=sys.stderr)
+        return 2
+    # Keep the real stdout for protocol lines only; anything else printed goes to stderr.
+    protocol_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    sys.stdout = sys.stderr
+    try:
+        # The host validated the folder when it registered the app; here the folder may be
+        # mounted under another name (``/app`` in the sandbox), so its name is not checked.
+        app, manifest = load_app(Path(argv[0]), check_folder_name=False)
+    except SDKError as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+    for problem in app.check_against_manifest(manifest):
+        log.warning("%s", problem)
+    runtime = Runtime(app, manifest, sys.stdin.fileno(), protocol_out)
+    return asyncio.run(runtime.run())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
