@@ -423,6 +423,9 @@ class AppProcess:
         for path in ("/etc/ld.so.cache", "/etc/localtime"):
             if os.path.exists(path):
                 args += ["--ro-bind", path, path]
+        # /tmp first: the project (and so its venv) may itself live under /tmp, as in a CI
+        # checkout; binds made after the tmpfs land on top of it instead of being hidden by it.
+        args += ["--perms", "1777", "--size", str(self.config.tmp_bytes), "--tmpfs", "/tmp"]
         # bwrap creates missing parents of a mount point with mode 0700, which an unprivileged
         # uid cannot traverse (/root/.pyenv, /work/main/.venv): create them 0755 first.
         made: set[str] = set()
@@ -437,7 +440,6 @@ class AppProcess:
         args += ["--ro-bind", str(self.app_dir), SANDBOX_APP_DIR]
         args += ["--bind", str(self.data_dir), SANDBOX_DATA_DIR]
         args += ["--proc", "/proc", "--dev", "/dev"]
-        args += ["--perms", "1777", "--size", str(self.config.tmp_bytes), "--tmpfs", "/tmp"]
         args += ["--chdir", SANDBOX_DATA_DIR, "--clearenv"]
         for key, value in self._env().items():
             args += ["--setenv", key, value]
