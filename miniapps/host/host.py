@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import secrets
 import shlex
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from messaging.context import Messaging
 from messaging.events import event
 from miniapps.host.registry import AppEntry
 from miniapps.host.sandbox import AppProcess, SandboxConfig, SandboxError
+from miniapps.host.store.app_storage import AppStorage
 from miniapps.host.store.app_users import AppUsers
 from miniapps.host.store.audit import Audit
 from miniapps.host.store.consents import Consents
@@ -40,7 +42,20 @@ CALL_TTL = 30.0  # seconds a call_id stays usable after its invocation started
 CONSENT_WAIT = 2.0  # seconds a capability waits for the user's first answer to a scope
 STATE_MAX_BYTES = 64 * 1024
 MAX_WAITING_CALLS = 200  # invocations queued per app beyond its concurrency cap
-SCOPES = {"users.profile"}  # capabilities that hand the app data about the user
+# Scopes a user grants an app: data about them (users.profile), or reaching them directly
+# (notifications: only users who opted in receive an app's notifications).
+SCOPES = {"users.profile", "notifications"}
+TEXT_MAX = 4000
+# Per-app storage, with the simulator's rules (sdk/simulator.py).
+COLLECTION_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+STORAGE_KEY_MAX = 256
+STORAGE_VALUE_MAX_BYTES = 64 * 1024
+STORAGE_QUOTA_BYTES = 1024 * 1024
+FIND_LIMIT_MAX = 100
+FIND_SCAN_MAX = 1000  # documents of one collection ``storage.find`` looks at
+EVENT_NAME_MAX = 96
+EVENT_PAYLOAD_MAX_BYTES = 64 * 1024
+MAX_EVENT_DEPTH = 4  # an event handler's events may cascade this far, then they are refused
 
 
 class CapabilityError(Exception):
@@ -59,6 +74,7 @@ class Call:
     app_user_id: str
     conversation_id: str
     expires: float
+    depth: int = 0  # 0 for a user's command or action, n for an event n hops away from one
 
 
 class MiniappHost:
@@ -79,6 +95,7 @@ class MiniappHost:
         self.consents = Consents(db)
         self.audit = Audit(db)
         self.app_users = AppUsers(db)
+        self.storage = AppStorage(db)
         self._data_dir = data_dir
         self._sandbox = sandbox
         self._id_key = id_key
@@ -136,13 +153,15 @@ class MiniappHost:
         digest = hmac.new(self._id_key, f"{app_id}\0{user_id}".encode(), hashlib.sha256)
         return "u-" + digest.hexdigest()[:24]
 
-    async def _context(self, app_id: str, user_id: str, conversation_id: str) -> dict:
+    async def _context(
+        self, app_id: str, user_id: str, conversation_id: str, depth: int = 0
+    ) -> dict:
         app_user_id = self.app_user_id(app_id, user_id)
         await self.app_users.remember(app_user_id, app_id, user_id)
         call_id = "c-" + secrets.token_urlsafe(16)
         loop = asyncio.get_running_loop()
         self._calls[call_id] = Call(
-            app_id, user_id, app_user_id, conversation_id, loop.time() + CALL_TTL
+            app_id, user_id, app_user_id, conversation_id, loop.time() + CALL_TTL, depth
         )
         for stale in [k for k, c in self._calls.items() if c.expires < loop.time()]:
             self._calls.pop(stale, None)
@@ -276,9 +295,18 @@ class MiniappHost:
         task.add_done_callback(self._tasks.discard)
 
     async def _invoke(
-        self, entry: AppEntry, user_id: str, conversation_id: str, method: str, params: dict
+        self,
+        entry: AppEntry,
+        user_id: str,
+        conversation_id: str,
+        method: str,
+        params: dict,
+        *,
+        depth: int = 0,
     ) -> None:
-        context = await self._context(entry.app_id, user_id, conversation_id)
+        """Run one command/action/event in the app's process; a failure becomes an ephemeral
+        error to the invoker (for an event, whose user did not call this app, only a log line)."""
+        context = await self._context(entry.app_id, user_id, conversation_id, depth)
         gate = self._gates.setdefault(
             entry.app_id, asyncio.Semaphore(self._sandbox.max_concurrent_calls)
         )
@@ -302,11 +330,15 @@ class MiniappHost:
             code = getattr(exc, "app_code", None) or getattr(exc, "code", "app_error")
             message = f"{entry.manifest['name']} could not answer ({code})."
             log.warning("mini-program %s %s failed: %s", entry.app_id, method, exc)
+            if method == "event":
+                return
             await self._ephemeral(
                 user_id, conversation_id, entry.app_id, {"text": message, "error": code}
             )
         except Exception:
             log.exception("mini-program %s %s failed", entry.app_id, method)
+            if method == "event":
+                return
             await self._ephemeral(
                 user_id,
                 conversation_id,
@@ -492,6 +524,114 @@ class MiniappHost:
             "avatar_url": view["avatar_url"],
         }
 
+    # --- storage: the app's own documents, namespaced by app ------------------------------
+
+    async def _storage_get(self, call: Call, params: dict) -> dict:
+        collection, key = _collection(params), _string(params, "key", STORAGE_KEY_MAX)
+        _, value = await self.storage.get_value(call.app_id, collection, key)
+        return {"value": value}
+
+    async def _storage_put(self, call: Call, params: dict) -> dict:
+        collection, key = _collection(params), _string(params, "key", STORAGE_KEY_MAX)
+        if "value" not in params:
+            raise CapabilityError("invalid_params", "value is required")
+        try:
+            text = json.dumps(params["value"], separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError):
+            raise CapabilityError("invalid_params", "value must be JSON") from None
+        size = len(text.encode())
+        if size > STORAGE_VALUE_MAX_BYTES:
+            raise CapabilityError(
+                "quota_exceeded", f"a stored value is limited to {STORAGE_VALUE_MAX_BYTES} bytes"
+            )
+        size += len(key.encode())
+        previous = await self.storage.get_size(call.app_id, collection, key)
+        if await self.storage.get_used(call.app_id) - previous + size > STORAGE_QUOTA_BYTES:
+            raise CapabilityError(
+                "quota_exceeded", f"this app's storage is limited to {STORAGE_QUOTA_BYTES} bytes"
+            )
+        await self.storage.put_value(call.app_id, collection, key, text, size, now_ms())
+        return {}
+
+    async def _storage_delete(self, call: Call, params: dict) -> dict:
+        collection, key = _collection(params), _string(params, "key", STORAGE_KEY_MAX)
+        await self.storage.delete_value(call.app_id, collection, key)
+        return {}
+
+    async def _storage_find(self, call: Call, params: dict) -> dict:
+        from sdk.filters import FilterError, matches, validate_filter
+
+        collection = _collection(params)
+        query = params.get("filter")
+        query = {} if query is None else query
+        try:
+            validate_filter(query)
+        except FilterError as exc:
+            raise CapabilityError("invalid_params", str(exc)) from None
+        limit = params.get("limit", FIND_LIMIT_MAX)
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 100:
+            raise CapabilityError(
+                "invalid_params", f"limit must be an integer from 1 to {FIND_LIMIT_MAX}"
+            )
+        items = await self.storage.get_items(call.app_id, collection, limit=FIND_SCAN_MAX)
+        return {"items": [item for item in items if matches(query, item["value"])][:limit]}
+
+    # --- notifications and events ---------------------------------------------------------
+
+    async def _notify(self, call: Call, params: dict) -> dict:
+        app_user_id = _string(params, "user_id", 64)
+        text = _string(params, "text", TEXT_MAX)
+        user_id = await self.app_users.get_user_id(call.app_id, app_user_id)
+        if user_id is None:
+            raise CapabilityError("not_found", "no such user")
+        if not await self.consents.get_answer(user_id, call.app_id, "notifications"):
+            raise CapabilityError(
+                "scope_denied", "the user has not opted in to this app's notifications"
+            )
+        await self.messaging.events.emit(
+            event("miniapp.notification", {"user": user_id}, {"app_id": call.app_id, "text": text})
+        )
+        return {}
+
+    async def _emit(self, call: Call, params: dict) -> dict:
+        name = _string(params, "name", EVENT_NAME_MAX)
+        if name not in self.apps[call.app_id].manifest.get("events", {}).get("emits", []):
+            raise CapabilityError("permission_denied", f"{name!r} is not declared in events.emits")
+        payload = params.get("payload")
+        if not isinstance(payload, dict):
+            raise CapabilityError("invalid_params", "payload must be an object")
+        if len(json.dumps(payload, separators=(",", ":")).encode()) > EVENT_PAYLOAD_MAX_BYTES:
+            raise CapabilityError(
+                "invalid_params", f"payload is limited to {EVENT_PAYLOAD_MAX_BYTES} bytes"
+            )
+        if call.depth >= MAX_EVENT_DEPTH:
+            raise CapabilityError("rate_limited", "events may not cascade this deep")
+        # The host delivers: apps never call each other, and each recipient sees only its own
+        # per-app id for the user.
+        for entry in list(self.apps.values()):
+            accepts = entry.manifest.get("events", {}).get("accepts", [])
+            if entry.app_id != call.app_id and name in accepts:
+                self._spawn(
+                    self._invoke(
+                        entry,
+                        call.user_id,
+                        call.conversation_id,
+                        "event",
+                        {"name": name, "payload": payload},
+                        depth=call.depth + 1,
+                    )
+                )
+        return {}
+
+
+def _collection(params: dict) -> str:
+    collection = params.get("collection")
+    if not isinstance(collection, str) or not COLLECTION_PATTERN.match(collection):
+        raise CapabilityError(
+            "invalid_params", "collection must be 1-64 characters of [A-Za-z0-9_.-]"
+        )
+    return collection
+
 
 def _string(params: dict, name: str, max_length: int) -> str:
     value = params.get(name)
@@ -519,4 +659,11 @@ _CAPABILITIES = {
     "group_state.get": MiniappHost._get_group_state,
     "group_state.set": MiniappHost._set_group_state,
     "users.profile": MiniappHost._profile,
+    "storage.get": MiniappHost._storage_get,
+    "storage.put": MiniappHost._storage_put,
+    "storage.delete": MiniappHost._storage_delete,
+    "storage.find": MiniappHost._storage_find,
+    "notifications.send": MiniappHost._notify,
+    "events.emit": MiniappHost._emit,
+    # http.fetch is not implemented by the host yet: apps get unknown_method.
 }

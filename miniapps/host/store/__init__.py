@@ -1,6 +1,6 @@
 """The mini-program host's collections, one module each; ``INDEXES`` for start-up."""
 
-from miniapps.host.store import app_users, audit, consents, group_state, installs
+from miniapps.host.store import app_storage, app_users, audit, consents, group_state, installs
 
 INDEXES = {
     installs.COLLECTION: installs.INDEXES,
@@ -8,4 +8,5 @@ INDEXES = {
     consents.COLLECTION: consents.INDEXES,
     audit.COLLECTION: audit.INDEXES,
     app_users.COLLECTION: app_users.INDEXES,
+    app_storage.COLLECTION: app_storage.INDEXES,
 }
