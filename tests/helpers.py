@@ -122,3 +122,14 @@ class SocketClient:
     async def close(self) -> None:
         if self.sio.connected:
             await self.sio.disconnect()
+
+
+async def eventually(predicate, timeout: float = 10.0, what: str = "condition"):
+    """Poll ``predicate`` until it returns something truthy; return that, or fail after
+    ``timeout`` seconds (events arrive asynchronously)."""
+    for _ in range(int(timeout / 0.02)):
+        result = predicate()
+        if result:
+            return result
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{what} not reached within {timeout}s")

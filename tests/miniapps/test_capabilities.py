@@ -3,7 +3,6 @@ of ``tests/miniapps/apps`` running as real sandboxed processes."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import os
@@ -11,6 +10,7 @@ from pathlib import Path
 
 from gateway.keys import MINIAPPS
 from miniapps.host.registry import discover
+from tests.helpers import eventually
 from tests.messaging.chat_helpers import close_all, group, people
 
 APPS_DIR = Path(__file__).resolve().parent / "apps"
@@ -49,15 +49,6 @@ async def command(person, cid, text):
     return ack
 
 
-async def wait_for(predicate, timeout=10.0):
-    for _ in range(int(timeout / 0.02)):
-        result = predicate()
-        if result:
-            return result
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached")
-
-
 def texts_from(person, cid, prefix):
     return [t for t in person.texts(cid) if t.startswith(prefix)]
 
@@ -71,7 +62,7 @@ async def test_permissions_consent_and_per_app_ids(gateway, api):
     try:
         # a capability not in the manifest: permission_denied, and the audit log shows it
         await command(ann, cid, "/nosy")
-        got = await wait_for(lambda: texts_from(bea, cid, "nosy:"))
+        got = await eventually(lambda: texts_from(bea, cid, "nosy:"))
         assert got == ["nosy: permission_denied permission_denied"]
         status, body = await ann.api.get("/api/v1/admin/miniapps/audit?app_id=nosy")
         assert status == 403 and body["error"]["code"] == "not_admin"
@@ -90,19 +81,19 @@ async def test_permissions_consent_and_per_app_ids(gateway, api):
 
         # consent: asked the first time; granted → the profile, denied → scope_denied
         await command(ann, cid, "/whoami")
-        asked = await wait_for(lambda: events_of(ann, "miniapp.consent_required"))
+        asked = await eventually(lambda: events_of(ann, "miniapp.consent_required"))
         assert asked[0]["app_id"] == "profiler" and asked[0]["scope"] == "users.profile"
         answer = {"app_id": "profiler", "scope": "users.profile", "granted": True}
         assert (await ann.socket.call("miniapp.consent", answer))["ok"]
-        ann_profile = (await wait_for(lambda: texts_from(ann, cid, "profiler:")))[0]
+        ann_profile = (await eventually(lambda: texts_from(ann, cid, "profiler:")))[0]
         assert " name " in ann_profile and "error" not in ann_profile
         ann_profiler_id = ann_profile.split()[1]
 
         await command(bea, cid, "/whoami")
-        await wait_for(lambda: events_of(bea, "miniapp.consent_required"))
+        await eventually(lambda: events_of(bea, "miniapp.consent_required"))
         answer = {"app_id": "profiler", "scope": "users.profile", "granted": False}
         assert (await bea.socket.call("miniapp.consent", answer))["ok"]
-        await wait_for(lambda: len(texts_from(ann, cid, "profiler:")) == 2)
+        await eventually(lambda: len(texts_from(ann, cid, "profiler:")) == 2)
         assert texts_from(ann, cid, "profiler:")[1].endswith("error scope_denied")
         assert not events_of(ann, "miniapp.consent_required")[1:]  # asked once only
 
@@ -110,15 +101,15 @@ async def test_permissions_consent_and_per_app_ids(gateway, api):
         status, _ = await ann.api.delete("/api/v1/me/consents/profiler/users.profile")
         assert status in (200, 204)
         await command(ann, cid, "/whoami")
-        await wait_for(lambda: len(events_of(ann, "miniapp.consent_required")) == 2)
+        await eventually(lambda: len(events_of(ann, "miniapp.consent_required")) == 2)
         answer = {"app_id": "profiler", "scope": "users.profile", "granted": True}
         assert (await ann.socket.call("miniapp.consent", answer))["ok"]
-        await wait_for(lambda: len(texts_from(ann, cid, "profiler:")) == 3)
+        await eventually(lambda: len(texts_from(ann, cid, "profiler:")) == 3)
         assert texts_from(ann, cid, "profiler:")[2] == ann_profile
 
         # per-app ids: stable per app, different between apps, never the platform id
         await command(ann, cid, "/me")
-        ann_keeper_id = (await wait_for(lambda: texts_from(ann, cid, "keeper:")))[0].split()[1]
+        ann_keeper_id = (await eventually(lambda: texts_from(ann, cid, "keeper:")))[0].split()[1]
         assert ann_keeper_id.startswith("u-") and ann_profiler_id.startswith("u-")
         assert ann_keeper_id != ann_profiler_id
         assert ann.user_id not in (ann_keeper_id, ann_profiler_id)
@@ -134,16 +125,16 @@ async def test_crash_and_hang_do_not_stop_the_chat(gateway, api):
     try:
         await command(ann, cid, "/crash")
         await command(ann, cid, "/nap")
-        errors = await wait_for(
+        errors = await eventually(
             lambda: (e := events_of(ann, "miniapp.ephemeral")) and len(e) >= 1 and e
         )
         assert errors[0]["app_id"] == "crasher" and errors[0]["error"]
 
         # the chat goes on while sleeper hangs
         await ann.send(cid, "still here")
-        await wait_for(lambda: all("still here" in p.texts(cid) for p in everyone))
+        await eventually(lambda: all("still here" in p.texts(cid) for p in everyone))
 
-        hung = await wait_for(
+        hung = await eventually(
             lambda: [e for e in events_of(ann, "miniapp.ephemeral") if e["app_id"] == "sleeper"],
             timeout=8.0,
         )
@@ -155,7 +146,7 @@ async def test_crash_and_hang_do_not_stop_the_chat(gateway, api):
             for _ in range(40):
                 await command(ann, cid, text)
                 try:
-                    await wait_for(lambda p=prefix: texts_from(everyone[2], cid, p), 0.5)
+                    await eventually(lambda p=prefix: texts_from(everyone[2], cid, p), 0.5)
                     break
                 except AssertionError:
                     continue
@@ -170,7 +161,7 @@ async def test_storage_notifications_and_events(gateway, api):
     host, (ann, bea), cid = await setup(gateway, 2, ["keeper", "notifier"])
     try:
         await command(ann, cid, "/keep")
-        text = (await wait_for(lambda: texts_from(bea, cid, "keeper:"), 15.0))[0]
+        text = (await eventually(lambda: texts_from(bea, cid, "keeper:"), 15.0))[0]
         result = json.loads(text.removeprefix("keeper: "))
         assert result["get"] == {"name": "ann", "age": 31}
         assert result["missing"] is None
@@ -187,20 +178,20 @@ async def test_storage_notifications_and_events(gateway, api):
 
         # notifications only to users who opted in; undeclared events are refused
         await command(ann, cid, "/ping")
-        first = (await wait_for(lambda: texts_from(bea, cid, "notifier:")))[0]
+        first = (await eventually(lambda: texts_from(bea, cid, "notifier:")))[0]
         assert first.endswith("scope_denied permission_denied")
         assert not events_of(ann, "miniapp.notification")
         answer = {"app_id": "notifier", "scope": "notifications", "granted": True}
         assert (await ann.socket.call("miniapp.consent", answer))["ok"]
         await command(ann, cid, "/ping")
-        await wait_for(lambda: len(texts_from(bea, cid, "notifier:")) == 2)
+        await eventually(lambda: len(texts_from(bea, cid, "notifier:")) == 2)
         assert texts_from(bea, cid, "notifier:")[1].endswith("ok permission_denied")
-        note = await wait_for(lambda: events_of(ann, "miniapp.notification"))
+        note = await eventually(lambda: events_of(ann, "miniapp.notification"))
         assert note[0] == {"app_id": "notifier", "text": "ping from notifier"}
         assert not events_of(bea, "miniapp.notification")
 
         # events: the host delivers notifier.pinged to listener, with listener's own id
-        heard = await wait_for(lambda: len(texts_from(bea, cid, "listener:")) == 2 and True)
+        heard = await eventually(lambda: len(texts_from(bea, cid, "listener:")) == 2 and True)
         assert heard
         notifier_id = first.split()[1]
         words = texts_from(bea, cid, "listener:")[0].split()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.conftest import make_config
-from tests.helpers import SocketClient
+from tests.helpers import SocketClient, eventually
 from tests.messaging.chat_helpers import close_all, group, people
 
 
@@ -29,15 +29,6 @@ async def latest_card(person, message_id, timeout=10.0) -> dict:
             return max(updates, key=lambda m: m["version"])
         await asyncio.sleep(0.02)
     raise AssertionError("no card update arrived")
-
-
-async def wait_for(predicate, timeout=15.0):
-    for _ in range(int(timeout / 0.02)):
-        result = predicate()
-        if result:
-            return result
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached")
 
 
 async def test_poll_in_a_group_converges_and_survives_restart(aiohttp_server, tmp_path):
@@ -65,7 +56,7 @@ async def test_poll_in_a_group_converges_and_survives_restart(aiohttp_server, tm
             {"conversation_id": cid, "client_msg_id": "p1", "text": '/poll "Lunch?" pizza sushi'},
         )
         assert ack == {"ok": True, "routed_to": {"app_id": "poll"}}
-        await wait_for(lambda: all(cards_of(p, cid) for p in everyone))
+        await eventually(lambda: all(cards_of(p, cid) for p in everyone))
         card = cards_of(owner, cid)[0]
         assert card["app_id"] == "poll" and card["sender_id"] == "app:poll"
         assert "Lunch?" in card["card"]["title"] + card["card"].get("text", "")
@@ -104,7 +95,7 @@ async def test_poll_in_a_group_converges_and_survives_restart(aiohttp_server, tm
             return states[0] if total == 10 else False
 
         try:
-            final = await wait_for(converged)
+            final = await eventually(converged)
         except AssertionError:
             for p in everyone:
                 seen = [d for name, d in p.socket.events if name == "miniapp.state"]
@@ -170,7 +161,9 @@ async def test_poll_in_a_group_converges_and_survives_restart(aiohttp_server, tm
             },
         )
         assert ack["ok"], ack
-        after = await wait_for(lambda: [d for n, d in owner.socket.events if n == "miniapp.state"])
+        after = await eventually(
+            lambda: [d for n, d in owner.socket.events if n == "miniapp.state"]
+        )
         assert after[-1]["version"] > final["version"]
     finally:
         await close_all(everyone)
