@@ -103,6 +103,7 @@ async def miniapps_ctx(app: web.Application) -> AsyncIterator[None]:
         sandbox=sandbox,
         id_key=await shared_key(app[keys.DATABASE].db, "app_user_ids"),
     )
+    await host.remote.load()  # registered remote apps join the catalogue before we serve
     messaging.command_router = host.route_command
     messaging.miniapps = host
     app[keys.MINIAPPS] = host

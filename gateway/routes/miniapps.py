@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.api import AUTH, BODY, QUERY, Api
-from gateway.keys import MINIAPPS
+from gateway.keys import CONFIG, MINIAPPS
 from gateway.schemas import obj, string
 from storage.errors import AppError
 from storage.mongo import iso
@@ -139,3 +139,51 @@ async def audit(request: web.Request) -> dict:
             for e in entries
         ]
     }
+
+
+@api.post(
+    "/api/v1/admin/miniapps/remote",
+    status=201,
+    summary="Register a remote mini-program (admins); its secret is shown only this once",
+    body=obj(
+        {"manifest": {"type": "object"}, "endpoint": string(2048, 1)}, ["manifest", "endpoint"]
+    ),
+    response=obj({"app": APP, "secret": {"type": "string"}}),
+    errors=("not_admin", "invalid_manifest", "invalid_field", "app_exists"),
+)
+async def register_remote(request: web.Request) -> dict:
+    if request[AUTH].user.get("role") != "admin":
+        raise AppError("not_admin", "administrators only", status=403)
+    body = request[BODY]
+    return await request.app[MINIAPPS].remote.do_register(
+        body["manifest"],
+        body["endpoint"],
+        production=request.app[CONFIG].environment == "production",
+    )
+
+
+@api.post(
+    "/api/v1/miniapps/rpc",
+    auth=False,
+    summary="A remote mini-program calls a capability (signed JSON-RPC, see sdk/PROTOCOL.md)",
+    response=obj({"jsonrpc": {"type": "string"}}, extra=True),
+    errors=("bad_signature", "expired", "replayed"),
+)
+async def remote_rpc(request: web.Request) -> dict:
+    """Authenticated by the ``X-Aetherial-*`` signature headers, not a bearer token."""
+    raw = await request.read()
+    return await request.app[MINIAPPS].remote.do_rpc(request.headers, raw)
+
+
+@api.post(
+    "/api/v1/conversations/{conversation_id}/apps/{app_id}/launch",
+    summary="Open an app's web view: its URL with a signed launch token (valid 5 minutes)",
+    response=obj(
+        {"url": {"type": "string"}, "token": {"type": "string"}, "expires_at": {"type": "string"}}
+    ),
+    errors=("not_a_member", "app_not_installed", "no_webview"),
+)
+async def launch(request: web.Request) -> dict:
+    return await request.app[MINIAPPS].remote.do_launch(
+        request[AUTH].user_id, request.match_info["conversation_id"], request.match_info["app_id"]
+    )

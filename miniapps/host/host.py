@@ -26,6 +26,7 @@ from messaging.actions.conversations import check_member
 from messaging.context import Messaging
 from messaging.events import event
 from miniapps.host.registry import AppEntry
+from miniapps.host.remote import Remote, RemoteApp
 from miniapps.host.sandbox import AppProcess, SandboxConfig, SandboxError
 from miniapps.host.store.app_storage import AppStorage
 from miniapps.host.store.app_users import AppUsers
@@ -105,6 +106,8 @@ class MiniappHost:
         self._tasks: set[asyncio.Task] = set()
         self._gates: dict[str, asyncio.Semaphore] = {}
         self._waiting: dict[str, int] = {}
+        # Registered remote apps join the catalogue when the owner calls ``remote.load()``.
+        self.remote = Remote(self, id_key)
 
     # --- processes ------------------------------------------------------------------------
 
@@ -113,11 +116,15 @@ class MiniappHost:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.gather(*(p.stop() for p in self._processes.values()), return_exceptions=True)
+        await self.remote.close()
 
-    async def _process(self, app_id: str) -> AppProcess:
+    async def _process(self, app_id: str) -> AppProcess | RemoteApp:
+        if self.apps[app_id].kind == "remote":
+            return self.remote.client(app_id)
         process = self._processes.get(app_id)
         if process is None:
             entry = self.apps[app_id]
+            assert entry.folder is not None
             data = self._data_dir / app_id
             data.mkdir(parents=True, exist_ok=True)
 

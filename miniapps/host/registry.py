@@ -16,8 +16,9 @@ NOT_APPS = {"host", "__pycache__"}
 @dataclass(frozen=True)
 class AppEntry:
     app_id: str
-    folder: Path
+    folder: Path | None  # None for a remote app (it runs elsewhere, reached over HTTPS)
     manifest: dict[str, Any]
+    kind: str = "hosted"  # or "remote"
 
     @property
     def commands(self) -> list[str]:
@@ -36,7 +37,7 @@ class AppEntry:
             "description": m.get("description", ""),
             "commands": m.get("commands", []),
             "permissions": m.get("permissions", []),
-            "kind": "hosted",
+            "kind": self.kind,
         }
 
 

@@ -1,6 +1,14 @@
 """The mini-program host's collections, one module each; ``INDEXES`` for start-up."""
 
-from miniapps.host.store import app_storage, app_users, audit, consents, group_state, installs
+from miniapps.host.store import (
+    app_storage,
+    app_users,
+    audit,
+    consents,
+    group_state,
+    installs,
+    remote_apps,
+)
 
 INDEXES = {
     installs.COLLECTION: installs.INDEXES,
@@ -9,4 +17,5 @@ INDEXES = {
     audit.COLLECTION: audit.INDEXES,
     app_users.COLLECTION: app_users.INDEXES,
     app_storage.COLLECTION: app_storage.INDEXES,
+    remote_apps.COLLECTION: remote_apps.INDEXES,
 }
