@@ -20,11 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from messaging.actions import cards
 from messaging.actions.accounts import user_view
 from messaging.actions.conversations import check_member
 from messaging.context import Messaging
 from messaging.events import event
+from miniapps.host import fetch
 from miniapps.host.registry import AppEntry
 from miniapps.host.remote import Remote, RemoteApp
 from miniapps.host.sandbox import AppProcess, SandboxConfig, SandboxError
@@ -108,6 +111,7 @@ class MiniappHost:
         self._waiting: dict[str, int] = {}
         # Registered remote apps join the catalogue when the owner calls ``remote.load()``.
         self.remote = Remote(self, id_key)
+        self._http: aiohttp.ClientSession | None = None  # http.fetch, opened on first use
 
     # --- processes ------------------------------------------------------------------------
 
@@ -117,6 +121,8 @@ class MiniappHost:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.gather(*(p.stop() for p in self._processes.values()), return_exceptions=True)
         await self.remote.close()
+        if self._http is not None:
+            await self._http.close()
 
     async def _process(self, app_id: str) -> AppProcess | RemoteApp:
         if self.apps[app_id].kind == "remote":
@@ -630,6 +636,19 @@ class MiniappHost:
                 )
         return {}
 
+    async def _fetch(self, call: Call, params: dict) -> dict:
+        if self._http is None:
+            self._http = aiohttp.ClientSession()
+        try:
+            return await fetch.fetch(
+                self._http,
+                self.apps[call.app_id].manifest,
+                params,
+                allow_internal=self.messaging.config.environment != "production",
+            )
+        except fetch.FetchError as exc:
+            raise CapabilityError(exc.code, exc.message) from None
+
 
 def _collection(params: dict) -> str:
     collection = params.get("collection")
@@ -672,5 +691,5 @@ _CAPABILITIES = {
     "storage.find": MiniappHost._storage_find,
     "notifications.send": MiniappHost._notify,
     "events.emit": MiniappHost._emit,
-    # http.fetch is not implemented by the host yet: apps get unknown_method.
+    "http.fetch": MiniappHost._fetch,
 }

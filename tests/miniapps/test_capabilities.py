@@ -8,6 +8,9 @@ import json
 import os
 from pathlib import Path
 
+import aiohttp
+import pytest
+
 from gateway.keys import MINIAPPS
 from miniapps.host.registry import discover
 from tests.helpers import eventually
@@ -199,3 +202,43 @@ async def test_storage_notifications_and_events(gateway, api):
         assert words[1] not in (notifier_id, ann.user_id)
     finally:
         await close_all([ann, bea])
+
+
+async def test_http_fetch_goes_only_to_allowed_domains(gateway, api, aiohttp_server):
+    from aiohttp import web
+
+    from miniapps.host import fetch
+
+    async def hello(request):
+        return web.Response(text=f"hello {request.query.get('x')}")
+
+    async def echo(request):
+        return web.Response(text="echo " + await request.text())
+
+    site = web.Application()
+    site.router.add_get("/hello", hello)
+    site.router.add_post("/echo", echo)
+    server = await aiohttp_server(site)
+    _host, everyone, cid = await setup(gateway, 2, ["fetcher"])
+    ann, bea = everyone
+    try:
+        await command(bea, cid, f"/fetch {server.port}")
+        (reply,) = await eventually(lambda: texts_from(ann, cid, "fetcher:"))
+        out = json.loads(reply.removeprefix("fetcher: "))
+        assert out["allowed"] == {"status": 200, "body": "hello 1"}
+        assert out["post"] == {"status": 200, "body": "echo ping"}
+        assert out["other_host"] == "permission_denied"  # localhost is not in the allowlist
+        assert out["not_http"] == "invalid_params"
+        # in production an allowed name that resolves to an internal address is refused too
+        manifest = {"http": {"allowed_domains": ["127.0.0.1"]}}
+        async with aiohttp.ClientSession() as session:
+            with pytest.raises(fetch.FetchError) as info:
+                await fetch.fetch(
+                    session,
+                    manifest,
+                    {"url": f"http://127.0.0.1:{server.port}/hello"},
+                    allow_internal=False,
+                )
+        assert info.value.code == "permission_denied"
+    finally:
+        await close_all(everyone)
