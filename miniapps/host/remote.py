@@ -5,9 +5,8 @@ with the app's secret (``sdk.signing.sign_request``), and the app calls capabili
 ``POST /api/v1/miniapps/rpc``, signed the same way. ``RemoteApp`` has the same ``call`` interface
 as a sandboxed ``AppProcess``, so the host invokes both alike.
 
-The nonce cache that refuses replayed callbacks lives in this process: with several gateway nodes
-(Redis configured) a replay sent to another node within the window is not caught — the cache
-should move to Redis (``SET nonce NX EX 300``) then.
+Replayed callbacks are refused by a replay guard shared by every node when Redis is configured
+(``storage.replay``: one ``SET NX EX`` per callback), in-process otherwise.
 """
 
 from __future__ import annotations
@@ -29,9 +28,18 @@ from miniapps.host.sandbox import AppCallError, CallTimeout, SandboxError
 from miniapps.host.store.remote_apps import RemoteApps
 from sdk.errors import ManifestError, SignatureError
 from sdk.manifest import validate_manifest
-from sdk.signing import HEADER_APP, NonceCache, make_launch_token, sign_request, verify_request
+from sdk.signing import (
+    HEADER_APP,
+    HEADER_NONCE,
+    WINDOW_SECONDS,
+    NonceCache,
+    make_launch_token,
+    sign_request,
+    verify_request,
+)
 from storage.errors import AppError
 from storage.mongo import iso, now_ms
+from storage.replay import make_replay_guard
 
 if TYPE_CHECKING:
     from miniapps.host.host import MiniappHost
@@ -147,7 +155,8 @@ class Remote:
     def __init__(self, host: MiniappHost, id_key: bytes) -> None:
         self.host = host
         self.store = RemoteApps(host.messaging.messages.collection.database)
-        self.nonces = NonceCache()  # per node: see the module docstring
+        # Shared by every node when Redis is configured (see storage.replay).
+        self.replays = make_replay_guard(host.messaging.config.redis_url)
         self._id_key = id_key
         self._secrets: dict[str, str] = {}
         self._endpoints: dict[str, str] = {}
@@ -155,6 +164,7 @@ class Remote:
         self._session: aiohttp.ClientSession | None = None
 
     async def close(self) -> None:
+        await self.replays.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -226,7 +236,13 @@ class Remote:
         try:
             if secret is None:  # same answer as a bad signature: no hint of which apps exist
                 raise SignatureError("bad_signature", "the signature does not verify")
-            verify_request(secret, headers, body, nonce_cache=self.nonces)
+            # Signature and time window here; the nonce once across all nodes just below (a
+            # throwaway cache keeps verify_request from judging replays on its own).
+            verify_request(secret, headers, body, nonce_cache=NonceCache())
+            if not await self.replays.first_use(
+                f"{app_id}:{headers.get(HEADER_NONCE)}", 2 * WINDOW_SECONDS
+            ):
+                raise SignatureError("replayed", "this nonce was already used")
         except SignatureError as exc:
             raise AppError(exc.code, exc.message, status=401) from None
         try:

@@ -128,3 +128,39 @@ async def test_redis_presence_ignores_a_dead_node(redis_url):
         assert await alive.connected(user) is True  # back online from a live node
     finally:
         await alive.close()
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def replay_guard(request):
+    from storage.replay import MemoryReplayGuard, RedisReplayGuard
+
+    if request.param == "memory":
+        guard = MemoryReplayGuard()
+    else:
+        guard = RedisReplayGuard(request.getfixturevalue("redis_url"))
+    yield guard
+    await guard.close()
+
+
+async def test_replay_guard_accepts_a_key_once_per_window(replay_guard):
+    key = uuid.uuid4().hex
+    assert await replay_guard.first_use(key, 1) is True
+    assert await replay_guard.first_use(key, 1) is False
+    assert await replay_guard.first_use(uuid.uuid4().hex, 1) is True
+    await asyncio.sleep(1.2)
+    assert await replay_guard.first_use(key, 1) is True  # the window passed
+
+
+async def test_redis_replay_guard_is_shared_by_nodes(redis_url):
+    from storage.replay import RedisReplayGuard
+
+    node_a, node_b = RedisReplayGuard(redis_url), RedisReplayGuard(redis_url)
+    key = uuid.uuid4().hex
+    try:
+        assert await node_a.first_use(key, 60) is True
+        assert await node_b.first_use(key, 60) is False  # the replay went to the other node
+        results = await asyncio.gather(*[node_b.first_use(f"{key}-c", 60) for _ in range(20)])
+        assert sum(results) == 1  # concurrent first uses: exactly one wins
+    finally:
+        await node_a.close()
+        await node_b.close()
