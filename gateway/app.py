@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -11,7 +13,7 @@ from gateway import keys
 from gateway.errors import error_middleware
 from gateway.realtime import ChatNamespace, SocketEvents, build_socketio, start_client_manager
 from gateway.routes import APIS
-from messaging.actions.auth import Auth, authenticate
+from messaging.actions.auth import Auth, authenticate, do_sweep_expired
 from messaging.context import Messaging
 from messaging.store import INDEXES as MESSAGING_INDEXES
 from miniapps.host.host import MiniappHost
@@ -27,6 +29,9 @@ from storage.ratelimit import make_rate_limiter
 from storage.secrets import jwt_secret, shared_key
 
 log = logging.getLogger(__name__)
+
+SWEEP_FIRST_AFTER = 60.0  # seconds after start-up
+SWEEP_INTERVAL = 3600.0
 
 
 async def authenticate_request(request: web.Request) -> Auth:
@@ -81,10 +86,27 @@ async def domains_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     await messaging.start()
     app[keys.MESSAGING] = messaging
+    sweeper = asyncio.create_task(_sweep_periodically(messaging))
     try:
         yield
     finally:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
         await messaging.close()
+
+
+async def _sweep_periodically(messaging: Messaging) -> None:
+    """Expired sessions and refresh tokens are refused already; this deletes them hourly."""
+    await asyncio.sleep(SWEEP_FIRST_AFTER)
+    while True:
+        try:
+            removed = await do_sweep_expired(messaging)
+            if removed:
+                log.info("swept %d expired sessions and refresh tokens", removed)
+        except Exception:
+            log.exception("sweeping expired sessions failed")
+        await asyncio.sleep(SWEEP_INTERVAL)
 
 
 async def miniapps_ctx(app: web.Application) -> AsyncIterator[None]:

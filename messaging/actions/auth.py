@@ -134,6 +134,13 @@ async def do_refresh(ctx: Messaging, refresh_token: str) -> tuple[dict, dict]:
     return user, await _issue_tokens(ctx, user, session["_id"], now)
 
 
+async def do_sweep_expired(ctx: Messaging) -> int:
+    """Delete sessions and refresh tokens past their lifetime; they are already refused, this
+    only keeps the collections from growing. Safe to run on every node at once."""
+    now = now_ms()
+    return await ctx.sessions.delete_expired(now) + await ctx.refresh_tokens.delete_expired(now)
+
+
 async def authenticate(ctx: Messaging, access_token: object) -> Auth:
     """Resolve an access token to a live session of an active user, or raise 401/403."""
     claims = ctx.tokens.decode_access_token(access_token)

@@ -27,6 +27,10 @@ class RefreshTokens:
     async def get_refresh_token(self, token_hash: str) -> dict[str, Any] | None:
         return await self.collection.find_one({"_id": token_hash})
 
+    async def delete_expired(self, now: int) -> int:
+        result = await self.collection.delete_many({"expires_at": {"$lt": now}})
+        return result.deleted_count
+
     async def rotate_refresh_token(self, token_hash: str, now: int) -> dict[str, Any] | None:
         """Mark the token used; returns it, or None if unknown or already used."""
         return await self.collection.find_one_and_update(

@@ -36,6 +36,11 @@ class Sessions:
             {"_id": session_id}, {"$set": {"last_used_at": now, "expires_at": expires_at}}
         )
 
+    async def delete_expired(self, now: int) -> int:
+        """Remove sessions whose lifetime ended (no TTL index: timestamps are integer ms)."""
+        result = await self.collection.delete_many({"expires_at": {"$lt": now}})
+        return result.deleted_count
+
     async def revoke_session(self, session_id: str, now: int, reason: str) -> bool:
         """Mark revoked; False when it was already revoked (or does not exist)."""
         result = await self.collection.update_one(

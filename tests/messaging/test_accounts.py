@@ -174,3 +174,36 @@ async def test_login_failures(api: ApiClient):
             "/api/v1/auth/login", json={"login": login, "password": password}
         )
         assert status == 401 and body["error"]["code"] == "invalid_credentials"
+
+
+async def test_expired_sessions_and_tokens_are_swept(api: ApiClient, gateway):
+    from gateway.keys import MESSAGING
+    from messaging.actions.auth import do_sweep_expired
+
+    ctx = gateway.app[MESSAGING]
+    live = await api.signup("sweeper")
+    await ctx.sessions.collection.insert_one(
+        {
+            "_id": "old-session",
+            "user_id": live["user"]["id"],
+            "created_at": 0,
+            "last_used_at": 0,
+            "expires_at": 1,
+            "revoked": False,
+        }
+    )
+    await ctx.refresh_tokens.collection.insert_one(
+        {
+            "_id": "old-token",
+            "session_id": "old-session",
+            "user_id": live["user"]["id"],
+            "rotated": False,
+            "created_at": 0,
+            "expires_at": 1,
+        }
+    )
+    assert await do_sweep_expired(ctx) == 2
+    assert await ctx.sessions.get_session("old-session") is None
+    assert await ctx.refresh_tokens.get_refresh_token("old-token") is None
+    status, _ = await api.get("/api/v1/me")  # the live session is untouched
+    assert status == 200
