@@ -3,8 +3,11 @@
 Sandboxed apps have no network at all; this is their only way out, and only to the host names
 their manifest lists in ``http.allowed_domains`` (exact names). In production a name that
 resolves to a loopback, private, link-local or otherwise internal address is refused, so an app
-cannot reach our own services through it. Redirects are not followed (each hop would need the
-same checks); bodies are text, at most 1 MiB each way; the whole call fits in the app's deadline.
+cannot reach our own services through it; the connection then goes to exactly the addresses that
+were checked (a resolver pinned to them), so a DNS answer that changes in between (rebinding)
+cannot redirect it, while TLS still verifies the certificate for the name. Redirects are not
+followed (each hop would need the same checks); bodies are text, at most 1 MiB each way; the
+whole call fits in the app's deadline.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
 
 MAX_BODY = 1 << 20
 TIMEOUT = 2.5  # seconds: inside the app's 3 s call deadline
@@ -57,35 +61,62 @@ def _check_request(manifest: dict, params: dict) -> tuple[str, str, str, dict, s
     return url, method, host, clean, body
 
 
-async def _check_address(host: str, port: int, allow_internal: bool) -> None:
+class _PinnedResolver(AbstractResolver):
+    """Answers only with the addresses that were checked."""
+
+    def __init__(self, results: list[ResolveResult]) -> None:
+        self._results = results
+
+    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET):
+        return [{**r, "port": port} for r in self._results]
+
+    async def close(self) -> None:
+        pass
+
+
+async def _checked_addresses(host: str, port: int, allow_internal: bool) -> list[ResolveResult]:
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError:
         raise FetchError("fetch_failed", f"cannot resolve {host}") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
+    results: list[ResolveResult] = []
+    for family, _type, proto, _name, sockaddr in infos:
+        address = ipaddress.ip_address(sockaddr[0])
         if not allow_internal and not address.is_global:
             raise FetchError("permission_denied", f"{host} resolves to an internal address")
+        results.append(
+            {
+                "hostname": host,
+                "host": str(address),
+                "port": port,
+                "family": family,
+                "proto": proto,
+                "flags": socket.AI_NUMERICHOST,
+            }
+        )
+    return results
 
 
-async def fetch(
-    session: aiohttp.ClientSession, manifest: dict, params: dict, *, allow_internal: bool
-) -> dict[str, Any]:
+async def fetch(manifest: dict, params: dict, *, allow_internal: bool) -> dict[str, Any]:
     """Make the request an app asked for; ``{"status", "headers", "body"}``."""
     url, method, host, headers, body = _check_request(manifest, params)
     parts = urlsplit(url)
-    await _check_address(
-        host, parts.port or (443 if parts.scheme == "https" else 80), allow_internal
-    )
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    pinned = _PinnedResolver(await _checked_addresses(host, port, allow_internal))
     try:
-        async with session.request(
-            method,
-            url,
-            headers=headers,
-            data=body,
-            allow_redirects=False,
-            timeout=aiohttp.ClientTimeout(total=TIMEOUT),
-        ) as response:
+        async with (
+            aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(resolver=pinned, force_close=True)
+            ) as session,
+            session.request(
+                method,
+                url,
+                headers=headers,
+                data=body,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=TIMEOUT),
+            ) as response,
+        ):
             raw = await response.content.read(MAX_BODY + 1)
             if len(raw) > MAX_BODY:
                 raise FetchError("quota_exceeded", "the response is larger than 1 MiB")

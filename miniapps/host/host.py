@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from messaging.actions import cards
 from messaging.actions.accounts import user_view
 from messaging.actions.conversations import check_member
@@ -111,7 +109,6 @@ class MiniappHost:
         self._waiting: dict[str, int] = {}
         # Registered remote apps join the catalogue when the owner calls ``remote.load()``.
         self.remote = Remote(self, id_key)
-        self._http: aiohttp.ClientSession | None = None  # http.fetch, opened on first use
 
     # --- processes ------------------------------------------------------------------------
 
@@ -121,8 +118,6 @@ class MiniappHost:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.gather(*(p.stop() for p in self._processes.values()), return_exceptions=True)
         await self.remote.close()
-        if self._http is not None:
-            await self._http.close()
 
     async def _process(self, app_id: str) -> AppProcess | RemoteApp:
         if self.apps[app_id].kind == "remote":
@@ -637,11 +632,8 @@ class MiniappHost:
         return {}
 
     async def _fetch(self, call: Call, params: dict) -> dict:
-        if self._http is None:
-            self._http = aiohttp.ClientSession()
         try:
             return await fetch.fetch(
-                self._http,
                 self.apps[call.app_id].manifest,
                 params,
                 allow_internal=self.messaging.config.environment != "production",

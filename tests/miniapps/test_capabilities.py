@@ -3,12 +3,12 @@ of ``tests/miniapps/apps`` running as real sandboxed processes."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import os
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from gateway.keys import MINIAPPS
@@ -231,14 +231,40 @@ async def test_http_fetch_goes_only_to_allowed_domains(gateway, api, aiohttp_ser
         assert out["not_http"] == "invalid_params"
         # in production an allowed name that resolves to an internal address is refused too
         manifest = {"http": {"allowed_domains": ["127.0.0.1"]}}
-        async with aiohttp.ClientSession() as session:
-            with pytest.raises(fetch.FetchError) as info:
-                await fetch.fetch(
-                    session,
-                    manifest,
-                    {"url": f"http://127.0.0.1:{server.port}/hello"},
-                    allow_internal=False,
-                )
+        with pytest.raises(fetch.FetchError) as info:
+            await fetch.fetch(
+                manifest,
+                {"url": f"http://127.0.0.1:{server.port}/hello"},
+                allow_internal=False,
+            )
         assert info.value.code == "permission_denied"
     finally:
         await close_all(everyone)
+
+
+async def test_http_fetch_connects_only_to_the_checked_address(aiohttp_server, monkeypatch):
+    """DNS rebinding: the name is resolved and checked once; the connection goes there."""
+    from aiohttp import web
+
+    from miniapps.host import fetch
+
+    async def hello(request):
+        return web.Response(text="pinned")
+
+    site = web.Application()
+    site.router.add_get("/hello", hello)
+    server = await aiohttp_server(site)
+    lookups = []
+    real_getaddrinfo = asyncio.get_running_loop().getaddrinfo
+
+    async def counting_getaddrinfo(host, port, **kw):
+        lookups.append(host)
+        return await real_getaddrinfo("127.0.0.1", port, **kw)
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", counting_getaddrinfo)
+    manifest = {"http": {"allowed_domains": ["api.example.test"]}}
+    answer = await fetch.fetch(
+        manifest, {"url": f"http://api.example.test:{server.port}/hello"}, allow_internal=True
+    )
+    assert answer["status"] == 200 and answer["body"] == "pinned"
+    assert lookups == ["api.example.test"]  # resolved once, by the check, not again to connect
