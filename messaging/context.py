@@ -52,6 +52,8 @@ class Messaging:
     pubsub: PubSub
     presence: PresenceCounter
     events: EventSink
+    # The database, for collections other domains keep beside ours (the mini-program host's).
+    db: AsyncDatabase = field(repr=False)
     writer: MessageWriter = field(init=False)
     # Set by the composition root when mini-programs are hosted: ``route(user_id,
     # conversation_id, text) -> app_id | None`` takes a slash command away from the chat, and
@@ -97,6 +99,7 @@ class Messaging:
             pubsub=pubsub,
             presence=presence,
             events=events,
+            db=db,
         )
         from messaging.actions.messages import deliver_committed
 

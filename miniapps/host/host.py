@@ -89,7 +89,7 @@ class MiniappHost:
         sandbox: SandboxConfig,
         id_key: bytes,
     ) -> None:
-        db = messaging.messages.collection.database
+        db = messaging.db
         self.messaging = messaging
         self.apps = apps
         self.installs = Installs(db)
@@ -188,7 +188,7 @@ class MiniappHost:
             raise AppError("app_not_found", "no such mini-program", status=404)
         return entry
 
-    async def do_install(self, user_id: str, conversation_id: str, app_id: str) -> dict:
+    async def _check_chooser(self, user_id: str, conversation_id: str, app_id: str):
         """Group owners and admins choose a group's apps; either member of a direct chat may."""
         membership = await check_member(self.messaging, conversation_id, user_id)
         entry = self._check_app(app_id)
@@ -196,40 +196,31 @@ class MiniappHost:
             raise AppError(
                 "not_allowed", "only the owner and admins choose a group's apps", status=403
             )
-        await self.installs.add_install(conversation_id, app_id, user_id, now_ms())
+        return membership, entry
+
+    async def _announce_apps(self, membership, conversation_id: str) -> None:
+        app_ids = await self.installs.get_app_ids(conversation_id)
         await self.messaging.events.emit(
             event(
                 "conversation.apps",
                 {"users": membership.member_ids},
-                {
-                    "conversation_id": conversation_id,
-                    "app_ids": await self.installs.get_app_ids(conversation_id),
-                },
+                {"conversation_id": conversation_id, "app_ids": app_ids},
             )
         )
+
+    async def do_install(self, user_id: str, conversation_id: str, app_id: str) -> dict:
+        membership, entry = await self._check_chooser(user_id, conversation_id, app_id)
+        await self.installs.add_install(conversation_id, app_id, user_id, now_ms())
+        await self._announce_apps(membership, conversation_id)
         return entry.view()
 
     async def do_uninstall(self, user_id: str, conversation_id: str, app_id: str) -> None:
-        membership = await check_member(self.messaging, conversation_id, user_id)
-        self._check_app(app_id)
-        if membership.type == "group" and not membership.is_admin(user_id):
-            raise AppError(
-                "not_allowed", "only the owner and admins choose a group's apps", status=403
-            )
+        membership, _ = await self._check_chooser(user_id, conversation_id, app_id)
         if not await self.installs.remove_install(conversation_id, app_id):
             raise AppError(
                 "app_not_installed", "this conversation does not have that app", status=404
             )
-        await self.messaging.events.emit(
-            event(
-                "conversation.apps",
-                {"users": membership.member_ids},
-                {
-                    "conversation_id": conversation_id,
-                    "app_ids": await self.installs.get_app_ids(conversation_id),
-                },
-            )
-        )
+        await self._announce_apps(membership, conversation_id)
 
     async def get_installed(self, user_id: str, conversation_id: str) -> list[dict]:
         await check_member(self.messaging, conversation_id, user_id)

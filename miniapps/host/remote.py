@@ -154,7 +154,7 @@ class Remote:
 
     def __init__(self, host: MiniappHost, id_key: bytes) -> None:
         self.host = host
-        self.store = RemoteApps(host.messaging.messages.collection.database)
+        self.store = RemoteApps(host.messaging.db)
         # Shared by every node when Redis is configured (see storage.replay).
         self.replays = make_replay_guard(host.messaging.config.redis_url)
         self._id_key = id_key

@@ -17,28 +17,15 @@ from sdk import (
     ScopeDenied,
 )
 from sdk.errors import SignatureError
+from sdk.manifest import capabilities
 from sdk.simulator import AppCallError, HostRefused, Simulator
 
 MANIFEST = {
     "id": "probe",
     "name": "Probe",
     "version": "1.0.0",
-    "permissions": [
-        "messages.send_text",
-        "messages.send_card",
-        "messages.reply_ephemeral",
-        "messages.update_card",
-        "group_state.get",
-        "group_state.set",
-        "storage.get",
-        "storage.put",
-        "storage.delete",
-        "storage.find",
-        "users.profile",
-        "events.emit",
-        "notifications.send",
-        "http.fetch",
-    ],
+    # a probe app that may call every capability
+    "permissions": capabilities(),
     "commands": [{"name": "probe", "description": "run a probe"}],
     "events": {"emits": ["probe.done"], "accepts": ["shop.order_paid"]},
     "http": {"allowed_domains": ["api.example.com"]},
