@@ -37,6 +37,7 @@ class Route:
     summary: str
     tag: str
     auth: bool
+    admin: bool
     status: int
     body: dict[str, Any] | None
     query: dict[str, dict[str, Any]] | None
@@ -65,6 +66,7 @@ class Api:
         *,
         summary: str,
         auth: bool = True,
+        admin: bool = False,
         status: int = 200,
         body: dict[str, Any] | None = None,
         query: dict[str, dict[str, Any]] | None = None,
@@ -86,12 +88,13 @@ class Api:
                     handler=handler,
                     summary=summary,
                     tag=self.tag,
-                    auth=auth,
+                    auth=auth or admin,
+                    admin=admin,
                     status=status,
                     body=body,
                     query=query,
                     response=response,
-                    errors=errors,
+                    errors=(*errors, "not_admin") if admin else errors,
                     body_validator=Validator(body) if body else None,
                     query_validator=Validator(query_schema) if query_schema else None,
                 )
@@ -152,6 +155,9 @@ def _wrap(route: Route, authenticator: Authenticator) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
         if route.auth:
             request[AUTH] = await authenticator(request)
+            # Checked on the server for every request: hiding a button is not security.
+            if route.admin and request[AUTH].user.get("role") != "admin":
+                raise AppError("not_admin", "administrators only", status=403)
         if route.query_validator is not None:
             request[QUERY] = _parse_query(route, request)
         elif request.query:

@@ -27,6 +27,9 @@ from storage.presence import make_presence
 from storage.pubsub import make_pubsub
 from storage.ratelimit import make_rate_limiter
 from storage.secrets import jwt_secret, shared_key
+from wallet.context import Wallet
+from wallet.jobs import run_due_jobs
+from wallet.store import INDEXES as WALLET_INDEXES
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +51,8 @@ async def authenticate_request(request: web.Request) -> Auth:
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     async with open_database(app[keys.CONFIG]) as database:
-        await ensure_indexes(database.db, {**MESSAGING_INDEXES, **MINIAPP_INDEXES})
+        indexes = {**MESSAGING_INDEXES, **MINIAPP_INDEXES, **WALLET_INDEXES}
+        await ensure_indexes(database.db, indexes)
         app[keys.DATABASE] = database
         yield
 
@@ -109,6 +113,39 @@ async def _sweep_periodically(messaging: Messaging) -> None:
         await asyncio.sleep(SWEEP_INTERVAL)
 
 
+async def wallet_ctx(app: web.Application) -> AsyncIterator[None]:
+    wallet = Wallet.build(app[keys.CONFIG], app[keys.MESSAGING])
+    app[keys.WALLET] = wallet
+    app[keys.MESSAGING].wallet = wallet
+    jobs = asyncio.create_task(_run_jobs_periodically(wallet))
+    try:
+        yield
+    finally:
+        jobs.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await jobs
+        app[keys.MESSAGING].wallet = None
+
+
+PRUNE_EVERY = 300.0  # seconds between removals of old ledger markers
+
+
+async def _run_jobs_periodically(wallet: Wallet) -> None:
+    """Due wallet work (expiries, refunds, recovery) is rows in MongoDB; every node scans for it
+    and the rows' conditional updates decide who does each."""
+    loop = asyncio.get_running_loop()
+    next_prune = loop.time()
+    while True:
+        try:
+            prune = loop.time() >= next_prune
+            await run_due_jobs(wallet, prune=prune)
+            if prune:
+                next_prune = loop.time() + PRUNE_EVERY
+        except Exception:
+            log.exception("wallet jobs failed; trying again at the next scan")
+        await asyncio.sleep(wallet.config.jobs_interval)
+
+
 async def miniapps_ctx(app: web.Application) -> AsyncIterator[None]:
     config, messaging = app[keys.CONFIG], app[keys.MESSAGING]
     apps, _refused = discover()  # each refused manifest is logged by discover()
@@ -155,7 +192,7 @@ def create_app(config: Config) -> web.Application:
     sio.register_namespace(ChatNamespace(app, keys.MESSAGING))
     sio.attach(app)
     app.cleanup_ctx.extend(
-        [database_ctx, infrastructure_ctx, domains_ctx, miniapps_ctx, socketio_ctx]
+        [database_ctx, infrastructure_ctx, domains_ctx, wallet_ctx, miniapps_ctx, socketio_ctx]
     )
     for api in APIS:
         api.register(app, authenticate_request)

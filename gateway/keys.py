@@ -13,6 +13,7 @@ from storage.mongo import Database
 from storage.presence import PresenceCounter
 from storage.pubsub import PubSub
 from storage.ratelimit import RateLimiter
+from wallet.context import Wallet
 
 CONFIG = web.AppKey("config", Config)
 DATABASE = web.AppKey("database", Database)
@@ -22,4 +23,5 @@ PRESENCE = web.AppKey("presence", PresenceCounter)
 SIO = web.AppKey("sio", socketio.AsyncServer)
 MESSAGING = web.AppKey("messaging", Messaging)
 MINIAPPS = web.AppKey("miniapps", MiniappHost)
+WALLET = web.AppKey("wallet", Wallet)
 APIS = web.AppKey("apis", list[Api])

@@ -60,6 +60,7 @@ class Messaging:
     # ``miniapps`` is the host itself (for the socket events that reach it).
     command_router: Any = None
     miniapps: Any = None
+    wallet: Any = None  # the wallet, for the socket events that reach it (payment.confirm …)
     # Ephemeral per-node state (typing throttles): losing it on restart is harmless.
     typing_sent: dict[tuple[str, str], float] = field(default_factory=dict)
 

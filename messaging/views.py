@@ -6,6 +6,9 @@ from typing import Any
 
 from storage.mongo import iso
 
+# Messages the wallet posts on a user's behalf: a card to draw, and what it refers to.
+WALLET_TYPES = ("transfer", "red_packet")
+
 
 def message_view(message: dict[str, Any], reactions: list[dict[str, Any]] | None = None) -> dict:
     view = {
@@ -30,6 +33,9 @@ def message_view(message: dict[str, Any], reactions: list[dict[str, Any]] | None
     if message["type"] == "card":
         view["card"] = message.get("card")
         view["app_id"] = message.get("app_id")
+    elif message["type"] in WALLET_TYPES:
+        view["card"] = message.get("card")
+        view["wallet"] = message.get("wallet")
     return view
 
 

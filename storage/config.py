@@ -30,6 +30,19 @@ def _parse_int(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+def _parse_float(low: float, high: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            raise ValueError(f"expected a number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise ValueError(f"expected a number from {low} to {high}, got {value}")
+        return value
+
+    return parse
+
+
 def _parse_bool(raw: str) -> bool:
     lowered = raw.strip().lower()
     if lowered in {"1", "true", "yes", "on"}:
@@ -211,6 +224,67 @@ class Config:
         "",
         "Comma-separated origins allowed to open Socket.IO ('*': any).",
     )
+    dev_topup: bool | None = _setting(
+        "AETHERIAL_DEV_TOPUP",
+        _parse_bool,
+        None,
+        "Allow `POST /api/v1/wallet/dev-topup` (money from nowhere, labelled in the ledger). "
+        "Unset: on in development, off in production.",
+    )
+    stripe_secret_key: str | None = _setting(
+        "STRIPE_SECRET_KEY", str.strip, None, "Stripe API key; enables card top-ups."
+    )
+    stripe_webhook_secret: str | None = _setting(
+        "STRIPE_WEBHOOK_SECRET",
+        str.strip,
+        None,
+        "Signing secret of the Stripe webhook endpoint `/api/v1/wallet/stripe/webhook`.",
+    )
+    stripe_api_base: str | None = _setting(
+        "STRIPE_API_BASE",
+        _parse_url("http", "https"),
+        None,
+        "Stripe API address (default https://api.stripe.com; for a local test server).",
+    )
+    wallet_max_amount: int = _setting(
+        "WALLET_MAX_AMOUNT",
+        _parse_int(1, 10**15),
+        100_000_000,
+        "Largest amount one transfer, red packet, payment or top-up moves, in minor units.",
+    )
+    transfer_expiry: int = _setting(
+        "TRANSFER_EXPIRY",
+        _parse_int(1, 30 * 86400),
+        86400,
+        "Seconds before an unaccepted transfer returns to its sender.",
+    )
+    red_packet_expiry: int = _setting(
+        "RED_PACKET_EXPIRY",
+        _parse_int(1, 30 * 86400),
+        86400,
+        "Seconds before a red packet's unclaimed remainder is refunded.",
+    )
+    payment_expiry: int = _setting(
+        "PAYMENT_EXPIRY",
+        _parse_int(1, 86400),
+        900,
+        "Seconds a mini-program's payment request waits for the user's confirmation.",
+    )
+    red_packet_max_count: int = _setting(
+        "RED_PACKET_MAX_COUNT", _parse_int(1, 10000), 200, "Most shares in one red packet."
+    )
+    jobs_interval: float = _setting(
+        "JOBS_INTERVAL",
+        _parse_float(0.05, 3600),
+        5.0,
+        "Seconds between scans for due jobs (expiries, refunds, recovery of interrupted work).",
+    )
+    tasks_backend: str = _setting(
+        "TASKS_BACKEND",
+        _parse_choice("inprocess", "celery"),
+        "inprocess",
+        "Where due jobs run: in the gateway, or on Celery workers (broker: REDIS_URL).",
+    )
     log_level: str = _setting(
         "LOG_LEVEL", _parse_choice("debug", "info", "warning", "error"), "info", "Log verbosity."
     )
@@ -246,6 +320,18 @@ class Config:
             ]
             if missing:
                 raise ConfigError(f"{', '.join(missing)}: required when AETHERIAL_ENV=production")
+        if self.tasks_backend == "celery" and not self.redis_url:
+            raise ConfigError("TASKS_BACKEND=celery: REDIS_URL is required (the Celery broker)")
+
+    @property
+    def dev_topup_enabled(self) -> bool:
+        if self.dev_topup is None:
+            return self.environment != "production"
+        return self.dev_topup
+
+    @property
+    def stripe_enabled(self) -> bool:
+        return bool(self.stripe_secret_key and self.stripe_webhook_secret)
 
     @property
     def embedded_mongo(self) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import itertools
 from typing import Any
 
@@ -125,10 +126,12 @@ class SocketClient:
 
 
 async def eventually(predicate, timeout: float = 10.0, what: str = "condition"):
-    """Poll ``predicate`` until it returns something truthy; return that, or fail after
-    ``timeout`` seconds (events arrive asynchronously)."""
+    """Poll ``predicate`` (a function, or a coroutine function) until it returns something
+    truthy; return that, or fail after ``timeout`` seconds (events arrive asynchronously)."""
     for _ in range(int(timeout / 0.02)):
         result = predicate()
+        if inspect.isawaitable(result):
+            result = await result
         if result:
             return result
         await asyncio.sleep(0.02)

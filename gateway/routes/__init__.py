@@ -1,5 +1,13 @@
 """REST routes, one module per topic, each an ``Api`` of declared routes."""
 
-from gateway.routes import auth, contacts, conversations, health, me, miniapps
+from gateway.routes import auth, contacts, conversations, health, me, miniapps, wallet
 
-APIS = [health.api, auth.api, me.api, contacts.api, conversations.api, miniapps.api]
+APIS = [
+    health.api,
+    auth.api,
+    me.api,
+    contacts.api,
+    conversations.api,
+    miniapps.api,
+    wallet.api,
+]

@@ -124,11 +124,9 @@ async def revoke_consent(request: web.Request) -> None:
         "limit": {"type": "integer", "minimum": 1, "maximum": 500},
     },
     response=obj({"entries": {"type": "array"}}),
-    errors=("not_admin",),
+    admin=True,
 )
 async def audit(request: web.Request) -> dict:
-    if request[AUTH].user.get("role") != "admin":
-        raise AppError("not_admin", "administrators only", status=403)
     query = request[QUERY]
     entries = await request.app[MINIAPPS].audit.get_entries(
         query.get("app_id"), before=query.get("before"), limit=query.get("limit", 100)
@@ -149,11 +147,10 @@ async def audit(request: web.Request) -> dict:
         {"manifest": {"type": "object"}, "endpoint": string(2048, 1)}, ["manifest", "endpoint"]
     ),
     response=obj({"app": APP, "secret": {"type": "string"}}),
-    errors=("not_admin", "invalid_manifest", "invalid_field", "app_exists"),
+    errors=("invalid_manifest", "invalid_field", "app_exists"),
+    admin=True,
 )
 async def register_remote(request: web.Request) -> dict:
-    if request[AUTH].user.get("role") != "admin":
-        raise AppError("not_admin", "administrators only", status=403)
     body = request[BODY]
     return await request.app[MINIAPPS].remote.do_register(
         body["manifest"],

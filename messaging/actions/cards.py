@@ -10,7 +10,7 @@ from typing import Any
 
 from messaging.actions.messages import broadcast_update
 from messaging.context import Messaging
-from messaging.views import message_view
+from messaging.views import WALLET_TYPES, message_view
 from storage.errors import AppError
 from storage.mongo import new_id
 
@@ -63,6 +63,46 @@ async def do_post_app_text(ctx: Messaging, conversation_id: str, app_id: str, te
         }
     )
     return message_view(message)
+
+
+async def do_post_wallet_message(
+    ctx: Messaging, conversation_id: str, sender_id: str, kind: str, ref_id: str, card: dict
+) -> dict:
+    """A transfer or red packet, posted as its sender's message; once per ``ref_id`` (a retry
+    returns the message already posted)."""
+    assert kind in WALLET_TYPES
+    message, _ = await ctx.writer.submit(
+        {
+            "_id": new_id(),
+            "conversation_id": conversation_id,
+            "sender_id": sender_id,
+            "client_msg_id": f"wallet:{kind}:{ref_id}",
+            "type": kind,
+            "text": card_text(card),
+            "card": card,
+            "wallet": {"kind": kind, "id": ref_id},
+        }
+    )
+    return message_view(message)
+
+
+async def do_update_wallet_message(
+    ctx: Messaging, conversation_id: str, message_id: str, card: dict
+) -> dict | None:
+    """Redraw a transfer or red packet card for every member (accepted, grabbed, refunded)."""
+    membership = await ctx.membership.get(conversation_id)
+    if membership is None:
+        return None
+    stamp = await ctx.conversations.note_change(conversation_id)
+    updated = await ctx.messages.update_message(
+        conversation_id,
+        message_id,
+        {"type": {"$in": list(WALLET_TYPES)}},
+        {"card": card, "text": card_text(card), "updated_at_seq": stamp},
+    )
+    if updated is None:
+        return None
+    return await broadcast_update(ctx, membership, updated)
 
 
 async def get_card(ctx: Messaging, conversation_id: str, message_id: str) -> dict | None:

@@ -1152,3 +1152,109 @@ async def test_set_subdocument_with_array_of_subdocuments(mongo_db):
         return_document=ReturnDocument.AFTER,
     )
     assert after["card"] == new_card and after["version"] == 1
+
+
+# --- the wallet's shapes ----------------------------------------------------------------------
+
+
+async def test_conditional_update_on_dotted_key_is_atomic(mongo_db):
+    """The ledger applies an entry with ``applied.<txn>: {$exists: false}`` plus a balance
+    condition: from many concurrent clients, each transaction applies once and the balance never
+    goes below zero."""
+    await mongo_db.acc.insert_one({"_id": "a", "balance": 1000, "applied": {}})
+
+    async def apply(i: int) -> int:
+        txn = f"t{i % 20}"
+        result = await mongo_db.acc.update_one(
+            {"_id": "a", "balance": {"$gte": 30}, f"applied.{txn}": {"$exists": False}},
+            {"$inc": {"balance": -30}, "$set": {f"applied.{txn}": 1}},
+        )
+        return result.modified_count
+
+    assert sum(await asyncio.gather(*(apply(i) for i in range(60)))) == 20
+    doc = await mongo_db.acc.find_one({"_id": "a"})
+    assert doc["balance"] == 400 and len(doc["applied"]) == 20
+    found = await mongo_db.acc.find_one({"_id": "a", "applied.t3": {"$exists": True}})
+    assert found is not None
+    await mongo_db.acc.update_one({"_id": "a"}, {"$unset": {"applied.t3": "", "applied.t4": ""}})
+    doc = await mongo_db.acc.find_one({"_id": "a"}, {"applied": 0})
+    assert doc == {"_id": "a", "balance": 400}
+    assert len((await mongo_db.acc.find_one({"_id": "a"}))["applied"]) == 18
+
+
+async def test_upsert_set_on_insert_with_update_one(mongo_db):
+    """Accounts are created with ``update_one(..., {$setOnInsert}, upsert=True)``; a second call
+    leaves the document alone."""
+    for balance in (0, 99):
+        await mongo_db.c.update_one(
+            {"_id": "acc"}, {"$setOnInsert": {"balance": balance, "applied": {}}}, upsert=True
+        )
+    assert await mongo_db.c.find_one({"_id": "acc"}) == {"_id": "acc", "balance": 0, "applied": {}}
+
+
+async def test_find_one_and_update_takes_bounded_slots_concurrently(mongo_db):
+    """A red packet's shares: ``$inc`` on condition ``remaining > 0`` from 30 clients hands out
+    exactly ``count`` distinct slots."""
+    await mongo_db.c.insert_one({"_id": "p", "claimed": 0, "remaining": 10, "status": "open"})
+
+    async def take():
+        doc = await mongo_db.c.find_one_and_update(
+            {"_id": "p", "status": "open", "remaining": {"$gt": 0}},
+            {"$inc": {"claimed": 1, "remaining": -1}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if doc is None else doc["claimed"] - 1
+
+    slots = [s for s in await asyncio.gather(*(take() for _ in range(30))) if s is not None]
+    assert sorted(slots) == list(range(10))
+
+
+async def test_group_sum_by_field(mongo_db):
+    await mongo_db.c.insert_many(
+        [
+            {"a": "x", "c": "USD", "v": 5},
+            {"a": "y", "c": "USD", "v": -5},
+            {"a": "x", "c": "EUR", "v": 7},
+        ]
+    )
+    rows = await (
+        await mongo_db.c.aggregate([{"$group": {"_id": "$c", "total": {"$sum": "$v"}}}])
+    ).to_list(None)
+    assert sorted((r["_id"], r["total"]) for r in rows) == [("EUR", 7), ("USD", 0)]
+
+
+async def test_or_of_range_and_tie_break_for_paging(mongo_db):
+    """Statement paging: ``at < t or (at == t and _id < id)``, sorted by (at, _id) descending."""
+    await mongo_db.c.insert_many([{"_id": f"e{i}", "at": 100 + i // 2} for i in range(6)])
+    query = {"$or": [{"at": {"$lt": 101}}, {"at": 101, "_id": {"$lt": "e3"}}]}
+    cursor = mongo_db.c.find(query).sort([("at", DESCENDING), ("_id", DESCENDING)])
+    assert await _ids(cursor) == ["e2", "e1", "e0"]
+
+
+@deviation("a condition on an array ($ne) with $push is not atomic under concurrency")
+async def test_array_ne_push_is_atomic(mongo_db):
+    await mongo_db.c.insert_one({"_id": "a", "applied": []})
+
+    async def push(i: int) -> int:
+        txn = f"t{i % 20}"
+        result = await mongo_db.c.update_one(
+            {"_id": "a", "applied": {"$ne": txn}}, {"$push": {"applied": txn}}
+        )
+        return result.modified_count
+
+    assert sum(await asyncio.gather(*(push(i) for i in range(60)))) == 20
+
+
+@deviation("$group by a compound _id document is not evaluated")
+async def test_group_by_compound_id(mongo_db):
+    await mongo_db.c.insert_many([{"a": "x", "c": "USD", "v": 5}, {"a": "x", "c": "USD", "v": 2}])
+    pipeline = [{"$group": {"_id": {"a": "$a", "c": "$c"}, "total": {"$sum": "$v"}}}]
+    rows = await (await mongo_db.c.aggregate(pipeline)).to_list(None)
+    assert rows == [{"_id": {"a": "x", "c": "USD"}, "total": 7}]
+
+
+@deviation("a compound index that includes _id makes inserts fail ('JSON path error')")
+async def test_compound_index_with_id(mongo_db):
+    await mongo_db.c.create_index([("owner", ASCENDING), ("_id", DESCENDING)])
+    await mongo_db.c.insert_one({"_id": "x:0", "owner": "o"})
+    assert await mongo_db.c.count_documents({"owner": "o"}) == 1

@@ -1,0 +1,1 @@
+"""Wallet actions: ``check_*`` validates and authorizes, ``do_*`` moves money then tells people."""

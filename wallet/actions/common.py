@@ -1,0 +1,64 @@
+"""Helpers every wallet action shares: idempotency keys, ids derived from them, balance events."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+from messaging.events import event
+from storage.errors import AppError
+from wallet.context import Wallet
+from wallet.store.accounts import kind_of, owner_of, user_account
+from wallet.views import money
+
+KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+NOTE_MAX = 200
+
+
+def check_key(key: object) -> str:
+    if not isinstance(key, str) or not KEY_PATTERN.match(key):
+        raise AppError(
+            "invalid_field",
+            "idempotency_key must be 1-64 characters of letters, digits and _ . : -",
+            details={"field": "idempotency_key"},
+        )
+    return key
+
+
+def check_note(note: object, field: str = "note", maximum: int = NOTE_MAX) -> str:
+    if note is None:
+        return ""
+    if not isinstance(note, str) or len(note) > maximum:
+        raise AppError(
+            "invalid_field", f"{field} is text of at most {maximum} characters",
+            details={"field": field},
+        )  # fmt: skip
+    return " ".join(note.split())
+
+
+def derived_id(kind: str, user_id: str, key: str) -> str:
+    """The id of what a request creates, fixed by who asked and their idempotency key, so a
+    retry names the same transfer or red packet (and the ledger sees the same movement)."""
+    return hashlib.sha256(f"{kind}\0{user_id}\0{key}".encode()).hexdigest()[:24]
+
+
+async def notify_balances(wallet: Wallet, txn: dict[str, Any]) -> None:
+    """Tell each person whose balance a posted transaction moved (all their devices)."""
+    for entry in txn["entries"]:
+        if kind_of(entry["account_id"]) != "user":
+            continue
+        user_id = owner_of(entry["account_id"])
+        balance = await wallet.accounts.get_balance(user_account(user_id, txn["currency"]))
+        await wallet.messaging.events.emit(
+            event(
+                "wallet.balance",
+                {"user": user_id},
+                {
+                    **money(balance, txn["currency"]),
+                    "change": entry["amount"],
+                    "kind": txn["kind"],
+                    "transaction_id": txn["_id"],
+                },
+            )
+        )

@@ -1,0 +1,233 @@
+"""Transfers in chat: money held for the recipient, posted as a card they accept.
+
+The sender's money moves into the transfer's hold account at once. The recipient accepts (hold →
+recipient) or returns it; unaccepted, the job loop returns it to the sender at expiry. Accepting
+and returning post under one idempotency key, so exactly one of them ever happens.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from messaging.actions import cards
+from messaging.actions.conversations import check_member
+from storage.errors import AppError
+from storage.mongo import now_ms
+from wallet.actions.common import check_key, check_note, derived_id
+from wallet.context import Wallet
+from wallet.currencies import check_amount, check_currency, format_amount
+from wallet.ledger import Leg
+from wallet.store.accounts import hold_account, user_account
+from wallet.views import transfer_view
+
+ACCEPT_ACTION = "wallet.transfer.accept"
+
+
+def register_hooks(wallet: Wallet) -> None:
+    async def created(txn: dict) -> None:
+        await _on_created(wallet, txn)
+
+    async def settled(txn: dict) -> None:
+        await _on_settled(wallet, txn)
+
+    wallet.ledger.on_posted("transfer", created)
+    wallet.ledger.on_posted("transfer_accept", settled)
+    wallet.ledger.on_posted("transfer_return", settled)
+
+
+async def check_transfer(wallet: Wallet, user_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    key = check_key(body.get("idempotency_key"))
+    currency = check_currency(body.get("currency"))
+    amount = check_amount(body.get("amount"), wallet.max_amount)
+    note = check_note(body.get("note"))
+    recipient = body.get("to_user_id")
+    if recipient == user_id:
+        raise AppError(
+            "invalid_recipient", "you cannot transfer to yourself", details={"field": "to_user_id"}
+        )
+    ctx = wallet.messaging
+    membership = await check_member(ctx, body.get("conversation_id"), user_id)
+    if not isinstance(recipient, str) or membership.role_of(recipient) is None:
+        raise AppError(
+            "invalid_recipient",
+            "the recipient must be a member of this conversation",
+            details={"field": "to_user_id"},
+        )
+    if await ctx.blocks.is_blocked_either_way(user_id, recipient):
+        raise AppError("blocked", "you cannot send money to this user", status=403)
+    return {
+        "key": key,
+        "currency": currency,
+        "amount": amount,
+        "note": note,
+        "recipient_id": recipient,
+        "conversation_id": membership.conversation_id,
+    }
+
+
+async def do_create_transfer(wallet: Wallet, user_id: str, body: dict[str, Any]) -> dict:
+    checked = await check_transfer(wallet, user_id, body)
+    transfer_id = derived_id("transfer", user_id, checked["key"])
+    amount, currency = checked["amount"], checked["currency"]
+    await wallet.ledger.post(
+        f"transfer:{user_id}:{checked['key']}",
+        "transfer",
+        currency,
+        [
+            Leg(user_account(user_id, currency), -amount),
+            Leg(hold_account(f"transfer:{transfer_id}"), amount),
+        ],
+        {
+            "transfer_id": transfer_id,
+            "sender_id": user_id,
+            "recipient_id": checked["recipient_id"],
+            "conversation_id": checked["conversation_id"],
+            "note": checked["note"],
+        },
+    )
+    transfer = await wallet.transfers.get_transfer(transfer_id)
+    assert transfer is not None  # the posting hook wrote it
+    return transfer_view(transfer)
+
+
+async def _on_created(wallet: Wallet, txn: dict) -> None:
+    memo, entry = txn["memo"], txn["entries"]
+    amount = max(e["amount"] for e in entry)
+    created = txn["created_at"]
+    await wallet.transfers.add_transfer(
+        {
+            "_id": memo["transfer_id"],
+            "sender_id": memo["sender_id"],
+            "recipient_id": memo["recipient_id"],
+            "conversation_id": memo["conversation_id"],
+            "amount": amount,
+            "currency": txn["currency"],
+            "note": memo["note"],
+            "status": "pending",
+            "created_at": created,
+            "expires_at": created + wallet.config.transfer_expiry * 1000,
+        }
+    )
+    transfer = await wallet.transfers.get_transfer(memo["transfer_id"])
+    assert transfer is not None
+    if transfer.get("message_id") is None:
+        message = await cards.do_post_wallet_message(
+            wallet.messaging,
+            transfer["conversation_id"],
+            transfer["sender_id"],
+            "transfer",
+            transfer["_id"],
+            await _card(wallet, transfer),
+        )
+        await wallet.transfers.set_message(transfer["_id"], message["id"])
+
+
+async def _card(wallet: Wallet, transfer: dict) -> dict:
+    recipient = await wallet.messaging.users.get_user(transfer["recipient_id"])
+    name = (recipient or {}).get("display_name") or (recipient or {}).get("username", "")
+    status = {
+        "pending": "Waiting for the recipient to accept",
+        "accepted": "Accepted",
+        "returned": "Returned to the sender",
+    }[transfer["status"]]
+    card: dict[str, Any] = {
+        "title": f"Transfer {format_amount(transfer['amount'], transfer['currency'])}",
+        "fields": [{"label": "To", "value": name}, {"label": "Status", "value": status}],
+    }
+    if transfer.get("note"):
+        card["text"] = transfer["note"]
+    if transfer["status"] == "pending":
+        card["buttons"] = [{"action_id": ACCEPT_ACTION, "label": "Accept", "style": "primary"}]
+    return card
+
+
+async def get_transfer(wallet: Wallet, user_id: str, transfer_id: str) -> dict:
+    transfer = await wallet.transfers.get_transfer(transfer_id)
+    if transfer is None or user_id not in (transfer["sender_id"], transfer["recipient_id"]):
+        raise AppError("not_found", "no such transfer", status=404)
+    return transfer_view(transfer)
+
+
+async def do_accept(wallet: Wallet, user_id: str, transfer_id: str) -> dict:
+    """The recipient takes the money."""
+    transfer = await wallet.transfers.get_transfer(transfer_id)
+    if transfer is None or user_id != transfer["recipient_id"]:
+        raise AppError("not_found", "no transfer to you with that id", status=404)
+    if transfer["status"] == "pending" and transfer["expires_at"] <= now_ms():
+        await do_settle(wallet, transfer, "return")
+        raise AppError("transfer_expired", "this transfer expired and went back", status=409)
+    return await do_settle(wallet, transfer, "accept")
+
+
+async def do_return(wallet: Wallet, user_id: str, transfer_id: str) -> dict:
+    """The recipient sends the money back."""
+    transfer = await wallet.transfers.get_transfer(transfer_id)
+    if transfer is None or user_id != transfer["recipient_id"]:
+        raise AppError("not_found", "no transfer to you with that id", status=404)
+    return await do_settle(wallet, transfer, "return")
+
+
+async def do_settle(wallet: Wallet, transfer: dict, outcome: str) -> dict:
+    if transfer["status"] != "pending":
+        raise _settled(transfer)
+    to = transfer["recipient_id"] if outcome == "accept" else transfer["sender_id"]
+    try:
+        await wallet.ledger.post(
+            f"transfer-settle:{transfer['_id']}",
+            f"transfer_{outcome}",
+            transfer["currency"],
+            [
+                Leg(hold_account(f"transfer:{transfer['_id']}"), -transfer["amount"]),
+                Leg(user_account(to, transfer["currency"]), transfer["amount"]),
+            ],
+            {
+                "transfer_id": transfer["_id"],
+                "sender_id": transfer["sender_id"],
+                "recipient_id": transfer["recipient_id"],
+                "conversation_id": transfer["conversation_id"],
+            },
+        )
+    except AppError as exc:
+        if exc.code != "idempotency_key_reused":
+            raise
+        # Settled the other way (accepted while it was being returned, or the reverse).
+        raise _settled(await wallet.transfers.get_transfer(transfer["_id"]) or transfer) from None
+    settled = await wallet.transfers.get_transfer(transfer["_id"])
+    assert settled is not None
+    return transfer_view(settled)
+
+
+def _settled(transfer: dict) -> AppError:
+    return AppError(
+        "transfer_settled",
+        f"this transfer was {transfer['status']} already",
+        status=409,
+        details={"status": transfer["status"]},
+    )
+
+
+async def _on_settled(wallet: Wallet, txn: dict) -> None:
+    status = "accepted" if txn["kind"] == "transfer_accept" else "returned"
+    transfer_id = txn["memo"]["transfer_id"]
+    await wallet.transfers.settle(transfer_id, status, txn.get("applied_at") or now_ms())
+    transfer = await wallet.transfers.get_transfer(transfer_id)
+    if transfer is not None and transfer.get("message_id"):
+        await cards.do_update_wallet_message(
+            wallet.messaging,
+            transfer["conversation_id"],
+            transfer["message_id"],
+            await _card(wallet, transfer),
+        )
+
+
+async def do_expire_due(wallet: Wallet) -> int:
+    """Return every transfer nobody accepted in time (run by the job loop on every node)."""
+    returned = 0
+    for transfer in await wallet.transfers.get_due(now_ms()):
+        try:
+            await do_settle(wallet, transfer, "return")
+            returned += 1
+        except AppError as exc:
+            if exc.code not in ("transfer_settled", "in_progress"):
+                raise
+    return returned

@@ -1,0 +1,19 @@
+"""One module per collection; ``INDEXES`` maps each collection to the indexes declared beside it."""
+
+from wallet.store import (
+    accounts,
+    ledger_entries,
+    ledger_txns,
+    red_packet_claims,
+    red_packets,
+    transfers,
+)
+
+INDEXES = {
+    accounts.COLLECTION: accounts.INDEXES,
+    ledger_txns.COLLECTION: ledger_txns.INDEXES,
+    ledger_entries.COLLECTION: ledger_entries.INDEXES,
+    transfers.COLLECTION: transfers.INDEXES,
+    red_packets.COLLECTION: red_packets.INDEXES,
+    red_packet_claims.COLLECTION: red_packet_claims.INDEXES,
+}

@@ -1,0 +1,117 @@
+"""The ``wallet_accounts`` collection: one document per account, holding its balance.
+
+Account ids say what they are: ``user:<user id>:<CUR>``, ``merchant:<app id>:<CUR>`` (what a
+mini-program was paid), ``hold:<ref>`` (money held for a pending transfer or an open red packet)
+and ``external:<source>:<CUR>`` (Stripe, dev top-ups: where money enters or leaves the platform;
+the only accounts that may go below zero).
+
+Applying an entry is one conditional update that also records the transaction's id under
+``applied.<txn id>``; the condition ``applied.<txn id>`` does not exist makes the update
+idempotent (a retry or a recovering node cannot apply it twice), and ``balance >= -amount`` keeps
+non-negative accounts non-negative. Both conditions are evaluated atomically by the server
+(conformance: ``test_conditional_update_on_dotted_key_is_atomic``). The markers are removed long
+after the transaction finished (``prune_markers``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import ASCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+COLLECTION = "wallet_accounts"
+INDEXES = [
+    IndexModel([("owner", ASCENDING), ("currency", ASCENDING)], name="owner_currency"),
+    IndexModel([("kind", ASCENDING), ("currency", ASCENDING)], name="kind_currency"),
+]
+KINDS = ("user", "merchant", "hold", "external")
+
+
+def user_account(user_id: str, currency: str) -> str:
+    return f"user:{user_id}:{currency}"
+
+
+def merchant_account(app_id: str, currency: str) -> str:
+    return f"merchant:{app_id}:{currency}"
+
+
+def hold_account(ref: str) -> str:
+    return f"hold:{ref}"
+
+
+def external_account(source: str, currency: str) -> str:
+    return f"external:{source}:{currency}"
+
+
+def kind_of(account_id: str) -> str:
+    return account_id.split(":", 1)[0]
+
+
+def owner_of(account_id: str) -> str:
+    """The user id, app id, hold reference or external source the account belongs to."""
+    parts = account_id.split(":")
+    return parts[1] if len(parts) > 1 else ""
+
+
+class Accounts:
+    def __init__(self, db: AsyncDatabase) -> None:
+        self.collection = db[COLLECTION]
+
+    async def ensure_account(self, account_id: str, currency: str, now: int) -> None:
+        """Create the account with a zero balance unless it exists (idempotent)."""
+        kind = kind_of(account_id)
+        assert kind in KINDS, account_id
+        await self.collection.update_one(
+            {"_id": account_id},
+            {
+                "$setOnInsert": {
+                    "kind": kind,
+                    "owner": owner_of(account_id),
+                    "currency": currency,
+                    "balance": 0,
+                    "applied": {},
+                    "created_at": now,
+                }
+            },
+            upsert=True,
+        )
+
+    async def apply_entry(self, account_id: str, txn_id: str, amount: int, now: int) -> bool:
+        """Add ``amount`` once for ``txn_id``; a debit of a non-external account only if the
+        balance covers it. True when applied now or before; False when the funds are short."""
+        query: dict[str, Any] = {"_id": account_id, f"applied.{txn_id}": {"$exists": False}}
+        if amount < 0 and kind_of(account_id) != "external":
+            query["balance"] = {"$gte": -amount}
+        result = await self.collection.update_one(
+            query, {"$inc": {"balance": amount}, "$set": {f"applied.{txn_id}": now}}
+        )
+        if result.modified_count == 1:
+            return True
+        return await self.is_applied(account_id, txn_id)
+
+    async def is_applied(self, account_id: str, txn_id: str) -> bool:
+        found = await self.collection.find_one(
+            {"_id": account_id, f"applied.{txn_id}": {"$exists": True}}, {"_id": 1}
+        )
+        return found is not None
+
+    async def prune_markers(self, account_id: str, txn_ids: list[str]) -> None:
+        if txn_ids:
+            await self.collection.update_one(
+                {"_id": account_id}, {"$unset": {f"applied.{t}": "" for t in txn_ids}}
+            )
+
+    async def get_account(self, account_id: str) -> dict[str, Any] | None:
+        return await self.collection.find_one({"_id": account_id}, {"applied": 0})
+
+    async def get_balance(self, account_id: str) -> int:
+        account = await self.get_account(account_id)
+        return account["balance"] if account else 0
+
+    async def get_owned(self, owner: str, kind: str) -> list[dict[str, Any]]:
+        cursor = self.collection.find({"owner": owner, "kind": kind}, {"applied": 0})
+        return await cursor.sort("currency", ASCENDING).to_list(None)
+
+    async def get_all(self) -> list[dict[str, Any]]:
+        return await self.collection.find({}, {"applied": 0}).to_list(None)
