@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 
@@ -17,6 +18,7 @@ from messaging.actions.auth import Auth, authenticate, do_sweep_expired
 from messaging.context import Messaging
 from messaging.store import INDEXES as MESSAGING_INDEXES
 from miniapps.host.host import MiniappHost
+from miniapps.host.payments import deliver_payment_event
 from miniapps.host.registry import discover
 from miniapps.host.sandbox import SandboxConfig
 from miniapps.host.store import INDEXES as MINIAPP_INDEXES
@@ -27,6 +29,8 @@ from storage.presence import make_presence
 from storage.pubsub import make_pubsub
 from storage.ratelimit import make_rate_limiter
 from storage.secrets import jwt_secret, shared_key
+from storage.tasks import WALLET_DUE_JOBS, TaskQueue, make_task_queue
+from wallet.actions import payments
 from wallet.context import Wallet
 from wallet.jobs import run_due_jobs
 from wallet.store import INDEXES as WALLET_INDEXES
@@ -117,33 +121,38 @@ async def wallet_ctx(app: web.Application) -> AsyncIterator[None]:
     wallet = Wallet.build(app[keys.CONFIG], app[keys.MESSAGING])
     app[keys.WALLET] = wallet
     app[keys.MESSAGING].wallet = wallet
-    jobs = asyncio.create_task(_run_jobs_periodically(wallet))
+    queue = make_task_queue(app[keys.CONFIG])
+    queue.register(WALLET_DUE_JOBS, functools.partial(run_due_jobs, wallet))
+    jobs = asyncio.create_task(_run_jobs_periodically(wallet, queue))
     try:
         yield
     finally:
         jobs.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await jobs
+        await queue.close()
         app[keys.MESSAGING].wallet = None
 
 
 PRUNE_EVERY = 300.0  # seconds between removals of old ledger markers
 
 
-async def _run_jobs_periodically(wallet: Wallet) -> None:
-    """Due wallet work (expiries, refunds, recovery) is rows in MongoDB; every node scans for it
-    and the rows' conditional updates decide who does each."""
+async def _run_jobs_periodically(wallet: Wallet, queue: TaskQueue) -> None:
+    """Due wallet work (expiries, refunds, recovery) is rows in MongoDB; every interval this node
+    has it done: here (in-process tasks, the default) or by a Celery worker (one tick per interval
+    for the whole cluster). Either way the rows' conditional updates decide who does each."""
     loop = asyncio.get_running_loop()
+    interval = wallet.config.jobs_interval
     next_prune = loop.time()
     while True:
         try:
             prune = loop.time() >= next_prune
-            await run_due_jobs(wallet, prune=prune)
-            if prune:
+            sent = await queue.enqueue(WALLET_DUE_JOBS, {"prune": prune}, once_per=interval)
+            if prune and sent:  # another node's tick this time: prune with our next one
                 next_prune = loop.time() + PRUNE_EVERY
         except Exception:
             log.exception("wallet jobs failed; trying again at the next scan")
-        await asyncio.sleep(wallet.config.jobs_interval)
+        await asyncio.sleep(interval)
 
 
 async def miniapps_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -165,13 +174,36 @@ async def miniapps_ctx(app: web.Application) -> AsyncIterator[None]:
     await host.remote.load()  # registered remote apps join the catalogue before we serve
     messaging.command_router = host.route_command
     messaging.miniapps = host
+    wallet = app[keys.WALLET]
+    host.wallet = wallet
+
+    async def notify_app(order: dict, name: str, extra: dict) -> None:
+        await deliver_payment_event(host, order, name, extra)
+
+    wallet.notify_app = notify_app
     app[keys.MINIAPPS] = host
+    outbox = asyncio.create_task(_deliver_payment_events_periodically(wallet))
     try:
         yield
     finally:
+        outbox.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await outbox
         messaging.command_router = None
         messaging.miniapps = None
+        wallet.notify_app = None
         await host.close()
+
+
+async def _deliver_payment_events_periodically(wallet: Wallet) -> None:
+    """Payment outcomes owed to apps (decided by a Celery worker, or before a crash) are
+    delivered by the gateways, which host the apps."""
+    while True:
+        try:
+            await payments.do_deliver_outbox(wallet)
+        except Exception:
+            log.exception("delivering payment events to mini-programs failed")
+        await asyncio.sleep(wallet.config.jobs_interval)
 
 
 async def socketio_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -192,7 +224,14 @@ def create_app(config: Config) -> web.Application:
     sio.register_namespace(ChatNamespace(app, keys.MESSAGING))
     sio.attach(app)
     app.cleanup_ctx.extend(
-        [database_ctx, infrastructure_ctx, domains_ctx, wallet_ctx, miniapps_ctx, socketio_ctx]
+        [
+            database_ctx,
+            infrastructure_ctx,
+            domains_ctx,
+            wallet_ctx,
+            miniapps_ctx,
+            socketio_ctx,
+        ]
     )
     for api in APIS:
         api.register(app, authenticate_request)

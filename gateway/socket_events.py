@@ -197,3 +197,31 @@ async def miniapp_consent(ctx: Messaging, user_id: str, data: dict) -> dict:
         raise AppError("miniapps_unavailable", "mini-programs are not running on this server")
     await ctx.miniapps.do_consent(user_id, data["app_id"], data["scope"], data["granted"])
     return {}
+
+
+def _wallet(ctx: Messaging):
+    if ctx.wallet is None:
+        raise AppError("wallet_unavailable", "the wallet is not running on this server")
+    return ctx.wallet
+
+
+@socket_api.on(
+    "payment.confirm",
+    summary="Confirm a mini-program's payment request (payment.confirm_required): money moves",
+    schema=obj({"payment_id": ID}, ["payment_id"]),
+)
+async def payment_confirm(ctx: Messaging, user_id: str, data: dict) -> dict:
+    from wallet.actions import payments
+
+    return {"payment": await payments.do_confirm(_wallet(ctx), user_id, data["payment_id"])}
+
+
+@socket_api.on(
+    "payment.cancel",
+    summary="Refuse a mini-program's payment request: nothing moves",
+    schema=obj({"payment_id": ID}, ["payment_id"]),
+)
+async def payment_cancel(ctx: Messaging, user_id: str, data: dict) -> dict:
+    from wallet.actions import payments
+
+    return {"payment": await payments.do_cancel(_wallet(ctx), user_id, data["payment_id"])}

@@ -2,7 +2,9 @@
 
 Write an app with ``App`` (decorators for commands, actions and events), answer with ``Reply``
 and ``Card``/``Button``, test it offline with ``sdk.simulator.Simulator``, run it with
-``python -m sdk.runtime <app dir>``. The SDK imports nothing of the server; see docs/sdk.md.
+``python -m sdk.runtime <app dir>``. Payments: ``ctx.request_payment``, ``ctx.refund_payment``
+and ``ctx.verify_payment_event`` in the ``payment.succeeded``/``payment.failed`` handlers. The SDK
+imports nothing of the server; see docs/sdk.md.
 """
 
 from sdk.app import App, Context, GroupState
@@ -16,11 +18,15 @@ from sdk.errors import (
     HostError,
     InternalError,
     InvalidParams,
+    InvalidSignature,
     ManifestError,
     NotFound,
+    NotPaid,
+    OrderRefReused,
     PermissionDenied,
     QuotaExceeded,
     RateLimited,
+    RefundExceedsPayment,
     ScopeDenied,
     SDKError,
     SignatureError,
@@ -28,7 +34,7 @@ from sdk.errors import (
 )
 from sdk.manifest import load_manifest, validate_card, validate_manifest
 
-__version__ = "1.0.0"
+__version__ = "1.1.0"
 
 __all__ = [
     "App",
@@ -45,11 +51,15 @@ __all__ = [
     "HostError",
     "InternalError",
     "InvalidParams",
+    "InvalidSignature",
     "ManifestError",
     "NotFound",
+    "NotPaid",
+    "OrderRefReused",
     "PermissionDenied",
     "QuotaExceeded",
     "RateLimited",
+    "RefundExceedsPayment",
     "Reply",
     "SDKError",
     "ScopeDenied",

@@ -19,21 +19,40 @@ import asyncio
 import copy
 import inspect
 import logging
+import os
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from sdk.cards import Card, as_dict, normalize_reply
-from sdk.errors import AppError, Conflict, InvalidParams, UnknownMethod
+from sdk.errors import (
+    AppError,
+    Conflict,
+    InvalidParams,
+    InvalidSignature,
+    SDKError,
+    UnknownMethod,
+)
+from sdk.signing import APP_SECRET_ENV, verify_event
 
 Handler = Callable[["Context"], Awaitable[Any] | Any]
 H = TypeVar("H", bound=Handler)
 T = TypeVar("T")
 
+# The events the host's payment service sends, and the ``status`` each payload carries. An app
+# whose manifest has ``payments.request`` may handle them without declaring them in
+# ``events.accepts``; no manifest may emit or accept a ``payment.*`` event.
+PAYMENT_EVENTS: dict[str, str] = {"payment.succeeded": "succeeded", "payment.failed": "failed"}
+
 
 class HostLink(Protocol):
-    """How a ``Context`` reaches the host: the runtime's pipe, or the simulator."""
+    """How a ``Context`` reaches the host: the runtime's pipe, or the simulator.
+
+    A link may also have an ``app_secret`` attribute — the runtime's (the secret the host sent
+    in ``initialize``) and the simulator's have one: the secret ``Context.verify_payment_event``
+    checks payment events with when it is given none.
+    """
 
     async def call(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         """Send an app → host request; return its ``result`` or raise a ``HostError``."""
@@ -193,6 +212,86 @@ class Context:
             "http.fetch", url=url, method=method, headers=headers or {}, body=body
         )
 
+    # --- payments -------------------------------------------------------------------------
+
+    async def request_payment(
+        self, amount: int, currency: str, description: str, order_ref: str
+    ) -> dict[str, Any]:
+        """Ask the invoking user to pay ``amount`` minor units of ``currency`` (ISO 4217, e.g.
+        ``1250, "USD"`` for 12.50 USD) for ``description`` (1-200 characters)
+        (``payments.request``); returns ``{"payment_id", "status"}``.
+
+        The host asks the user to confirm; the app never moves money and never sees balances.
+        The outcome arrives later as a ``payment.succeeded`` or ``payment.failed`` event — fulfil
+        the order there, after ``ctx.verify_payment_event()``, never on this result.
+
+        ``order_ref`` (1-64 characters of ``[A-Za-z0-9_.:-]``) is your order's id and makes the
+        request idempotent: asking again with the same ``order_ref``, amount, currency and user
+        returns the existing payment and its current ``status`` (``"pending"``, ``"paid"``,
+        ``"cancelled"`` or ``"expired"``) instead of charging twice. Raises ``OrderRefReused``
+        when the ``order_ref`` was used for another amount, currency or user,
+        ``InvalidParams``, ``PermissionDenied`` (``payments.request`` not in the manifest).
+        """
+        return await self.call(
+            "payments.request",
+            amount=amount,
+            currency=currency,
+            description=description,
+            order_ref=order_ref,
+        )
+
+    async def refund_payment(
+        self, payment_id: str, amount: int, refund_ref: str | None = None
+    ) -> dict[str, Any]:
+        """Give back ``amount`` minor units of a paid payment of this app (``payments.refund``);
+        returns ``{"refund_id", "refunded_total"}`` (all refunds of that payment so far).
+
+        Partial refunds add up and may not exceed the amount paid. ``refund_ref`` (1-64
+        characters of ``[A-Za-z0-9_.:-]``) makes the refund idempotent: the same ``refund_ref``
+        for the same payment and amount returns the first refund instead of refunding twice
+        (pass one when you may retry); without it the host picks a random one. Raises
+        ``NotFound`` (not this app's payment), ``NotPaid``, ``RefundExceedsPayment``,
+        ``InvalidParams`` (also a ``refund_ref`` used on this payment for another amount),
+        ``PermissionDenied`` (``payments.refund`` not in the manifest).
+        """
+        params: dict[str, Any] = {"payment_id": payment_id, "amount": amount}
+        if refund_ref is not None:
+            params["refund_ref"] = refund_ref
+        return await self.call("payments.refund", **params)
+
+    def verify_payment_event(self, secret: str | None = None) -> dict[str, Any]:
+        """The payload of this ``payment.succeeded``/``payment.failed`` event once its
+        ``signature`` verified; raises ``InvalidSignature`` otherwise (a forged or altered
+        event, a payload whose ``status`` does not match the event's name, or a context that is
+        not a payment event).
+
+        The secret is ``secret`` when given (a remote app passes the secret it got at
+        registration), else the link's ``app_secret`` (a hosted app's runtime receives it from
+        the host in ``initialize``; the simulator's is ``sim.app_secret``), else the
+        environment variable ``AETHERIAL_APP_SECRET``. Raises ``SDKError`` when there is no
+        secret at all (a configuration error, not a forgery).
+
+        An event may be delivered more than once: fulfil each ``payment_id`` (or
+        ``order_ref``) once.
+        """
+        expected_status = (
+            PAYMENT_EVENTS.get(self.event_name or "") if self.kind == "event" else None
+        )
+        if expected_status is None:
+            raise InvalidSignature(f"{self.event_name or self.kind!r} is not a payment event")
+        if secret is None:
+            secret = getattr(self._host, "app_secret", None) or os.environ.get(APP_SECRET_ENV)
+        if not secret:
+            raise SDKError(f"no app secret: pass secret= or set {APP_SECRET_ENV}")
+        payload = self.payload
+        if not isinstance(payload, dict) or not verify_event(secret, payload):
+            raise InvalidSignature(f"the {self.event_name} event's signature does not verify")
+        if payload.get("status") != expected_status:
+            raise InvalidSignature(
+                f"a {self.event_name} event must have status {expected_status!r}"
+            )
+        return payload
+
 
 def _require(params: dict[str, Any], name: str, kind: type | tuple, optional: bool = False):
     value = params.get(name)
@@ -239,12 +338,16 @@ class App:
 
     def event(self, name: str) -> Callable[[H], H]:
         """Register the handler of an event the manifest ``accepts`` (e.g.
-        ``shop.order_paid``); ``ctx.event_name`` and ``ctx.payload`` describe it."""
+        ``shop.order_paid``), or of ``payment.succeeded``/``payment.failed`` (no declaration
+        needed with the ``payments.request`` permission); ``ctx.event_name`` and ``ctx.payload``
+        describe it."""
         return self._register(self.events, name, "event")
 
     def check_against_manifest(self, manifest: dict[str, Any]) -> list[str]:
         """Mismatches between the handlers and the manifest (a declared command without a
-        handler, a handler for an undeclared command or event); empty when all agree."""
+        handler, a handler for an undeclared command or event — payment events count as
+        declared when the manifest has the ``payments.request`` permission); empty when all
+        agree."""
         problems = []
         declared = {command["name"] for command in manifest.get("commands", [])}
         for name in sorted(declared - set(self.commands)):
@@ -252,8 +355,15 @@ class App:
         for name in sorted(set(self.commands) - declared):
             problems.append(f"command {name!r} has a handler but is not in the manifest")
         accepts = set(manifest.get("events", {}).get("accepts", []))
+        pays = "payments.request" in manifest.get("permissions", [])
         for name in sorted(set(self.events) - accepts):
-            problems.append(f"event {name!r} has a handler but is not in events.accepts")
+            if name not in PAYMENT_EVENTS:
+                problems.append(f"event {name!r} has a handler but is not in events.accepts")
+            elif not pays:
+                problems.append(
+                    f"event {name!r} has a handler but the manifest lacks the payments.request"
+                    " permission"
+                )
         return problems
 
     async def handle(self, method: str, params: Any, host: HostLink) -> dict[str, Any]:

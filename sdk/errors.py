@@ -1,5 +1,6 @@
 """Errors an app meets: host errors (answers to capability calls), app errors (answers the app
-gives the host), and validation errors for manifests, cards and signatures.
+gives the host), validation errors for manifests, cards and signatures, and the simulator's
+``AppCallError``/``HostRefused``.
 
 Every host error carries the stable Aetherial code of PROTOCOL.md (``error.data.code``) as
 ``.code`` and a human sentence as ``.message``; catch the subclass you can handle::
@@ -95,6 +96,26 @@ class InternalError(HostError):
     code = "internal_error"
 
 
+class OrderRefReused(HostError):
+    """``payments.request`` with an ``order_ref`` this app already used for another amount,
+    currency or user: pick a new ``order_ref`` for a different order."""
+
+    code = "order_ref_reused"
+
+
+class NotPaid(HostError):
+    """``payments.refund`` of a payment the user has not paid (pending, cancelled, expired)."""
+
+    code = "not_paid"
+
+
+class RefundExceedsPayment(HostError):
+    """``payments.refund`` would bring the payment's refunds (all of them, cumulated) above the
+    amount paid."""
+
+    code = "refund_exceeds_payment"
+
+
 HOST_ERRORS: dict[str, type[HostError]] = {
     cls.code: cls
     for cls in (
@@ -108,6 +129,9 @@ HOST_ERRORS: dict[str, type[HostError]] = {
         DeadlineExceeded,
         UnknownMethod,
         InternalError,
+        OrderRefReused,
+        NotPaid,
+        RefundExceedsPayment,
     )
 }
 
@@ -168,3 +192,34 @@ class SignatureError(SDKError):
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
+
+
+class InvalidSignature(SignatureError):
+    """A payment event (``payment.succeeded`` / ``payment.failed``) whose ``signature`` does not
+    verify with the app secret — a forged or altered event: ignore it, never fulfil an order on
+    it. ``.code`` is ``bad_signature``. Raised by ``Context.verify_payment_event``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("bad_signature", message)
+
+
+class AppCallError(SDKError):
+    """Simulator: the app answered a request with an error (``.code``, ``.message``), or missed
+    the deadline (``timeout``)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class HostRefused(SDKError):
+    """Simulator: the host refused the user's action before the app saw it (``.code``:
+    ``not_member``, ``unknown_command``, ``not_a_command``, ``message_not_found``,
+    ``no_such_button``, ``event_not_accepted``; for payments ``payment_not_found``,
+    ``payment_closed``, ``insufficient_funds``)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message

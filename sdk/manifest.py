@@ -20,6 +20,7 @@ from sdk.errors import CardError, ManifestError
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 MANIFEST_FILE = "manifest.json"
 DEFAULT_ENTRY = "app.py"
+PAYMENT_EVENT_PREFIX = "payment."  # reserved for the host's payment events
 
 
 @cache
@@ -65,6 +66,8 @@ def validate_manifest(data: Any, folder_name: str | None = None) -> dict[str, An
     and return a copy with every optional field filled with its default.
 
     ``folder_name``: when given, ``id`` must equal it (an app's folder is named after its id).
+    ``payment.*`` event names are refused in ``events.emits`` and ``events.accepts``: only the
+    host sends them (to apps with the ``payments.request`` permission, undeclared).
     Raises ``ManifestError`` whose message names the field(s) at fault, e.g.
     ``permissions[2]: 'messages.teleport' is not one of […]``.
     """
@@ -78,10 +81,19 @@ def validate_manifest(data: Any, folder_name: str | None = None) -> dict[str, An
             if name in names[:index]:
                 problems.append(f"commands[{index}].name: {name!r} is declared twice")
         # An app emits only events in its own namespace, so no app can forge another's events
-        # (a fake "shop.order_paid" must not enrol anybody in a course).
-        for index, name in enumerate(data.get("events", {}).get("emits", [])):
-            if not name.startswith(app_id + "."):
-                problems.append(f"events.emits[{index}]: {name!r} must start with '{app_id}.'")
+        # (a fake "shop.order_paid" must not enrol anybody in a course). payment.* events come
+        # from the host's payment service only — even for an app whose id is "payment" — and
+        # reach the apps with the payments.request permission without being declared.
+        events = data.get("events", {})
+        for field in ("emits", "accepts"):
+            for index, name in enumerate(events.get(field, [])):
+                if name.startswith(PAYMENT_EVENT_PREFIX):
+                    problems.append(
+                        f"events.{field}[{index}]: {name!r}: payment.* events come only from"
+                        " the host"
+                    )
+                elif field == "emits" and not name.startswith(app_id + "."):
+                    problems.append(f"events.emits[{index}]: {name!r} must start with '{app_id}.'")
         if "http.fetch" in data.get("permissions", []) and not data.get("http", {}).get(
             "allowed_domains"
         ):

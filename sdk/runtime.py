@@ -86,6 +86,7 @@ class Runtime:
         self._pending: dict[str, asyncio.Future] = {}
         self._tasks: set[asyncio.Task] = set()
         self._initialized = False
+        self.app_secret: str | None = None
         self._stopping = asyncio.Event()
 
     # --- writing --------------------------------------------------------------------------
@@ -159,6 +160,10 @@ class Runtime:
                 )
             }
         self._initialized = True
+        # The app's own secret, to verify signed host events (payment.succeeded …); it comes
+        # over this private pipe, never through argv or the environment.
+        secret = params.get("secret")
+        self.app_secret = secret if isinstance(secret, str) and secret else None
         return {"result": {"protocol": PROTOCOL_VERSION, "ready": True}}
 
     def _dispatch(self, line: bytes) -> None:

@@ -1,9 +1,11 @@
-"""Signatures for remote mini-programs and launch tokens for web views (PROTOCOL.md).
+"""Signatures for remote mini-programs, launch tokens for web views and payment events
+(PROTOCOL.md).
 
 A request to or from a remote app carries ``X-Aetherial-Timestamp``, ``X-Aetherial-Nonce`` and
 ``X-Aetherial-Signature: v1=<hex HMAC-SHA256(secret, "<timestamp>.<nonce>.<raw body>")>``.
 ``verify_request`` rejects a bad signature, a timestamp more than 5 minutes from the clock and a
-nonce seen within that window. Comparisons are constant-time.
+nonce seen within that window. A payment event's payload carries its own ``signature``
+(``sign_event``/``verify_event``). Comparisons are constant-time.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ HEADER_SIGNATURE = "X-Aetherial-Signature"
 NONCE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 TIMESTAMP_PATTERN = re.compile(r"^[0-9]{1,12}$")
 LAUNCH_TOKEN_FIELDS = ("app_id", "user_id", "conversation_id", "exp", "nonce")
+# The environment variable ``Context.verify_payment_event`` falls back to for the app's secret
+# when neither an argument nor the runtime (``initialize``'s ``secret``) provides one.
+APP_SECRET_ENV = "AETHERIAL_APP_SECRET"
+EVENT_SIGNATURE_FIELD = "signature"
 
 
 def _key(secret: str | bytes) -> bytes:
@@ -216,3 +222,38 @@ def verify_launch_token(
     ):
         raise SignatureError("replayed", "this launch token was already used")
     return payload
+
+
+def canonical_event(payload: Mapping[str, Any]) -> bytes:
+    """The bytes a payment event's signature covers: ``payload`` without its ``signature``, as
+    ``json.dumps(…, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` in UTF-8."""
+    unsigned = {key: value for key, value in payload.items() if key != EVENT_SIGNATURE_FIELD}
+    return json.dumps(unsigned, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def sign_event(secret: str | bytes, payload: Mapping[str, Any]) -> str:
+    """The ``signature`` of a payment event payload: ``"v1=" + hex(HMAC-SHA256(secret,
+    canonical_event(payload)))``. A ``signature`` already in ``payload`` is left out of what is
+    signed, so signing a signed payload gives the same value. The host signs
+    ``payment.succeeded``/``payment.failed`` this way with the app's own secret; raises
+    ``ValueError`` for an empty secret, ``TypeError`` for a payload JSON cannot encode."""
+    return "v1=" + hmac.new(_key(secret), canonical_event(payload), hashlib.sha256).hexdigest()
+
+
+def verify_event(secret: str | bytes, payload: Mapping[str, Any]) -> bool:
+    """True when ``payload`` carries a ``signature`` that ``sign_event(secret, payload)``
+    reproduces (constant-time comparison); False when the signature is missing, not a string,
+    or does not match — a forged or altered event — and for anything that is not a JSON
+    object. Raises ``ValueError`` for an empty secret only."""
+    key = _key(secret)
+    if not isinstance(payload, Mapping):
+        return False
+    signature = payload.get(EVENT_SIGNATURE_FIELD)
+    if not isinstance(signature, str):
+        return False
+    try:
+        expected = sign_event(key, payload).encode()
+        given = signature.encode()
+    except (TypeError, ValueError):  # not JSON-encodable, or a lone surrogate in the signature
+        return False
+    return hmac.compare_digest(expected, given)

@@ -13,9 +13,11 @@ The app's handlers run in this process, but every request and answer goes throug
 the wire, and the simulator applies the host's rules: manifest permissions
 (``PermissionDenied``), consent per scope (``ScopeDenied``), membership, group-state versions
 (``Conflict``), card validation, the storage filter subset and quota, the 3 s deadline, and
-call ids that expire with their invocation. What the app did is recorded for assertions:
-``messages``, ``card``, ``ephemeral``, ``group_state``, ``storage``, ``events_emitted``,
-``notifications``, ``calls``.
+call ids that expire with their invocation, and payments (``payments.request``/``.refund``:
+the user confirms with ``sim.confirm_payment``, the app gets a signed ``payment.succeeded``; see
+``sdk._sim_payments``). What the app did is recorded for assertions: ``messages``, ``card``,
+``ephemeral``, ``group_state``, ``storage``, ``events_emitted``, ``notifications``, ``calls``,
+``payments``, ``payment_events``.
 """
 
 from __future__ import annotations
@@ -37,17 +39,19 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sdk import signing
-from sdk.app import App
+from sdk._sim_payments import PaymentsMixin
+from sdk.app import PAYMENT_EVENTS, App
 from sdk.errors import (
+    AppCallError,
     CardError,
     Conflict,
     HostError,
+    HostRefused,
     InvalidParams,
     NotFound,
     PermissionDenied,
     QuotaExceeded,
     ScopeDenied,
-    SDKError,
     UnknownMethod,
 )
 from sdk.filters import FilterError, matches, validate_filter
@@ -66,27 +70,6 @@ COLLECTION_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"}
 
 Consent = Mapping[str, bool] | Callable[["SimUser", str], bool]
-
-
-class AppCallError(SDKError):
-    """The app answered a request with an error (``.code``, ``.message``), or missed the
-    deadline (``timeout``)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-
-
-class HostRefused(SDKError):
-    """The host refused the user's action before the app saw it (``.code``: ``not_member``,
-    ``unknown_command``, ``not_a_command``, ``message_not_found``, ``no_such_button``,
-    ``event_not_accepted``)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
 
 
 @dataclass(eq=False)
@@ -162,6 +145,11 @@ class _Link:
     def __init__(self, simulator: Simulator) -> None:
         self._simulator = simulator
 
+    @property
+    def app_secret(self) -> str:
+        """The secret ``ctx.verify_payment_event()`` falls back to in the simulator."""
+        return self._simulator.app_secret
+
     async def call(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         try:
             params = _wire(params)
@@ -174,14 +162,15 @@ class _Link:
         return _wire(result)
 
 
-class Simulator:
+class Simulator(PaymentsMixin):
     """Plays the host for one app, in-process. ``app``: an app folder (manifest + entry file)
     or an ``App`` together with ``manifest=``.
 
     ``consent``: the users' answers per scope — a mapping ``{"users.profile": False}`` or a
-    function ``(user, scope) -> bool``; unset scopes are granted. ``secret`` signs launch
-    tokens and requests; ``storage_quota_bytes`` bounds the app's storage; ``deadline`` is the
-    seconds a command, action or event may take.
+    function ``(user, scope) -> bool``; unset scopes are granted. ``secret`` is the app's
+    secret (``sim.app_secret``): it signs launch tokens, requests and payment events;
+    ``storage_quota_bytes`` bounds the app's storage; ``deadline`` is the seconds a command,
+    action or event may take.
     """
 
     def __init__(
@@ -224,6 +213,7 @@ class Simulator:
         self._calls: dict[str, _Call] = {}
         self._http: dict[str, Any] = {}
         self._nonces = signing.NonceCache()
+        self._init_payments()
 
     # --- the world ------------------------------------------------------------------------
 
@@ -346,8 +336,14 @@ class Simulator:
         conversation: SimConversation | None = None,
     ) -> dict:
         """Deliver an event the manifest ``accepts`` (as the host does for another app's
-        emitted event), optionally on behalf of ``user`` in ``conversation``."""
-        if name not in self.manifest["events"]["accepts"]:
+        emitted event), optionally on behalf of ``user`` in ``conversation``.
+
+        With the ``payments.request`` permission it also delivers ``payment.succeeded`` /
+        ``payment.failed`` with ``payload`` exactly as given — a forged or altered event, to
+        check that the handler's ``ctx.verify_payment_event()`` refuses it (genuine ones come
+        from ``confirm_payment``/``cancel_payment``)."""
+        payments = name in PAYMENT_EVENTS and "payments.request" in self.manifest["permissions"]
+        if name not in self.manifest["events"]["accepts"] and not payments:
             raise HostRefused("event_not_accepted", f"{self.app_id} does not accept {name!r}")
         return await self._invoke("event", user, conversation, {"name": name, "payload": payload})
 
@@ -627,6 +623,8 @@ class Simulator:
         "notifications.send": _notify,
         "events.emit": _emit,
         "http.fetch": _fetch,
+        "payments.request": PaymentsMixin._payments_request,
+        "payments.refund": PaymentsMixin._payments_refund,
     }
 
     # --- what happened --------------------------------------------------------------------

@@ -82,6 +82,10 @@ def gateway() -> dict[str, Any]:
     return services()["gateway"]
 
 
+def worker() -> dict[str, Any]:
+    return services()["worker"]
+
+
 def raw_environment(service: Mapping[str, Any]) -> dict[str, str]:
     """A service's ``environment`` as a dict, whether written as a mapping or a list."""
     env = service.get("environment") or {}
@@ -96,9 +100,15 @@ def raw_environment(service: Mapping[str, Any]) -> dict[str, str]:
     return {name: "" if value is None else str(value) for name, value in env.items()}
 
 
-def gateway_environment(shell: Mapping[str, str] | None = None) -> dict[str, str]:
+def service_environment(
+    service: Mapping[str, Any], shell: Mapping[str, str] | None = None
+) -> dict[str, str]:
     shell = {"JWT_SECRET": TEST_SECRET} if shell is None else shell
-    return {name: interpolate(value, shell) for name, value in raw_environment(gateway()).items()}
+    return {name: interpolate(value, shell) for name, value in raw_environment(service).items()}
+
+
+def gateway_environment(shell: Mapping[str, str] | None = None) -> dict[str, str]:
+    return service_environment(gateway(), shell)
 
 
 def known_envs() -> set[str]:
@@ -209,7 +219,7 @@ def test_interpolate_handles_compose_forms():
 def test_compose_file_uses_the_compose_spec():
     data = load_compose()
     assert "version" not in data, "the compose spec has no top-level 'version' key"
-    assert {"mongo", "redis", "gateway"} <= set(data["services"])
+    assert {"mongo", "redis", "gateway", "worker"} <= set(data["services"])
 
 
 def test_gateway_sets_only_known_settings():
@@ -279,6 +289,53 @@ def test_gateway_keeps_its_data_dir_on_a_volume():
     data_dir = Path("/app") / Config.from_env(gateway_environment()).data_dir
     mounts = [str(v).split(":")[1] for v in gateway().get("volumes") or [] if ":" in str(v)]
     assert str(data_dir) in mounts, f"{data_dir} is not a volume: {mounts}"
+
+
+# -- the Celery worker -------------------------------------------------------------------------
+
+
+def test_worker_runs_celery_on_the_gateway_module():
+    command = worker()["command"]
+    command = shlex.split(command) if isinstance(command, str) else command
+    assert command[:4] == ["celery", "-A", "gateway.worker", "worker"], command
+
+
+def test_worker_uses_the_gateway_image():
+    for key in ("build", "image"):
+        assert worker().get(key) == gateway().get(key), f"worker and gateway differ in {key!r}"
+
+
+def test_worker_and_gateway_share_one_environment():
+    unknown = sorted(set(raw_environment(worker())) - known_envs())
+    assert not unknown, f"worker sets variables storage/config.py does not read: {unknown}"
+    assert raw_environment(worker()) == raw_environment(gateway())
+
+
+def test_worker_environment_is_a_valid_worker_config():
+    from gateway.worker import check_worker_config
+
+    config = Config.from_env(service_environment(worker()))
+    check_worker_config(config)  # MONGODB_URL and REDIS_URL set: no embedded MongoDB
+    assert config.environment == "production"
+    assert config.tasks_backend == "celery", "the gateway would run due jobs itself"
+    assert not config.dev_topup_enabled, "dev top-ups (money from nowhere) must be off"
+
+
+def test_worker_depends_on_healthy_mongo_and_redis():
+    config = Config.from_env(service_environment(worker()))
+    deps = depends_on(worker())
+    for url in (config.mongodb_url, config.redis_url):
+        host = urlparse(url).hostname
+        assert deps.get(host, {}).get("condition") == "service_healthy", (
+            f"worker should wait for {host!r} to be healthy"
+        )
+
+
+def test_worker_has_its_own_healthcheck_and_no_ports():
+    """The image's HEALTHCHECK asks the gateway's HTTP port, which a worker does not serve."""
+    test = worker().get("healthcheck", {}).get("test")
+    assert test and "inspect ping" in " ".join(test), test
+    assert not worker().get("ports"), "a worker serves no port"
 
 
 # -- Dockerfile --------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from wallet.actions import red_packets, transfers
+from wallet.actions import payments, red_packets, transfers
 from wallet.context import Wallet
 
 log = logging.getLogger(__name__)
@@ -22,6 +22,7 @@ async def run_due_jobs(wallet: Wallet, *, prune: bool = False) -> dict[str, int]
         "recovered_claims": await red_packets.do_recover_claims(wallet),
         "returned_transfers": await transfers.do_expire_due(wallet),
         "refunded_red_packets": await red_packets.do_expire_due(wallet),
+        "expired_payments": await payments.do_expire_due(wallet),
     }
     if prune:
         done["pruned_markers"] = await wallet.ledger.prune()

@@ -1,6 +1,15 @@
 """REST routes, one module per topic, each an ``Api`` of declared routes."""
 
-from gateway.routes import auth, contacts, conversations, health, me, miniapps, wallet
+from gateway.routes import (
+    auth,
+    contacts,
+    conversations,
+    health,
+    me,
+    miniapps,
+    stripe,
+    wallet,
+)
 
 APIS = [
     health.api,
@@ -10,4 +19,5 @@ APIS = [
     conversations.api,
     miniapps.api,
     wallet.api,
+    stripe.api,
 ]

@@ -8,7 +8,7 @@ from aiohttp import web
 from gateway.api import AUTH, BODY, QUERY, Api
 from gateway.keys import WALLET
 from gateway.schemas import TIMESTAMP, obj, string
-from wallet.actions import balances, red_packets, transfers
+from wallet.actions import balances, payments, red_packets, transfers
 
 api = Api("wallet", "Money: balances, transfers, red packets, top-ups")
 
@@ -258,3 +258,59 @@ async def claim_red_packet(request: web.Request) -> dict:
 )
 async def reconciliation(request: web.Request) -> dict:
     return await balances.get_reconciliation(request.app[WALLET])
+
+
+PAYMENT = obj(
+    {
+        "id": {"type": "string"},
+        "app_id": {"type": "string"},
+        "app_name": {"type": "string"},
+        "conversation_id": {"type": "string"},
+        **MONEY,
+        "description": {"type": "string"},
+        "order_ref": {"type": "string"},
+        "status": {"enum": ["pending", "paid", "cancelled", "expired"]},
+        "refunded": {"type": "integer"},
+        "created_at": TIMESTAMP,
+        "expires_at": TIMESTAMP,
+    }
+)
+
+
+@api.get(
+    "/api/v1/wallet/payments/{payment_id}",
+    summary="A mini-program's payment request to you",
+    response=obj({"payment": PAYMENT}),
+    errors=("payment_not_found",),
+)
+async def get_payment(request: web.Request) -> dict:
+    payment = await payments.get_payment(
+        request.app[WALLET], request[AUTH].user_id, request.match_info["payment_id"]
+    )
+    return {"payment": payment}
+
+
+@api.post(
+    "/api/v1/wallet/payments/{payment_id}/confirm",
+    summary="Confirm a payment request (same as the payment.confirm socket event)",
+    response=obj({"payment": PAYMENT}),
+    errors=("payment_not_found", "payment_closed", "payment_in_progress", "insufficient_funds"),
+)
+async def confirm_payment(request: web.Request) -> dict:
+    payment = await payments.do_confirm(
+        request.app[WALLET], request[AUTH].user_id, request.match_info["payment_id"]
+    )
+    return {"payment": payment}
+
+
+@api.post(
+    "/api/v1/wallet/payments/{payment_id}/cancel",
+    summary="Refuse a payment request (same as the payment.cancel socket event)",
+    response=obj({"payment": PAYMENT}),
+    errors=("payment_not_found", "payment_closed"),
+)
+async def cancel_payment(request: web.Request) -> dict:
+    payment = await payments.do_cancel(
+        request.app[WALLET], request[AUTH].user_id, request.match_info["payment_id"]
+    )
+    return {"payment": payment}

@@ -25,7 +25,7 @@ from messaging.actions.accounts import user_view
 from messaging.actions.conversations import check_member
 from messaging.context import Messaging
 from messaging.events import event
-from miniapps.host import fetch
+from miniapps.host import fetch, payments
 from miniapps.host.registry import AppEntry
 from miniapps.host.remote import Remote, RemoteApp
 from miniapps.host.sandbox import AppProcess, SandboxConfig, SandboxError
@@ -109,6 +109,8 @@ class MiniappHost:
         self._waiting: dict[str, int] = {}
         # Registered remote apps join the catalogue when the owner calls ``remote.load()``.
         self.remote = Remote(self, id_key)
+        # The wallet, when money is on this server: ``payments.*`` capabilities need it.
+        self.wallet: Any = None
 
     # --- processes ------------------------------------------------------------------------
 
@@ -139,6 +141,7 @@ class MiniappHost:
                 config=self._sandbox,
                 on_request=on_request,
                 manifest=entry.manifest,
+                secret=self.remote.hosted_secret(app_id),
             )
             self._processes[app_id] = process
             await process.start()
@@ -287,6 +290,13 @@ class MiniappHost:
             )
         )
         return entry.app_id
+
+    def deliver_event(
+        self, entry: AppEntry, user_id: str, conversation_id: str, name: str, payload: dict
+    ) -> None:
+        """A host event to one app (payment outcomes), in the background like every event."""
+        params = {"name": name, "payload": payload}
+        self._spawn(self._invoke(entry, user_id, conversation_id, "event", params))
 
     def _spawn(self, coro) -> None:
         task = asyncio.create_task(coro)
@@ -605,6 +615,8 @@ class MiniappHost:
             )
         if call.depth >= MAX_EVENT_DEPTH:
             raise CapabilityError("rate_limited", "events may not cascade this deep")
+        if name.startswith("payment."):
+            raise CapabilityError("permission_denied", "payment.* events come only from the host")
         # The host delivers: apps never call each other, and each recipient sees only its own
         # per-app id for the user.
         for entry in list(self.apps.values()):
@@ -675,4 +687,6 @@ _CAPABILITIES = {
     "notifications.send": MiniappHost._notify,
     "events.emit": MiniappHost._emit,
     "http.fetch": MiniappHost._fetch,
+    "payments.request": payments.request_payment,
+    "payments.refund": payments.refund_payment,
 }

@@ -272,10 +272,15 @@ class Remote:
     # --- web views ------------------------------------------------------------------------
 
     async def launch_secret(self, app_id: str) -> str:
-        """A remote app's own secret; for a hosted app, one derived from the host's id key."""
+        """An app's own secret: a remote app's registered one; for a hosted app, one derived
+        from the host's id key (and given to its process in ``initialize``). It signs launch
+        tokens and the host's events to the app (``payment.succeeded`` …)."""
         secret = await self._find(app_id)
         if secret is not None:
             return secret
+        return self.hosted_secret(app_id)
+
+    def hosted_secret(self, app_id: str) -> str:
         return hmac.new(self._id_key, f"launch:{app_id}".encode(), hashlib.sha256).hexdigest()
 
     async def do_launch(self, user_id: str, conversation_id: str, app_id: str) -> dict:

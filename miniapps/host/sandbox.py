@@ -242,6 +242,7 @@ class AppProcess:
         on_request: OnRequest | None = None,
         argv: Sequence[str] = DEFAULT_ARGV,
         uid: int | None = None,
+        secret: str | None = None,
     ) -> None:
         self.app_id = app_id
         self.app_dir = Path(app_dir).resolve()
@@ -250,6 +251,7 @@ class AppProcess:
         self.manifest = manifest or {}
         self.on_request = on_request
         self.argv = tuple(argv)
+        self._secret = secret  # the app's own signing secret, sent in ``initialize``
         self._is_root = os.geteuid() == 0
         self._host_pid = os.getpid()
         if uid is None and self._is_root:
@@ -509,6 +511,8 @@ class AppProcess:
         self._exited = exited = asyncio.create_task(self._on_exit(proc))
         self._state = "running"
         params = {"protocol": 1, "app_id": self.app_id, "manifest": self.manifest}
+        if self._secret:
+            params["secret"] = self._secret
         try:
             answer = await self.call("initialize", params, timeout=self.config.start_timeout)
             if not isinstance(answer, dict) or answer.get("ready") is not True:

@@ -113,6 +113,8 @@ def test_every_protocol_capability_is_a_permission():
         "notifications.send",
         "events.emit",
         "http.fetch",
+        "payments.request",
+        "payments.refund",
     }
 
 

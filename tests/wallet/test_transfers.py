@@ -33,9 +33,7 @@ async def test_transfer_card_accept(base, gateway):
     # The card arrives in the chat for both, posted as Alice's message.
     for p in (alice, bob):
         await eventually(
-            lambda p=p: [
-                m for m in p.received() if m["message"]["type"] == "transfer"
-            ],
+            lambda p=p: [m for m in p.received() if m["message"]["type"] == "transfer"],
             what="transfer card",
         )
     card_msg = next(m["message"] for m in bob.received() if m["message"]["type"] == "transfer")
@@ -111,9 +109,7 @@ async def test_same_transfer_sent_five_times_concurrently_moves_money_once(base,
     cards = {m["message"]["id"] for m in bob.received() if m["message"]["type"] == "transfer"}
     assert len(cards) == 1
     # The same key for something else is refused, and moves nothing.
-    status, body = await alice.api.post(
-        "/api/v1/wallet/transfers", json={**request, "amount": 701}
-    )
+    status, body = await alice.api.post("/api/v1/wallet/transfers", json={**request, "amount": 701})
     assert status == 409 and body["error"]["code"] == "idempotency_key_reused"
     assert await balance(alice) == 9300
     await check_ledger(_db(gateway))
@@ -146,11 +142,11 @@ async def test_unaccepted_transfer_returns_after_expiry_across_a_restart(
     await alice_api.login(alice.username)
 
     async def returned():
-        status, body = await alice_api.get(f"/api/v1/wallet/transfers/{tid}")
+        _, body = await alice_api.get(f"/api/v1/wallet/transfers/{tid}")
         return body["transfer"]["status"] == "returned"
 
     await eventually(returned, what="transfer returned")
-    status, body = await alice_api.get("/api/v1/wallet")
+    _, body = await alice_api.get("/api/v1/wallet")
     assert body["balances"][0]["amount"] == 2000
     await check_ledger(_db(server))
     await alice_api.close()

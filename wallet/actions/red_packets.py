@@ -224,6 +224,8 @@ async def do_claim(wallet: Wallet, user_id: str, packet_id: str) -> dict:
                 status=409,
                 details={"amount": existing["amount"], "currency": packet["currency"]},
             )
+        if existing["status"] == "void":
+            raise AppError("red_packet_closed", "this red packet has expired", status=409)
         if existing["lease_until"] > now:
             raise AppError(
                 "claim_in_progress", "your grab is being processed; look again soon", status=409
@@ -245,9 +247,9 @@ async def _finish_claim(wallet: Wallet, packet: dict, claim: dict) -> dict:
         if index is None:
             await wallet.claims.delete_unshared(claim["_id"])
             packet = await wallet.red_packets.get_packet(packet["_id"]) or packet
-            if packet["status"] == "open" and packet["expires_at"] > now_ms():
-                raise AppError("red_packet_empty", "every share was grabbed", status=409)
-            raise AppError("red_packet_closed", "this red packet has expired", status=409)
+            if packet["status"] == "expired" or packet["expires_at"] <= now_ms():
+                raise AppError("red_packet_closed", "this red packet has expired", status=409)
+            raise AppError("red_packet_empty", "every share was grabbed", status=409)
         recorded = await wallet.claims.set_share(claim["_id"], index, packet["shares"][index])
         # None: a takeover recorded a share first; that one counts (this one goes back at expiry).
         claim = recorded or await wallet.claims.get_claim(packet["_id"], claim["user_id"]) or claim

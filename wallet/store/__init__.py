@@ -4,8 +4,10 @@ from wallet.store import (
     accounts,
     ledger_entries,
     ledger_txns,
+    payment_orders,
     red_packet_claims,
     red_packets,
+    stripe_topups,
     transfers,
 )
 
@@ -14,6 +16,8 @@ INDEXES = {
     ledger_txns.COLLECTION: ledger_txns.INDEXES,
     ledger_entries.COLLECTION: ledger_entries.INDEXES,
     transfers.COLLECTION: transfers.INDEXES,
+    payment_orders.COLLECTION: payment_orders.INDEXES,
     red_packets.COLLECTION: red_packets.INDEXES,
     red_packet_claims.COLLECTION: red_packet_claims.INDEXES,
+    stripe_topups.COLLECTION: stripe_topups.INDEXES,
 }

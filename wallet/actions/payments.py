@@ -1,0 +1,336 @@
+"""Payments for mini-programs: an app asks, the *user* confirms, the wallet moves the money.
+
+An app's ``payments.request`` creates an order and asks the user (``payment.confirm_required``);
+only the user's ``payment.confirm`` moves money (user → the app's merchant account, ledger key
+``payment:<id>:<attempt>``; one attempt at a time, the first that succeeds makes it paid). The
+app hears the outcome as a signed event (``payment.succeeded`` / ``payment.failed``) through
+``Wallet.notify_app``; it never sees a balance. Refunds go back from the merchant account, never
+more in total than was paid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+from messaging.events import event
+from storage.errors import AppError
+from storage.mongo import new_id, now_ms
+from wallet.context import Wallet
+from wallet.currencies import check_amount, check_currency
+from wallet.ledger import LEASE_MS, Leg
+from wallet.store.accounts import merchant_account, user_account
+from wallet.views import money
+
+ORDER_REF = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+DESCRIPTION_MAX = 200
+# What an app and a user see of an order's status.
+PUBLIC_STATUS = {
+    "requested": "pending",
+    "confirming": "pending",
+    "paid": "paid",
+    "cancelled": "cancelled",
+    "expired": "expired",
+}
+
+
+def register_hooks(wallet: Wallet) -> None:
+    async def paid(txn: dict) -> None:
+        await _on_paid(wallet, txn)
+
+    async def refunded(txn: dict) -> None:
+        order = await wallet.payments.get_order(txn["memo"]["payment_id"])
+        if order is not None:
+            await _tell_user(wallet, order)
+
+    wallet.ledger.on_posted("payment", paid)
+    wallet.ledger.on_posted("payment_refund", refunded)
+
+
+def payment_view(order: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": order["_id"],
+        "app_id": order["app_id"],
+        "app_name": order["app_name"],
+        "conversation_id": order["conversation_id"],
+        **money(order["amount"], order["currency"]),
+        "description": order["description"],
+        "order_ref": order["order_ref"],
+        "status": PUBLIC_STATUS[order["status"]],
+        "refunded": order["amount"] - order["refundable"] if order["status"] == "paid" else 0,
+        "created_at": order["created_at"],
+        "expires_at": order["expires_at"],
+    }
+
+
+def _check_request(wallet: Wallet, params: dict[str, Any]) -> dict[str, Any]:
+    currency = check_currency(params.get("currency"))
+    amount = check_amount(params.get("amount"), wallet.max_amount)
+    description = params.get("description")
+    if not isinstance(description, str) or not 1 <= len(description.strip()) <= DESCRIPTION_MAX:
+        raise AppError(
+            "invalid_params", f"description must be text of 1-{DESCRIPTION_MAX} characters"
+        )
+    order_ref = params.get("order_ref")
+    if not isinstance(order_ref, str) or not ORDER_REF.match(order_ref):
+        raise AppError("invalid_params", "order_ref must be 1-64 characters of [A-Za-z0-9_.:-]")
+    return {
+        "amount": amount,
+        "currency": currency,
+        "description": description.strip(),
+        "order_ref": order_ref,
+    }
+
+
+async def do_request(
+    wallet: Wallet,
+    *,
+    app_id: str,
+    app_name: str,
+    user_id: str,
+    app_user_id: str,
+    conversation_id: str,
+    params: dict[str, Any],
+) -> dict[str, Any]:
+    """Record an app's request and ask the user; returns ``{payment_id, status}`` for the app."""
+    checked = _check_request(wallet, params)
+    now = now_ms()
+    order = {
+        "_id": new_id(),
+        "app_id": app_id,
+        "app_name": app_name,
+        "user_id": user_id,
+        "app_user_id": app_user_id,
+        "conversation_id": conversation_id,
+        **checked,
+        "status": "requested",
+        "refundable": 0,
+        "created_at": now,
+        "expires_at": now + wallet.config.payment_expiry * 1000,
+    }
+    if not await wallet.payments.add_order(order):
+        existing = await wallet.payments.get_by_ref(app_id, checked["order_ref"])
+        assert existing is not None
+        same = (existing["user_id"], existing["amount"], existing["currency"]) == (
+            user_id, checked["amount"], checked["currency"],
+        )  # fmt: skip
+        if not same:
+            raise AppError("order_ref_reused", "this order_ref was used for another user or amount")
+        order = existing
+    if order["status"] == "requested":
+        await wallet.messaging.events.emit(
+            event(
+                "payment.confirm_required",
+                {"user": user_id},
+                {"payment": _user_view(order)},
+            )
+        )
+    return {"payment_id": order["_id"], "status": PUBLIC_STATUS[order["status"]]}
+
+
+def _user_view(order: dict[str, Any]) -> dict[str, Any]:
+    from storage.mongo import iso
+
+    view = payment_view(order)
+    view["created_at"], view["expires_at"] = iso(order["created_at"]), iso(order["expires_at"])
+    return view
+
+
+async def _get_own(wallet: Wallet, user_id: str, payment_id: object) -> dict[str, Any]:
+    order = await wallet.payments.get_order(payment_id) if isinstance(payment_id, str) else None
+    if order is None or order["user_id"] != user_id:
+        raise AppError("payment_not_found", "no such payment request", status=404)
+    return order
+
+
+async def get_payment(wallet: Wallet, user_id: str, payment_id: str) -> dict[str, Any]:
+    return _user_view(await _get_own(wallet, user_id, payment_id))
+
+
+def _closed(order: dict[str, Any]) -> AppError:
+    status = PUBLIC_STATUS[order["status"]]
+    return AppError(
+        "payment_closed", f"this payment is {status}", status=409, details={"status": status}
+    )
+
+
+async def do_confirm(wallet: Wallet, user_id: str, payment_id: object) -> dict[str, Any]:
+    """The user says yes: move the money (once), then the app hears ``payment.succeeded``."""
+    order = await _get_own(wallet, user_id, payment_id)
+    if order["status"] == "paid":
+        return _user_view(order)
+    if order["status"] != "requested" or order["expires_at"] <= now_ms():
+        raise _closed(order)
+    # Each confirmation is its own ledger request: one that failed for want of funds does not
+    # stop the next one (after a top-up) from moving the money.
+    attempt = new_id()
+    claimed = await wallet.payments.transition(
+        order["_id"],
+        ["requested"],
+        "confirming",
+        {"lease_until": now_ms() + LEASE_MS, "attempt": attempt},
+    )
+    if claimed is None:
+        order = await _get_own(wallet, user_id, payment_id)
+        if order["status"] == "paid":
+            return _user_view(order)
+        raise AppError("payment_in_progress", "this payment is being confirmed", status=409)
+    try:
+        await wallet.ledger.post(
+            f"payment:{order['_id']}:{attempt}",
+            "payment",
+            order["currency"],
+            [
+                Leg(user_account(user_id, order["currency"]), -order["amount"]),
+                Leg(merchant_account(order["app_id"], order["currency"]), order["amount"]),
+            ],
+            {
+                "payment_id": order["_id"],
+                "app_id": order["app_id"],
+                "app_name": order["app_name"],
+                "description": order["description"],
+                "order_ref": order["order_ref"],
+            },
+        )
+    except AppError as exc:
+        if exc.code == "insufficient_funds":
+            # Nothing moved; the request stays open: top up and confirm again, or cancel.
+            await wallet.payments.transition(order["_id"], ["confirming"], "requested")
+        raise
+    return _user_view(await _get_own(wallet, user_id, payment_id))
+
+
+async def _on_paid(wallet: Wallet, txn: dict) -> None:
+    payment_id = txn["memo"]["payment_id"]
+    order = await wallet.payments.get_order(payment_id)
+    if order is None:
+        return
+    paid = await wallet.payments.transition(
+        payment_id,
+        ["requested", "confirming"],
+        "paid",
+        {"paid_at": txn.get("applied_at") or now_ms(), "refundable": order["amount"]},
+    )
+    if paid is not None:  # first time here (a recovered hook does not tell the app twice)
+        await _tell_user(wallet, paid)
+        await _notify_app(wallet, paid, "payment.succeeded", {"status": "succeeded"})
+
+
+async def do_cancel(wallet: Wallet, user_id: str, payment_id: object) -> dict[str, Any]:
+    """The user says no: nothing moves; the app hears ``payment.failed`` (cancelled)."""
+    order = await _get_own(wallet, user_id, payment_id)
+    cancelled = await wallet.payments.transition(order["_id"], ["requested"], "cancelled")
+    if cancelled is None:
+        raise _closed(await _get_own(wallet, user_id, payment_id))
+    await _tell_user(wallet, cancelled)
+    await _notify_app(wallet, cancelled, "payment.failed", _failed("cancelled"))
+    return _user_view(cancelled)
+
+
+async def do_refund(
+    wallet: Wallet, app_id: str, payment_id: object, amount: object, refund_ref: object = None
+) -> dict[str, Any]:
+    """Give (part of) a payment back; with the same ``refund_ref`` a retry refunds once."""
+    order = await wallet.payments.get_order(payment_id) if isinstance(payment_id, str) else None
+    if order is None or order["app_id"] != app_id:
+        raise AppError("not_found", "this app has no such payment")
+    if order["status"] != "paid":
+        raise AppError("not_paid", "only a paid payment can be refunded")
+    amount = check_amount(amount, wallet.max_amount)
+    if refund_ref is None:
+        refund_ref = new_id()
+    if not isinstance(refund_ref, str) or not ORDER_REF.match(refund_ref):
+        raise AppError("invalid_params", "refund_ref must be 1-64 characters of [A-Za-z0-9_.:-]")
+    ref = hashlib.sha256(refund_ref.encode()).hexdigest()[:24]
+    if not await wallet.payments.reserve_refund(order["_id"], ref, amount):
+        order = await wallet.payments.get_order(order["_id"]) or order
+        reserved = (order.get("refunds") or {}).get(ref)
+        if reserved is None:
+            raise AppError(
+                "refund_exceeds_payment",
+                f"at most {order['refundable']} more can be refunded for this payment",
+            )
+        if reserved != amount:
+            raise AppError("invalid_params", "this refund_ref was used for another refund")
+        # else: a retry of a refund already reserved; the ledger key makes it move money once
+    await wallet.ledger.post(
+        f"refund:{order['_id']}:{ref}",
+        "payment_refund",
+        order["currency"],
+        [
+            Leg(merchant_account(app_id, order["currency"]), -amount),
+            Leg(user_account(order["user_id"], order["currency"]), amount),
+        ],
+        {
+            "payment_id": order["_id"],
+            "app_id": app_id,
+            "app_name": order["app_name"],
+            "order_ref": order["order_ref"],
+        },
+    )
+    order = await wallet.payments.get_order(order["_id"]) or order
+    return {"refund_id": ref, "refunded_total": order["amount"] - order["refundable"]}
+
+
+def _failed(reason: str) -> dict[str, Any]:
+    return {"status": "failed", "reason": reason}
+
+
+async def _tell_user(wallet: Wallet, order: dict[str, Any]) -> None:
+    await wallet.messaging.events.emit(
+        event("payment.updated", {"user": order["user_id"]}, {"payment": _user_view(order)})
+    )
+
+
+OUTBOX_LEASE_MS = 30_000
+
+
+async def _notify_app(wallet: Wallet, order: dict, name: str, extra: dict[str, Any]) -> None:
+    """The app must hear the outcome: recorded on the order first (an outbox), then delivered
+    now when this process hosts the apps — else, or after a crash, by a gateway's next
+    ``do_deliver_outbox`` (a Celery worker settles payments but hosts no apps)."""
+    await wallet.payments.set_outbox(order["_id"], name, extra)
+    if wallet.notify_app is not None:
+        await _deliver(wallet, order["_id"])
+
+
+async def _deliver(wallet: Wallet, payment_id: str) -> bool:
+    assert wallet.notify_app is not None
+    order = await wallet.payments.take_outbox(payment_id, now_ms(), OUTBOX_LEASE_MS)
+    if order is None:
+        return False  # delivered already, or another gateway is delivering it
+    outbox = order["outbox"]
+    await wallet.notify_app(order, outbox["name"], outbox["extra"])
+    await wallet.payments.clear_outbox(payment_id, outbox["name"])
+    return True
+
+
+async def do_deliver_outbox(wallet: Wallet) -> int:
+    """Deliver payment events still owed to apps (run by gateways, which host the apps)."""
+    if wallet.notify_app is None:
+        return 0
+    delivered = 0
+    for payment_id in await wallet.payments.get_outbox_ids(now_ms()):
+        delivered += await _deliver(wallet, payment_id)
+    return delivered
+
+
+async def do_expire_due(wallet: Wallet) -> int:
+    """Expire unanswered requests (the app hears ``payment.failed``: expired) and put back
+    confirmations whose worker died before the money moved (job loop)."""
+    done = 0
+    for order in await wallet.payments.get_due(now_ms()):
+        if order["status"] == "requested":
+            expired = await wallet.payments.transition(order["_id"], ["requested"], "expired")
+            if expired is not None:
+                await _tell_user(wallet, expired)
+                await _notify_app(wallet, expired, "payment.failed", _failed("expired"))
+                done += 1
+            continue
+        txn = await wallet.txns.get_by_key(f"payment:{order['_id']}:{order.get('attempt')}")
+        if txn is None or txn["status"] == "failed":
+            await wallet.payments.transition(order["_id"], ["confirming"], "requested")
+            done += 1
+        # A transaction still in flight is finished by ledger recovery, whose hook marks it paid.
+    return done
