@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -94,27 +95,45 @@ async def domains_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     await messaging.start()
     app[keys.MESSAGING] = messaging
-    sweeper = asyncio.create_task(_sweep_periodically(messaging))
+
+    async def sweep() -> None:
+        """Expired sessions and refresh tokens are refused already; this deletes them."""
+        removed = await do_sweep_expired(messaging)
+        if removed:
+            log.info("swept %d expired sessions and refresh tokens", removed)
+
     try:
-        yield
+        async with _repeating(
+            sweep, SWEEP_INTERVAL, "sweeping expired sessions", SWEEP_FIRST_AFTER
+        ):
+            yield
     finally:
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
         await messaging.close()
 
 
-async def _sweep_periodically(messaging: Messaging) -> None:
-    """Expired sessions and refresh tokens are refused already; this deletes them hourly."""
-    await asyncio.sleep(SWEEP_FIRST_AFTER)
-    while True:
-        try:
-            removed = await do_sweep_expired(messaging)
-            if removed:
-                log.info("swept %d expired sessions and refresh tokens", removed)
-        except Exception:
-            log.exception("sweeping expired sessions failed")
-        await asyncio.sleep(SWEEP_INTERVAL)
+@contextlib.asynccontextmanager
+async def _repeating(
+    job: Callable[[], Awaitable[Any]], interval: float, what: str, first_after: float = 0.0
+) -> AsyncIterator[None]:
+    """Run ``job`` every ``interval`` seconds while the block runs; a failure is logged and
+    the next round tries again."""
+
+    async def loop() -> None:
+        await asyncio.sleep(first_after)
+        while True:
+            try:
+                await job()
+            except Exception:
+                log.exception("%s failed; trying again in %.0f s", what, interval)
+            await asyncio.sleep(interval)
+
+    task = asyncio.create_task(loop())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def wallet_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -123,13 +142,11 @@ async def wallet_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.MESSAGING].wallet = wallet
     queue = make_task_queue(app[keys.CONFIG])
     queue.register(WALLET_DUE_JOBS, functools.partial(run_due_jobs, wallet))
-    jobs = asyncio.create_task(_run_jobs_periodically(wallet, queue))
+    tick = _due_jobs_tick(wallet, queue)
     try:
-        yield
+        async with _repeating(tick, wallet.config.jobs_interval, "wallet jobs"):
+            yield
     finally:
-        jobs.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await jobs
         await queue.close()
         app[keys.MESSAGING].wallet = None
 
@@ -137,22 +154,22 @@ async def wallet_ctx(app: web.Application) -> AsyncIterator[None]:
 PRUNE_EVERY = 300.0  # seconds between removals of old ledger markers
 
 
-async def _run_jobs_periodically(wallet: Wallet, queue: TaskQueue) -> None:
+def _due_jobs_tick(wallet: Wallet, queue: TaskQueue) -> Callable[[], Awaitable[None]]:
     """Due wallet work (expiries, refunds, recovery) is rows in MongoDB; every interval this node
     has it done: here (in-process tasks, the default) or by a Celery worker (one tick per interval
     for the whole cluster). Either way the rows' conditional updates decide who does each."""
-    loop = asyncio.get_running_loop()
-    interval = wallet.config.jobs_interval
-    next_prune = loop.time()
-    while True:
-        try:
-            prune = loop.time() >= next_prune
-            sent = await queue.enqueue(WALLET_DUE_JOBS, {"prune": prune}, once_per=interval)
-            if prune and sent:  # another node's tick this time: prune with our next one
-                next_prune = loop.time() + PRUNE_EVERY
-        except Exception:
-            log.exception("wallet jobs failed; trying again at the next scan")
-        await asyncio.sleep(interval)
+    next_prune = 0.0
+
+    async def tick() -> None:
+        nonlocal next_prune
+        now = asyncio.get_running_loop().time()
+        prune = now >= next_prune
+        once_per = wallet.config.jobs_interval
+        sent = await queue.enqueue(WALLET_DUE_JOBS, {"prune": prune}, once_per=once_per)
+        if prune and sent:  # another node's tick this time: prune with our next one
+            next_prune = now + PRUNE_EVERY
+
+    return tick
 
 
 async def miniapps_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -182,28 +199,17 @@ async def miniapps_ctx(app: web.Application) -> AsyncIterator[None]:
 
     wallet.notify_app = notify_app
     app[keys.MINIAPPS] = host
-    outbox = asyncio.create_task(_deliver_payment_events_periodically(wallet))
+    # Payment outcomes owed to apps (decided by a Celery worker, or before a crash) are
+    # delivered by the gateways, which host the apps.
+    outbox = functools.partial(payments.do_deliver_outbox, wallet)
     try:
-        yield
+        async with _repeating(outbox, config.jobs_interval, "delivering payment events"):
+            yield
     finally:
-        outbox.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await outbox
         messaging.command_router = None
         messaging.miniapps = None
         wallet.notify_app = None
         await host.close()
-
-
-async def _deliver_payment_events_periodically(wallet: Wallet) -> None:
-    """Payment outcomes owed to apps (decided by a Celery worker, or before a crash) are
-    delivered by the gateways, which host the apps."""
-    while True:
-        try:
-            await payments.do_deliver_outbox(wallet)
-        except Exception:
-            log.exception("delivering payment events to mini-programs failed")
-        await asyncio.sleep(wallet.config.jobs_interval)
 
 
 async def socketio_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -74,9 +74,14 @@ def rooms_of(audience: dict[str, Any]) -> str | list[str]:
 
 
 class SocketEvents:
-    """Delivers domain events to Socket.IO rooms on every node."""
+    """Delivers domain events to Socket.IO rooms on every node.
 
-    def __init__(self, sio: socketio.AsyncServer, pubsub: PubSub) -> None:
+    ``sio`` is the gateway's server, or — in a process that holds no sockets (the Celery
+    worker) — a write-only ``AsyncRedisManager``: both ``emit(event, data, room=, namespace=)``,
+    and the manager publishes once on the channel every gateway's Socket.IO manager listens to.
+    """
+
+    def __init__(self, sio: socketio.AsyncServer | socketio.AsyncRedisManager, pubsub: PubSub):
         self.sio = sio
         self.pubsub = pubsub
 
@@ -91,6 +96,12 @@ class SocketEvents:
         if event["type"] == "session.revoked":
             # Rooms are per node: ask every node to drop its own sockets of that session.
             await self.pubsub.publish(SOCKETS_CHANNEL, {"disconnect_room": room})
+
+    async def close(self) -> None:
+        """Close a write-only manager's Redis connection (the gateway's server closes itself)."""
+        redis = getattr(self.sio, "redis", None)
+        if isinstance(self.sio, socketio.AsyncRedisManager) and redis is not None:
+            await redis.aclose()
 
     async def _on_sockets_message(self, message: dict[str, Any]) -> None:
         room = message.get("disconnect_room")

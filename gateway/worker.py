@@ -26,14 +26,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import socketio
 from celery import signals
 
-from gateway.realtime import NAMESPACE, SOCKETS_CHANNEL, rooms_of
+from gateway.realtime import SocketEvents
 from messaging.context import Messaging
-from messaging.events import Event
 from storage.config import Config
 from storage.errors import ConfigError
 from storage.mongo import open_database
 from storage.presence import make_presence
-from storage.pubsub import PubSub, make_pubsub
+from storage.pubsub import make_pubsub
 from storage.ratelimit import make_rate_limiter
 from storage.secrets import jwt_secret
 from storage.tasks import WALLET_DUE_JOBS, make_celery
@@ -64,32 +63,6 @@ def check_worker_config(config: Config) -> None:
             "REDIS_URL: required for the Celery worker (its broker, and the way its events "
             "reach the gateways' sockets)"
         )
-
-
-class ExternalSocketEvents:
-    """The worker's event sink: the gateways' rooms, reached through Redis.
-
-    Rooms are the ones ``gateway.realtime.SocketEvents`` uses (``rooms_of``); the write-only
-    ``AsyncRedisManager`` publishes each event once on the channel every gateway's Socket.IO
-    manager listens to, and each gateway delivers it to its own sockets in those rooms.
-    """
-
-    def __init__(self, manager: socketio.AsyncRedisManager, pubsub: PubSub) -> None:
-        self.manager = manager
-        self.pubsub = pubsub
-
-    async def emit(self, event: Event) -> None:
-        room = rooms_of(event["audience"])
-        if not room:
-            return
-        await self.manager.emit(event["type"], event["payload"], room=room, namespace=NAMESPACE)
-        if event["type"] == "session.revoked":
-            # As SocketEvents does: every gateway drops its own sockets of that session.
-            await self.pubsub.publish(SOCKETS_CHANNEL, {"disconnect_room": room})
-
-    async def close(self) -> None:
-        if self.manager.redis is not None:
-            await self.manager.redis.aclose()
 
 
 class WorkerRuntime:
@@ -169,7 +142,8 @@ class WorkerRuntime:
             # who is online.
             presence = make_presence(config.redis_url)
             stack.push_async_callback(presence.close)
-            events = ExternalSocketEvents(
+            # Not started either: it does not subscribe to "sockets", it only publishes.
+            events = SocketEvents(
                 socketio.AsyncRedisManager(config.redis_url, write_only=True), pubsub
             )
             stack.push_async_callback(events.close)

@@ -17,30 +17,25 @@ from typing import Any
 from storage.errors import ConfigError
 
 
-def _parse_int(low: int, high: int) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
+def _parse_number(kind: type, what: str, low: float, high: float) -> Callable[[str], Any]:
+    def parse(raw: str) -> Any:
         try:
-            value = int(raw.strip())
+            value = kind(raw.strip())
         except ValueError:
-            raise ValueError(f"expected a whole number, got {raw!r}") from None
+            raise ValueError(f"expected {what}, got {raw!r}") from None
         if not low <= value <= high:
             raise ValueError(f"expected a number from {low} to {high}, got {value}")
         return value
 
     return parse
+
+
+def _parse_int(low: int, high: int) -> Callable[[str], int]:
+    return _parse_number(int, "a whole number", low, high)
 
 
 def _parse_float(low: float, high: float) -> Callable[[str], float]:
-    def parse(raw: str) -> float:
-        try:
-            value = float(raw.strip())
-        except ValueError:
-            raise ValueError(f"expected a number, got {raw!r}") from None
-        if not low <= value <= high:
-            raise ValueError(f"expected a number from {low} to {high}, got {value}")
-        return value
-
-    return parse
+    return _parse_number(float, "a number", low, high)
 
 
 def _parse_bool(raw: str) -> bool:
