@@ -16,6 +16,7 @@ from gateway.errors import error_middleware
 from gateway.realtime import ChatNamespace, SocketEvents, build_socketio, start_client_manager
 from gateway.routes import APIS
 from messaging.actions.auth import Auth, authenticate, do_sweep_expired
+from messaging.calls.service import CallService
 from messaging.context import Messaging
 from messaging.store import INDEXES as MESSAGING_INDEXES
 from miniapps.host.host import MiniappHost
@@ -212,6 +213,21 @@ async def miniapps_ctx(app: web.Application) -> AsyncIterator[None]:
         await host.close()
 
 
+async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Calls: the media relay and the ring/grace scan; on shutdown this node's calls are ended
+    and recorded, and every peer connection is closed."""
+    messaging = app[keys.MESSAGING]
+    calls = CallService(messaging)
+    messaging.calls = calls
+    app[keys.CALLS] = calls
+    await calls.start()
+    try:
+        yield
+    finally:
+        await calls.close()
+        messaging.calls = None
+
+
 async def socketio_ctx(app: web.Application) -> AsyncIterator[None]:
     sio = app[keys.SIO]
     await start_client_manager(sio)
@@ -236,6 +252,7 @@ def create_app(config: Config) -> web.Application:
             domains_ctx,
             wallet_ctx,
             miniapps_ctx,
+            calls_ctx,
             socketio_ctx,
         ]
     )

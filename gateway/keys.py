@@ -6,6 +6,7 @@ import socketio
 from aiohttp import web
 
 from gateway.api import Api
+from messaging.calls.service import CallService
 from messaging.context import Messaging
 from miniapps.host.host import MiniappHost
 from storage.config import Config
@@ -24,4 +25,5 @@ SIO = web.AppKey("sio", socketio.AsyncServer)
 MESSAGING = web.AppKey("messaging", Messaging)
 MINIAPPS = web.AppKey("miniapps", MiniappHost)
 WALLET = web.AppKey("wallet", Wallet)
+CALLS = web.AppKey("calls", CallService)
 APIS = web.AppKey("apis", list[Api])

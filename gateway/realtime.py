@@ -121,6 +121,7 @@ class ChatNamespace(socketio.AsyncNamespace):
         self.messaging_key = messaging_key
         # sid -> user id of this node's sockets, for disconnects after the transport is gone
         self.connected_users: dict[str, str] = {}
+        self.connected_sessions: dict[str, str] = {}  # sid -> session (device) id
 
     @property
     def messaging(self) -> Messaging:
@@ -138,7 +139,11 @@ class ChatNamespace(socketio.AsyncNamespace):
             if user_id is None:
                 raise AppError("not_connected", "this socket is not signed in", status=401)
             payload = spec.validator.validate(data)
-            result = await spec.handler(self.messaging, user_id, payload)
+            if spec.device:
+                session_id = self.connected_sessions.get(sid)
+                result = await spec.handler(self.messaging, user_id, payload, session_id)
+            else:
+                result = await spec.handler(self.messaging, user_id, payload)
         except AppError as exc:
             return _error_ack(exc)
         except Exception:
@@ -156,12 +161,21 @@ class ChatNamespace(socketio.AsyncNamespace):
         await self.enter_room(sid, f"user:{who.user_id}")
         await self.enter_room(sid, f"session:{who.session_id}")
         self.connected_users[sid] = who.user_id
+        self.connected_sessions[sid] = who.session_id
         await presence.do_device_connected(self.messaging, who.user_id)
+        if self.messaging.calls is not None:
+            await self.messaging.calls.device_connected(who.user_id, who.session_id)
 
     async def on_disconnect(self, sid: str, *reason: Any) -> None:
         user_id = self.connected_users.pop(sid, None)
+        session_id = self.connected_sessions.pop(sid, None)
         if user_id is None:
             return
+        if self.messaging.calls is not None:
+            try:  # a call participant on this device gets CALL_GRACE_PERIOD to come back
+                await self.messaging.calls.device_disconnected(user_id, session_id)
+            except Exception:
+                log.exception("noting a call participant's disconnect failed")
         try:
             await presence.do_device_disconnected(self.messaging, user_id)
         except Exception:

@@ -30,15 +30,19 @@ class SocketEvent:
     schema: dict[str, Any]
     validator: Validator
     handler: Handler
+    # The handler also takes the socket's session id (events that act for one device: calls).
+    device: bool = False
 
 
 class SocketApi:
     def __init__(self) -> None:
         self.events: dict[str, SocketEvent] = {}
 
-    def on(self, name: str, *, summary: str, schema: dict[str, Any]):
+    def on(self, name: str, *, summary: str, schema: dict[str, Any], device: bool = False):
         def decorator(handler: Handler) -> Handler:
-            self.events[name] = SocketEvent(name, summary, schema, Validator(schema), handler)
+            self.events[name] = SocketEvent(
+                name, summary, schema, Validator(schema), handler, device
+            )
             return handler
 
         return decorator
@@ -225,3 +229,7 @@ async def payment_cancel(ctx: Messaging, user_id: str, data: dict) -> dict:
     from wallet.actions import payments
 
     return {"payment": await payments.do_cancel(_wallet(ctx), user_id, data["payment_id"])}
+
+
+# Calls register their events on the same ``socket_api`` (kept in their own module).
+from gateway import call_events  # noqa: E402, F401

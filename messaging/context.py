@@ -61,6 +61,7 @@ class Messaging:
     command_router: Any = None
     miniapps: Any = None
     wallet: Any = None  # the wallet, for the socket events that reach it (payment.confirm …)
+    calls: Any = None  # the node's CallService (messaging.calls.service), set by calls_ctx
     # Ephemeral per-node state (typing throttles): losing it on restart is harmless.
     typing_sent: dict[tuple[str, str], float] = field(default_factory=dict)
 

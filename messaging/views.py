@@ -36,6 +36,8 @@ def message_view(message: dict[str, Any], reactions: list[dict[str, Any]] | None
     elif message["type"] in WALLET_TYPES:
         view["card"] = message.get("card")
         view["wallet"] = message.get("wallet")
+    elif message["type"] == "call":
+        view["call"] = message.get("call")
     return view
 
 

@@ -7,6 +7,7 @@ tested against this list, so it is the single source of truth.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -87,6 +88,32 @@ def _parse_path(raw: str) -> Path:
     if not raw.strip():
         raise ValueError("must not be empty")
     return Path(raw.strip())
+
+
+def _parse_ice_servers(raw: str) -> tuple:
+    """A JSON list of ``{"urls": str | [str], "username"?: str, "credential"?: str}``."""
+    if not raw.strip():
+        return ()
+    try:
+        servers = json.loads(raw)
+    except ValueError:
+        raise ValueError("expected a JSON list of {urls, username?, credential?}") from None
+    if not isinstance(servers, list):
+        raise ValueError("expected a JSON list of {urls, username?, credential?}")
+    cleaned = []
+    for server in servers:
+        urls = server.get("urls") if isinstance(server, dict) else None
+        urls = [urls] if isinstance(urls, str) else urls
+        if not urls or not all(
+            isinstance(u, str) and u.split(":", 1)[0] in {"stun", "stuns", "turn", "turns"}
+            for u in urls
+        ):
+            raise ValueError("each server needs urls starting with stun:, stuns:, turn: or turns:")
+        extra = {k: server[k] for k in ("username", "credential") if k in server}
+        if not all(isinstance(v, str) for v in extra.values()):
+            raise ValueError("username and credential must be strings")
+        cleaned.append({"urls": list(urls), **extra})
+    return tuple(cleaned)
 
 
 def _setting(env: str, parse: Callable[[str], Any], default: Any, doc: str, *, production=False):
@@ -279,6 +306,36 @@ class Config:
         _parse_choice("inprocess", "celery"),
         "inprocess",
         "Where due jobs run: in the gateway, or on Celery workers (broker: REDIS_URL).",
+    )
+    call_ring_timeout: float = _setting(
+        "CALL_RING_TIMEOUT",
+        _parse_float(0.1, 600),
+        45.0,
+        "Seconds a call rings before it ends as missed.",
+    )
+    call_max_participants: int = _setting(
+        "CALL_MAX_PARTICIPANTS",
+        _parse_int(2, 64),
+        8,
+        "Most people in one call (the media relay's measured capacity; see bench/calls_load.py).",
+    )
+    call_grace_period: float = _setting(
+        "CALL_GRACE_PERIOD",
+        _parse_float(0.1, 600),
+        10.0,
+        "Seconds a participant whose connection dropped stays in a call before being removed.",
+    )
+    ice_servers: tuple = _setting(
+        "ICE_SERVERS",
+        _parse_ice_servers,
+        (),
+        "JSON list of STUN/TURN servers for calls ({urls, username?, credential?}).",
+    )
+    call_media_host: str = _setting(
+        "CALL_MEDIA_HOST",
+        str.strip,
+        "",
+        "Comma-separated local addresses the media relay offers as ICE host candidates.",
     )
     log_level: str = _setting(
         "LOG_LEVEL", _parse_choice("debug", "info", "warning", "error"), "info", "Log verbosity."

@@ -2,6 +2,7 @@
 
 from gateway.routes import (
     auth,
+    calls,
     contacts,
     conversations,
     health,
@@ -19,5 +20,6 @@ APIS = [
     conversations.api,
     miniapps.api,
     wallet.api,
+    calls.api,
     stripe.api,
 ]

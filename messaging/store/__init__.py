@@ -1,7 +1,10 @@
 """One module per collection; ``INDEXES`` maps each collection to the indexes declared beside it."""
 
 from messaging.store import (
+    active_calls,
     blocks,
+    call_participants,
+    calls,
     contacts,
     conversations,
     direct_pairs,
@@ -26,4 +29,7 @@ INDEXES = {
     reactions.COLLECTION: reactions.INDEXES,
     hidden_messages.COLLECTION: hidden_messages.INDEXES,
     direct_pairs.COLLECTION: direct_pairs.INDEXES,
+    calls.COLLECTION: calls.INDEXES,
+    active_calls.COLLECTION: active_calls.INDEXES,
+    call_participants.COLLECTION: call_participants.INDEXES,
 }

@@ -539,6 +539,16 @@ COVERED_EVENTS = {
     # wallet events: their bad payloads are in tests/wallet/test_payments.py
     "payment.confirm",
     "payment.cancel",
+    # call events: their bad payloads are in tests/calls/test_call_bad_input.py
+    "call.start",
+    "call.accept",
+    "call.decline",
+    "call.leave",
+    "call.end",
+    "call.offer",
+    "call.answer",
+    "call.ice",
+    "call.media_state",
 }
 
 
@@ -588,7 +598,9 @@ async def run_cases(world: World, event: str, cases: list[Case]) -> None:
 # --- Socket.IO events -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("event", [e for e in EVENTS if not e.startswith(("miniapp.", "payment."))])
+@pytest.mark.parametrize(
+    "event", [e for e in EVENTS if not e.startswith(("miniapp.", "payment.", "call."))]
+)
 async def test_bad_payloads_get_an_error_ack_and_change_nothing(world: World, event: str):
     valid = world.valid(event)
     await run_cases(world, event, [*schema_cases(event, valid), *domain_cases(event, world)])

@@ -1,0 +1,381 @@
+"""A call's life: start (ringing) → accept (active) → leave / end / decline / ring timeout (ended).
+
+Every step is a conditional single-document update on the ``calls`` document (or an insert
+decided by a unique id), so concurrent accepts, hang-ups and timeouts on any node end in one
+state; the step's events are emitted after it is stored. Ending a call releases the
+conversation's ``active_calls`` lock, closes its media and posts its record message.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from messaging.actions.conversations import check_member
+from messaging.calls.records import do_record, duration_seconds
+from messaging.context import Messaging
+from messaging.events import event
+from messaging.membership import Membership
+from storage.errors import AppError
+from storage.mongo import iso, new_id, now_ms
+
+log = logging.getLogger(__name__)
+
+MEDIA = ("audio", "video")
+STALE_LOCK_MS = 10_000  # a lock without its call document this old is a crashed start
+
+
+def call_view(call: dict[str, Any], participants: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "id": call["_id"],
+        "conversation_id": call["conversation_id"],
+        "media": call["media"],
+        "caller_id": call["caller_id"],
+        "state": call["state"],
+        "created_at": iso(call["created_at"]),
+        "answered_at": iso(call.get("answered_at")),
+        "ended_at": iso(call.get("ended_at")),
+        "outcome": call.get("outcome"),
+        "duration_seconds": duration_seconds(call),
+        "participants": [
+            {
+                "user_id": p["user_id"],
+                "state": p["state"],
+                "audio": bool(p.get("audio")),
+                "video": bool(p.get("video")),
+            }
+            for p in participants
+        ],
+    }
+
+
+async def view_of(ctx: Messaging, call: dict[str, Any]) -> dict[str, Any]:
+    return call_view(call, await ctx.calls.participants.get_all(call["_id"]))
+
+
+def call_not_found() -> AppError:
+    return AppError("call_not_found", "there is no such call", status=404)
+
+
+async def check_call(ctx: Messaging, call_id: str, user_id: str) -> tuple[dict, Membership]:
+    """The call and its conversation's membership, for a member of that conversation."""
+    call = await ctx.calls.calls.get_call(call_id)
+    if call is None:
+        raise call_not_found()
+    membership = await check_member(ctx, call["conversation_id"], user_id)
+    return call, membership
+
+
+def check_live(call: dict[str, Any]) -> None:
+    if call["state"] == "ended":
+        raise AppError("call_ended", "this call has ended", status=409)
+
+
+async def check_joined(ctx: Messaging, call: dict[str, Any], user_id: str) -> dict[str, Any]:
+    check_live(call)
+    participant = await ctx.calls.participants.get(call["_id"], user_id)
+    if participant is None or participant["state"] != "joined":
+        raise AppError("not_in_call", "you are not in this call; accept it first", status=409)
+    return participant
+
+
+async def _emit(ctx: Messaging, type_: str, audience: dict, payload: dict) -> None:
+    await ctx.events.emit(event(type_, audience, payload))
+
+
+async def _stop_ringing_elsewhere(
+    ctx: Messaging, user_id: str, session_id: str | None, call_id: str, reason: str
+) -> None:
+    """Tell the user's other devices to stop ringing (the one that acted knows)."""
+    for session in await ctx.sessions.get_active_sessions(user_id):
+        if session["_id"] != session_id:
+            payload = {"call_id": call_id, "reason": reason}
+            await _emit(ctx, "call.ring_stopped", {"session": session["_id"]}, payload)
+
+
+async def _claim_conversation(ctx: Messaging, conversation_id: str, call_id: str, now: int) -> None:
+    active = ctx.calls.active
+    if await active.claim(conversation_id, call_id, now):
+        return
+    lock = await active.get(conversation_id)
+    if lock is not None:
+        current = await ctx.calls.calls.get_call(lock["call_id"])
+        stale = (current is not None and current["state"] == "ended") or (
+            current is None and now - lock["created_at"] > STALE_LOCK_MS
+        )
+        if not stale:
+            raise AppError(
+                "call_busy",
+                "this conversation already has a call; join it instead",
+                status=409,
+                details={"call_id": lock["call_id"]},
+            )
+        await active.release(conversation_id, lock["call_id"])
+    if not await active.claim(conversation_id, call_id, now):
+        raise AppError("call_busy", "this conversation already has a call", status=409)
+
+
+async def do_start(
+    ctx: Messaging, user_id: str, session_id: str | None, conversation_id: str, media: str
+) -> dict:
+    membership = await check_member(ctx, conversation_id, user_id)
+    others = [m for m in membership.member_ids if m != user_id]
+    if not others:
+        raise AppError("nobody_to_call", "nobody else is in this conversation", status=409)
+    if membership.type == "direct" and await ctx.blocks.is_blocked_either_way(user_id, others[0]):
+        raise AppError("blocked", "you cannot call this user", status=403)
+    service, now = ctx.calls, now_ms()
+    call_id = new_id()
+    await _claim_conversation(ctx, conversation_id, call_id, now)
+    call = {
+        "_id": call_id,
+        "conversation_id": conversation_id,
+        "conversation_type": membership.type,
+        "media": media,
+        "caller_id": user_id,
+        "state": "ringing",
+        "created_at": now,
+        "ring_expires_at": now + int(ctx.config.call_ring_timeout * 1000),
+        "heartbeat_at": now,
+    }
+    try:
+        await service.calls.add_call(call)
+        await service.participants.join(call_id, user_id, session_id, media, now)
+    except BaseException:
+        await service.active.release(conversation_id, call_id)
+        raise
+    service.hosted.add(call_id)
+    view = await view_of(ctx, call)
+    await _emit(ctx, "call.ring", {"users": others}, {"call": view})
+    await record(ctx, call, final=False)  # "Video call started" in the chat
+    return {"call": view}
+
+
+async def do_accept(ctx: Messaging, user_id: str, session_id: str | None, call_id: str) -> dict:
+    service = ctx.calls
+    call, membership = await check_call(ctx, call_id, user_id)
+    check_live(call)
+    existing = await service.participants.get(call_id, user_id)
+    if existing is not None and existing["state"] == "joined":
+        if existing.get("session_id") == session_id:
+            return {"call": await view_of(ctx, call)}  # a retry
+        raise AppError("already_joined", "you are in this call on another device", status=409)
+    if await service.participants.count_joined(call_id) >= ctx.config.call_max_participants:
+        raise AppError(
+            "call_full",
+            "this call is full",
+            status=409,
+            details={"limit": ctx.config.call_max_participants},
+        )
+    now = now_ms()
+    if await service.participants.join(call_id, user_id, session_id, call["media"], now) is None:
+        raise AppError("already_joined", "you are in this call on another device", status=409)
+    if call["state"] == "ringing":
+        answered = await service.calls.answer(call_id, now)
+        if answered is not None:
+            await record(ctx, answered, final=False)  # "in progress"
+        call = answered or await service.calls.get_call(call_id)
+    if call is None or call["state"] == "ended":
+        # It ended while we joined: undo, and say so.
+        await service.participants.leave(call_id, user_id, now)
+        raise AppError("call_ended", "this call has ended", status=409)
+    service.hosted.add(call_id)
+    await _emit(
+        ctx,
+        "call.participant_joined",
+        {"users": membership.member_ids},
+        {"call_id": call_id, "conversation_id": call["conversation_id"], "user_id": user_id},
+    )
+    await _stop_ringing_elsewhere(ctx, user_id, session_id, call_id, "answered_elsewhere")
+    return {"call": await view_of(ctx, call)}
+
+
+async def do_decline(ctx: Messaging, user_id: str, session_id: str | None, call_id: str) -> dict:
+    service = ctx.calls
+    call, membership = await check_call(ctx, call_id, user_id)
+    check_live(call)
+    if user_id == call["caller_id"]:
+        raise AppError("not_allowed", "you started this call: leave or end it", status=403)
+    if not await service.participants.decline(call_id, user_id, now_ms()):
+        raise AppError("already_answered", "you already answered or declined this call", status=409)
+    await _emit(
+        ctx,
+        "call.declined",
+        {"users": membership.member_ids},
+        {"call_id": call_id, "conversation_id": call["conversation_id"], "user_id": user_id},
+    )
+    await _stop_ringing_elsewhere(ctx, user_id, session_id, call_id, "declined_elsewhere")
+    if call["state"] == "ringing":
+        # Everyone who could answer declined: the call is over.
+        declined = {
+            p["user_id"]
+            for p in await service.participants.get_all(call_id)
+            if p["state"] == "declined"
+        }
+        if set(membership.member_ids) - {call["caller_id"]} <= declined:
+            await finish(ctx, call_id, "declined")
+    return {}
+
+
+async def do_leave(ctx: Messaging, user_id: str, call_id: str, *, reason: str = "left") -> dict:
+    call, _ = await check_call(ctx, call_id, user_id)
+    await check_joined(ctx, call, user_id)
+    await remove_participant(ctx, call, user_id, reason)
+    return {}
+
+
+async def remove_participant(ctx: Messaging, call: dict, user_id: str, reason: str) -> None:
+    """Take someone out of a call (they left, or their connection stayed lost); the call ends
+    when its caller leaves before anyone answered, when nobody is left, or, in a direct chat,
+    when one person is left."""
+    service, call_id = ctx.calls, call["_id"]
+    if not await service.participants.leave(call_id, user_id, now_ms()):
+        return
+    await service.media.remove(call_id, user_id)
+    membership = await ctx.membership.get(call["conversation_id"])
+    audience = membership.member_ids if membership else [user_id]
+    await _emit(
+        ctx,
+        "call.participant_left",
+        {"users": audience},
+        {
+            "call_id": call_id,
+            "conversation_id": call["conversation_id"],
+            "user_id": user_id,
+            "reason": reason,
+        },
+    )
+    call = await service.calls.get_call(call_id) or call
+    remaining = await service.participants.count_joined(call_id)
+    if call["state"] == "ringing" and user_id == call["caller_id"]:
+        await finish(ctx, call_id, "caller_left")
+    elif remaining == 0 or (call["conversation_type"] == "direct" and remaining < 2):
+        await finish(ctx, call_id, "everyone_left")
+
+
+async def do_end(ctx: Messaging, user_id: str, call_id: str) -> dict:
+    call, membership = await check_call(ctx, call_id, user_id)
+    await check_joined(ctx, call, user_id)
+    if (
+        membership.type != "direct"
+        and user_id != call["caller_id"]
+        and not membership.is_admin(user_id)
+    ):
+        raise AppError(
+            "not_allowed",
+            "only the caller or a group admin ends a group call; leave it",
+            status=403,
+        )
+    await finish(ctx, call_id, "hangup")
+    return {}
+
+
+def outcome_of(call: dict[str, Any], reason: str) -> str:
+    if call.get("answered_at"):
+        return "completed"
+    if reason == "declined":
+        return "declined"
+    if reason in {"hangup", "caller_left", "everyone_left"}:
+        return "cancelled"
+    return "missed"  # ring timeout, server restart, lost node
+
+
+async def finish(ctx: Messaging, call_id: str, reason: str) -> dict | None:
+    """End a live call once (whoever's conditional update wins does the rest)."""
+    service = ctx.calls
+    call = await service.calls.get_call(call_id)
+    if call is None or call["state"] == "ended":
+        return None
+    now = now_ms()
+    ended = await service.calls.end(call_id, outcome_of(call, reason), reason, now)
+    if ended is None:
+        return None
+    await service.active.release(ended["conversation_id"], call_id)
+    await service.participants.leave_all(call_id, now)
+    await service.media.close_call(call_id)
+    service.hosted.discard(call_id)
+    message = await record(ctx, ended)
+    membership = await ctx.membership.get(ended["conversation_id"])
+    if membership is not None:
+        view = await view_of(ctx, ended)
+        payload = {"call": view, "reason": reason, "message_id": message and message["id"]}
+        await _emit(ctx, "call.ended", {"users": membership.member_ids}, payload)
+    return ended
+
+
+async def record(ctx: Messaging, call: dict[str, Any], *, final: bool = True) -> dict | None:
+    """Post or redraw the call's message; ``final`` (the call ended) marks it recorded."""
+    try:
+        message = await do_record(ctx, call)
+    except Exception:
+        # An ended call stays unrecorded and the next scan redraws it (same client_msg_id).
+        log.exception("recording call %s failed", call["_id"])
+        return None
+    if final:
+        await ctx.calls.calls.mark_recorded(call["_id"], message["id"])
+    return message
+
+
+async def do_media_state(
+    ctx: Messaging, user_id: str, call_id: str, audio: bool, video: bool
+) -> dict:
+    call, membership = await check_call(ctx, call_id, user_id)
+    await check_joined(ctx, call, user_id)
+    await ctx.calls.participants.set_media_state(call_id, user_id, audio, video)
+    payload = {"call_id": call_id, "user_id": user_id, "audio": audio, "video": video}
+    await _emit(ctx, "call.media_state", {"users": membership.member_ids}, payload)
+    return {}
+
+
+# --- background: ring timeouts, lost participants and nodes, recovery --------------------------
+
+
+async def do_expire_rings(ctx: Messaging) -> int:
+    """Calls nobody answered in time end as missed; an answered group call stops ringing for
+    the members who did not answer. Each call's timeout is taken once, by any node."""
+    service, handled = ctx.calls, 0
+    for call in await service.calls.get_ring_expired(now_ms()):
+        claimed = await service.calls.claim_ring_timeout(call["_id"], now_ms())
+        if claimed is None:
+            continue
+        handled += 1
+        if claimed["state"] == "ringing":
+            await finish(ctx, call["_id"], "timeout")
+        elif claimed["state"] == "active":
+            answered = {p["user_id"] for p in await service.participants.get_all(call["_id"])}
+            membership = await ctx.membership.get(call["conversation_id"])
+            waiting = [
+                m for m in (membership.member_ids if membership else []) if m not in answered
+            ]
+            if waiting:
+                payload = {"call_id": call["_id"], "reason": "timeout"}
+                await _emit(ctx, "call.ring_stopped", {"users": waiting}, payload)
+    return handled
+
+
+async def do_remove_dropped(ctx: Messaging) -> int:
+    """Participants whose device stayed disconnected past the grace period leave the call."""
+    service = ctx.calls
+    before = now_ms() - int(ctx.config.call_grace_period * 1000)
+    removed = 0
+    for participant in await service.participants.get_dropped_before(before):
+        call = await service.calls.get_call(participant["call_id"])
+        if call is None or call["state"] == "ended":
+            continue
+        await remove_participant(ctx, call, participant["user_id"], "connection_lost")
+        removed += 1
+    return removed
+
+
+async def do_end_orphaned(ctx: Messaging, *, heartbeat_before: int | None) -> int:
+    """End live calls whose media node is gone (``heartbeat_before``) or, at start-up on a
+    single node, every live call left from the previous run; post unrecorded records."""
+    service, ended = ctx.calls, 0
+    for call in await service.calls.get_live(heartbeat_before=heartbeat_before):
+        if call["_id"] in service.hosted:
+            continue
+        if await finish(ctx, call["_id"], "server_restart"):
+            ended += 1
+    for call in await service.calls.get_unrecorded():
+        await record(ctx, call)
+    return ended

@@ -1,0 +1,57 @@
+"""WebRTC signalling between a participant and the media relay: offer/answer, ICE candidates.
+
+The client offers (its own tracks) and gets the relay's answer in the ack; the relay offers
+back (``call.offer`` to that device) whenever other participants' tracks are added, and the
+client answers with ``call.answer``. Bad SDP or candidates are refused with a clear error and
+change nothing: the call and the participant's existing connection go on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from messaging.calls.lifecycle import check_call, check_joined
+from messaging.calls.media import SignallingError
+from messaging.context import Messaging
+from storage.errors import AppError
+
+
+def _refused(exc: SignallingError) -> AppError:
+    return AppError(exc.code, exc.message, status=400)
+
+
+async def do_offer(
+    ctx: Messaging, user_id: str, session_id: str | None, call_id: str, sdp: str
+) -> dict:
+    call, _ = await check_call(ctx, call_id, user_id)
+    participant = await check_joined(ctx, call, user_id)
+    service = ctx.calls
+    session = session_id or participant.get("session_id") or ""
+    try:
+        answer = await service.media.handle_offer(call_id, user_id, session, sdp)
+    except SignallingError as exc:
+        raise _refused(exc) from None
+    # This device now carries the participant's media (a reconnect, or another device).
+    await service.participants.set_session(call_id, user_id, session)
+    service.hosted.add(call_id)
+    return {"answer": {"type": "answer", "sdp": answer}}
+
+
+async def do_answer(ctx: Messaging, user_id: str, call_id: str, sdp: str) -> dict:
+    call, _ = await check_call(ctx, call_id, user_id)
+    await check_joined(ctx, call, user_id)
+    try:
+        await ctx.calls.media.handle_answer(call_id, user_id, sdp)
+    except SignallingError as exc:
+        raise _refused(exc) from None
+    return {}
+
+
+async def do_ice(ctx: Messaging, user_id: str, call_id: str, candidate: dict[str, Any]) -> dict:
+    call, _ = await check_call(ctx, call_id, user_id)
+    await check_joined(ctx, call, user_id)
+    try:
+        await ctx.calls.media.handle_ice(call_id, user_id, candidate)
+    except SignallingError as exc:
+        raise _refused(exc) from None
+    return {}
