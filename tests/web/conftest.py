@@ -1,0 +1,68 @@
+"""Browser tests: a real gateway on a loopback port and Debian's Chromium driven by Playwright.
+
+``web_base`` is the URL of a running gateway (the same ``create_app`` as ``run.py``, serving the
+built web client); ``browser`` is headless Chromium from ``/usr/bin/chromium`` (never a
+downloaded one) with a fake camera and microphone. Without Chromium or the built client the
+tests skip locally and fail under ``CI=true`` (``.ci/run`` installs Chromium; ``make test``
+builds the client when Node is present).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from tests.conftest import _free_port, make_config, require
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+WEB_DIST = ROOT / "gateway" / "web" / "dist"
+# Looked at once, at import (not inside the async fixtures).
+WEB_BUILT = (WEB_DIST / "index.html").exists()
+HAVE_CHROMIUM = Path(CHROMIUM).exists()
+CHROMIUM_ARGS = [
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+    "--no-sandbox",  # we run as root in CI containers
+]
+
+
+@pytest.fixture
+async def web_base(mongo_url, mongo_db_name, tmp_path) -> AsyncIterator[str]:
+    """A gateway on a real loopback port (browsers need a fixed origin), like ``make run``."""
+    from gateway.app import create_app
+
+    require(WEB_BUILT, "the web client is not built (make web)")
+    config = make_config(mongo_url, mongo_db_name, tmp_path / "var", jobs_interval=0.2)
+    runner = web.AppRunner(create_app(config))
+    await runner.setup()
+    port = _free_port()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def browser():
+    require(HAVE_CHROMIUM, f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:  # pragma: no cover - a test dependency
+        require(False, "the playwright package is not installed")
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
