@@ -1,6 +1,7 @@
 """Composition root: read config, build the app, serve until SIGINT/SIGTERM.
 
     python run.py [--host H] [--port P] [--data-dir D]
+    python run.py [--data-dir D] create-admin USERNAME   # give an account the admin role
 
 With nothing configured it starts the embedded MongoDB-compatible server under ./var and keeps
 everything on this machine; see README.md for the environment variables of production.
@@ -18,8 +19,10 @@ from pathlib import Path
 from aiohttp import web
 
 from gateway.app import create_app
+from messaging.store.users import Users
 from storage.config import Config
 from storage.errors import ConfigError
+from storage.mongo import open_database
 
 log = logging.getLogger("aetherial")
 
@@ -29,7 +32,33 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--host", help="bind address (default: AETHERIAL_HOST or 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (default: AETHERIAL_PORT or 8080)")
     parser.add_argument("--data-dir", type=Path, help="local state (default: AETHERIAL_DATA_DIR)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    make_admin = commands.add_parser(
+        "create-admin",
+        help="give an existing account the admin role (for /admin)",
+        description="Give an existing account the admin role, in the configured database.",
+    )
+    make_admin.add_argument("username", help="the account's username (any letter case)")
+    make_admin.add_argument(
+        "--data-dir", type=Path, default=argparse.SUPPRESS, help="as above, after the command"
+    )
     return parser.parse_args(argv)
+
+
+async def create_admin(config: Config, username: str) -> int:
+    """Set ``role: "admin"`` on the account, through the same database the gateway opens."""
+    async with open_database(config) as database:
+        users = Users(database.db)
+        user = await users.get_user_by_login(username.strip().lower())
+        if user is None or "@" in username:
+            print(f"no account with the username {username!r}", file=sys.stderr)
+            return 1
+        if user.get("role") == "admin":
+            print(f"{user['username']} is already an administrator")
+            return 0
+        await users.update_user(user["_id"], {"role": "admin"})
+    print(f"{user['username']} is now an administrator: sign in at /admin")
+    return 0
 
 
 async def serve(config: Config) -> None:
@@ -67,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     config.data_dir.mkdir(parents=True, exist_ok=True)
+    if args.command == "create-admin":
+        return asyncio.run(create_admin(config, args.username))
     try:
         asyncio.run(serve(config))
     except OSError as exc:

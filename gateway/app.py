@@ -15,6 +15,7 @@ from gateway import keys
 from gateway.errors import error_middleware
 from gateway.realtime import ChatNamespace, SocketEvents, build_socketio, start_client_manager
 from gateway.routes import APIS
+from gateway.web import register_web
 from messaging.actions.auth import Auth, authenticate, do_sweep_expired
 from messaging.calls.service import CallService
 from messaging.context import Messaging
@@ -190,6 +191,7 @@ async def miniapps_ctx(app: web.Application) -> AsyncIterator[None]:
         id_key=await shared_key(app[keys.DATABASE].db, "app_user_ids"),
     )
     await host.remote.load()  # registered remote apps join the catalogue before we serve
+    await host.load_disabled()  # apps an admin switched off stay off across restarts
     messaging.command_router = host.route_command
     messaging.miniapps = host
     wallet = app[keys.WALLET]
@@ -258,4 +260,5 @@ def create_app(config: Config) -> web.Application:
     )
     for api in APIS:
         api.register(app, authenticate_request)
+    register_web(app)
     return app

@@ -86,6 +86,7 @@ MESSAGE = obj(
         "created_at": TIMESTAMP,
         "edited_at": {"type": ["string", "null"], "format": "date-time"},
         "recalled": {"type": "boolean"},
+        "moderated": {"type": "boolean", "description": "hidden by an administrator"},
         "version": {"type": "integer"},
         "reactions": {"type": "array"},
         "system": {"type": "object"},

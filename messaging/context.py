@@ -10,12 +10,16 @@ from pymongo.asynchronous.database import AsyncDatabase
 from messaging.events import EventSink
 from messaging.membership import MembershipCache
 from messaging.passwords import Passwords
+from messaging.store.admin_audit import AdminAudit
 from messaging.store.blocks import Blocks
 from messaging.store.contacts import Contacts
 from messaging.store.conversations import Conversations
+from messaging.store.daily_active import DailyActive
+from messaging.store.daily_stats import DailyStats
 from messaging.store.direct_pairs import DirectPairs
 from messaging.store.hidden_messages import HiddenMessages
 from messaging.store.members import Members
+from messaging.store.message_reports import MessageReports
 from messaging.store.messages import Messages
 from messaging.store.reactions import Reactions
 from messaging.store.refresh_tokens import RefreshTokens
@@ -52,6 +56,10 @@ class Messaging:
     pubsub: PubSub
     presence: PresenceCounter
     events: EventSink
+    reports: MessageReports
+    admin_audit: AdminAudit
+    daily_stats: DailyStats
+    daily_active: DailyActive
     # The database, for collections other domains keep beside ours (the mini-program host's).
     db: AsyncDatabase = field(repr=False)
     writer: MessageWriter = field(init=False)
@@ -64,6 +72,8 @@ class Messaging:
     calls: Any = None  # the node's CallService (messaging.calls.service), set by calls_ctx
     # Ephemeral per-node state (typing throttles): losing it on restart is harmless.
     typing_sent: dict[tuple[str, str], float] = field(default_factory=dict)
+    # (day, user id) pairs this node already recorded as active (see actions/stats.py).
+    active_seen: set[tuple[str, str]] = field(default_factory=set)
 
     @classmethod
     def build(
@@ -101,6 +111,10 @@ class Messaging:
             pubsub=pubsub,
             presence=presence,
             events=events,
+            reports=MessageReports(db),
+            admin_audit=AdminAudit(db),
+            daily_stats=DailyStats(db),
+            daily_active=DailyActive(db),
             db=db,
         )
         from messaging.actions.messages import deliver_committed

@@ -30,6 +30,8 @@ def message_view(message: dict[str, Any], reactions: list[dict[str, Any]] | None
     }
     if message.get("system"):
         view["system"] = message["system"]
+    if message.get("moderated"):  # hidden by an administrator (text blanked, like a recall)
+        view["moderated"] = True
     if message["type"] == "card":
         view["card"] = message.get("card")
         view["app_id"] = message.get("app_id")

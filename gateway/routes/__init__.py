@@ -1,6 +1,7 @@
 """REST routes, one module per topic, each an ``Api`` of declared routes."""
 
 from gateway.routes import (
+    admin,
     auth,
     calls,
     contacts,
@@ -22,4 +23,5 @@ APIS = [
     wallet.api,
     calls.api,
     stripe.api,
+    admin.api,
 ]

@@ -22,6 +22,7 @@ APP = obj(
         "permissions": {"type": "array"},
         "kind": {"enum": ["hosted", "remote"]},
         "sandbox": {"enum": ["isolated", "degraded"]},
+        "webview": {"type": "boolean"},
     },
     extra=True,
 )

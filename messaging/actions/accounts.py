@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from pymongo.errors import DuplicateKeyError
 
+from messaging.actions.stats import note_signup
 from messaging.context import Messaging
 from messaging.passwords import check_password_strength
 from storage.errors import AppError
@@ -84,6 +85,7 @@ async def do_register(ctx: Messaging, *, username: str, email: str, password: st
             status=409,
             details={"field": field},
         ) from None
+    await note_signup(ctx)
     return user
 
 

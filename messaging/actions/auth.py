@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from messaging.actions.stats import note_active
 from messaging.context import Messaging
 from messaging.events import event
 from messaging.tokens import hash_refresh_token, new_refresh_token
@@ -153,6 +154,7 @@ async def authenticate(ctx: Messaging, access_token: object) -> Auth:
     ):
         raise AppError("session_revoked", "this session has ended; sign in again", status=401)
     user = check_user_may_sign_in(await ctx.users.get_user(claims.user_id))
+    await note_active(ctx, user["_id"])
     return Auth(user_id=user["_id"], session_id=session["_id"], user=user)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from messaging.actions.conversations import check_member
+from messaging.actions.stats import note_messages
 from messaging.context import Messaging
 from messaging.events import event
 from messaging.membership import Membership
@@ -118,6 +119,7 @@ async def deliver_committed(
     audience = {"users": membership.member_ids}
     for message in messages:
         await ctx.events.emit(event("message.new", audience, {"message": message_view(message)}))
+    await note_messages(ctx, messages)
 
 
 async def _get_visible(ctx: Messaging, membership: Membership, user_id: str, message_id: object):

@@ -2,14 +2,18 @@
 
 from messaging.store import (
     active_calls,
+    admin_audit,
     blocks,
     call_participants,
     calls,
     contacts,
     conversations,
+    daily_active,
+    daily_stats,
     direct_pairs,
     hidden_messages,
     members,
+    message_reports,
     messages,
     reactions,
     refresh_tokens,
@@ -32,4 +36,8 @@ INDEXES = {
     calls.COLLECTION: calls.INDEXES,
     active_calls.COLLECTION: active_calls.INDEXES,
     call_participants.COLLECTION: call_participants.INDEXES,
+    message_reports.COLLECTION: message_reports.INDEXES,
+    admin_audit.COLLECTION: admin_audit.INDEXES,
+    daily_stats.COLLECTION: daily_stats.INDEXES,
+    daily_active.COLLECTION: daily_active.INDEXES,
 }

@@ -7,6 +7,7 @@ delivers anything (see ``messaging.membership``).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pymongo import DESCENDING, IndexModel, ReturnDocument, UpdateOne
@@ -101,4 +102,24 @@ class Conversations:
             update["$inc"] = inc
         return await self.collection.find_one_and_update(
             {"_id": conversation_id}, update, return_document=ReturnDocument.AFTER
+        )
+
+    async def search_conversations(
+        self, text: str, *, before: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """For admins: every conversation (not one member's), most recently active first;
+        ``text`` matches group titles in any letter case."""
+        query: dict[str, Any] = {}
+        if text:
+            query["title"] = {"$regex": re.escape(text), "$options": "i"}
+        if before is not None:
+            query["updated_at"] = {"$lt": before}
+        cursor = self.collection.find(query).sort([("updated_at", DESCENDING), ("_id", DESCENDING)])
+        return await cursor.limit(limit).to_list(length=limit)
+
+    async def blank_preview(self, conversation_id: str, message_id: str) -> None:
+        """Erase the preview's text when it shows that message (a moderator hid it)."""
+        await self.collection.update_one(
+            {"_id": conversation_id, "last_message.id": message_id},
+            {"$set": {"last_message.text": ""}},
         )

@@ -16,6 +16,7 @@ COLLECTION = "users"
 INDEXES = [
     IndexModel("username_lower", unique=True, name="username_lower_unique"),
     IndexModel("email_lower", unique=True, name="email_lower_unique"),
+    IndexModel([("created_at", -1)], name="newest"),
 ]
 
 
@@ -64,3 +65,20 @@ class Users:
         return await self.collection.find_one_and_update(
             {"_id": user_id}, {"$set": changes}, return_document=ReturnDocument.AFTER
         )
+
+    async def search_users(
+        self, text: str, *, before: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """For admins: users whose username starts with, or display name contains, ``text``
+        (any letter case), newest accounts first; ``before`` pages by ``created_at``."""
+        query: dict[str, Any] = {}
+        if text:
+            pattern = re.escape(text.lower())
+            query["$or"] = [
+                {"username_lower": {"$regex": "^" + pattern}},
+                {"display_name": {"$regex": re.escape(text), "$options": "i"}},
+            ]
+        if before is not None:
+            query["created_at"] = {"$lt": before}
+        cursor = self.collection.find(query).sort([("created_at", -1), ("_id", -1)])
+        return await cursor.limit(limit).to_list(length=limit)

@@ -33,6 +33,7 @@ from miniapps.host.store.app_storage import AppStorage
 from miniapps.host.store.app_users import AppUsers
 from miniapps.host.store.audit import Audit
 from miniapps.host.store.consents import Consents
+from miniapps.host.store.disabled_apps import DisabledApps
 from miniapps.host.store.group_state import GroupState
 from miniapps.host.store.installs import Installs
 from storage.errors import AppError
@@ -58,6 +59,7 @@ FIND_SCAN_MAX = 1000  # documents of one collection ``storage.find`` looks at
 EVENT_NAME_MAX = 96
 EVENT_PAYLOAD_MAX_BYTES = 64 * 1024
 MAX_EVENT_DEPTH = 4  # an event handler's events may cascade this far, then they are refused
+DISABLED_CHANNEL = "miniapps.disabled"  # "an admin switched an app on or off": reload the set
 
 
 class CapabilityError(Exception):
@@ -98,6 +100,9 @@ class MiniappHost:
         self.audit = Audit(db)
         self.app_users = AppUsers(db)
         self.storage = AppStorage(db)
+        self.disabled_apps = DisabledApps(db)
+        # Apps an admin switched off (loaded by ``load_disabled``, kept fresh across nodes).
+        self.disabled: set[str] = set()
         self._data_dir = data_dir
         self._sandbox = sandbox
         self._id_key = id_key
@@ -156,7 +161,38 @@ class MiniappHost:
 
     def catalogue(self) -> list[dict]:
         sandbox = "degraded" if self.degraded else "isolated"
-        return [{**entry.view(), "sandbox": sandbox} for entry in self.apps.values()]
+        return [
+            {**entry.view(), "sandbox": sandbox, "enabled": app_id not in self.disabled}
+            for app_id, entry in self.apps.items()
+        ]
+
+    # --- switched off by an admin ---------------------------------------------------------
+
+    async def load_disabled(self) -> None:
+        self.disabled = await self.disabled_apps.get_app_ids()
+        await self.messaging.pubsub.subscribe(DISABLED_CHANNEL, self._on_disabled_message)
+
+    async def set_enabled(self, app_id: str, enabled: bool, by: str, reason: str) -> bool:
+        """Switch an app on or off on every node; True when that changed something."""
+        self._check_app(app_id)
+        if enabled:
+            changed = await self.disabled_apps.enable(app_id)
+        else:
+            changed = await self.disabled_apps.disable(app_id, by, reason, now_ms())
+        await self._on_disabled_message({})
+        await self.messaging.pubsub.publish(DISABLED_CHANNEL, {"app_id": app_id})
+        return changed
+
+    async def _on_disabled_message(self, message: dict) -> None:
+        self.disabled = await self.disabled_apps.get_app_ids()
+
+    def _check_enabled(self, entry: AppEntry) -> None:
+        if entry.app_id in self.disabled:
+            raise AppError(
+                "app_disabled",
+                f"{entry.manifest['name']} is disabled by the administrator",
+                status=403,
+            )
 
     # --- identity -------------------------------------------------------------------------
 
@@ -213,6 +249,7 @@ class MiniappHost:
 
     async def do_install(self, user_id: str, conversation_id: str, app_id: str) -> dict:
         membership, entry = await self._check_chooser(user_id, conversation_id, app_id)
+        self._check_enabled(entry)
         await self.installs.add_install(conversation_id, app_id, user_id, now_ms())
         await self._announce_apps(membership, conversation_id)
         return entry.view()
@@ -240,6 +277,17 @@ class MiniappHost:
         for app_id in await self.installs.get_app_ids(conversation_id):
             entry = self.apps.get(app_id)
             if entry and command in entry.commands:
+                if app_id in self.disabled:
+                    await self._ephemeral(
+                        user_id,
+                        conversation_id,
+                        app_id,
+                        {
+                            "text": f"{entry.manifest['name']} is disabled by the administrator.",
+                            "error": "app_disabled",
+                        },
+                    )
+                    return app_id
                 try:
                     args = shlex.split(rest)
                 except ValueError:
@@ -276,6 +324,7 @@ class MiniappHost:
                 "invalid_field", "that card has no such button", details={"field": "action_id"}
             )
         entry = self.apps[card["app_id"]]
+        self._check_enabled(entry)
         self._spawn(
             self._invoke(
                 entry,

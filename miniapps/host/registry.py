@@ -38,6 +38,8 @@ class AppEntry:
             "commands": m.get("commands", []),
             "permissions": m.get("permissions", []),
             "kind": self.kind,
+            # Clients show "Open" for apps with a web view (opened through …/launch).
+            "webview": bool((m.get("webview") or {}).get("entry")),
         }
 
 

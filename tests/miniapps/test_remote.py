@@ -171,6 +171,8 @@ async def test_remote_app_answers_a_command_through_the_signed_callback(gateway,
         await wait_for(lambda: all(cards_of(p, cid) for p in everyone))
         card = cards_of(cy, cid)[0]
         assert card["app_id"] == APP_ID and card["card"]["title"] == "remote: from afar"
+        # The remote records its callback's answer after the card has already been delivered.
+        await wait_for(lambda: remote.callbacks)
         assert remote.callbacks[0][0] == 200 and "message_id" in remote.callbacks[0][1]["result"]
         context = remote.handled[0]["params"]["context"]
         assert context["user"]["id"] == host.app_user_id(APP_ID, bea.user_id) != bea.user_id

@@ -1258,3 +1258,60 @@ async def test_compound_index_with_id(mongo_db):
     await mongo_db.c.create_index([("owner", ASCENDING), ("_id", DESCENDING)])
     await mongo_db.c.insert_one({"_id": "x:0", "owner": "o"})
     assert await mongo_db.c.count_documents({"owner": "o"}) == 1
+
+
+# --- shapes of the admin panel (daily counters, search, closing reports) ----------------------
+
+
+async def test_update_one_inc_upsert_counts_concurrently(mongo_db):
+    """daily_stats: ``$inc`` with upsert on a string _id, from many clients at once."""
+    c = mongo_db.c
+    await asyncio.gather(
+        *[
+            c.update_one({"_id": "2026-11-26"}, {"$inc": {"messages": 2}}, upsert=True)
+            for _ in range(20)
+        ]
+    )
+    await c.update_one({"_id": "2026-11-26"}, {"$inc": {"new_users": 1}}, upsert=True)
+    assert await c.find_one({"_id": "2026-11-26"}) == {
+        "_id": "2026-11-26",
+        "messages": 40,
+        "new_users": 1,
+    }
+
+
+async def test_query_or_of_prefix_and_case_insensitive_contains(mongo_db):
+    """Admin user search: username prefix or display name containing the text, any case."""
+    c = mongo_db.c
+    await c.insert_many(
+        [
+            {"_id": 1, "username_lower": "anna", "display_name": "Anna"},
+            {"_id": 2, "username_lower": "bob", "display_name": "Big ANNabel"},
+            {"_id": 3, "username_lower": "carl", "display_name": "Carl"},
+        ]
+    )
+    flt = {
+        "$or": [
+            {"username_lower": {"$regex": "^ann"}},
+            {"display_name": {"$regex": "ann", "$options": "i"}},
+        ]
+    }
+    assert await _ids(c.find(flt).sort("_id", 1)) == [1, 2]
+
+
+async def test_update_many_conditional_counts_modified(mongo_db):
+    """Resolving a message's open reports: only the open ones change, and are counted."""
+    c = mongo_db.c
+    await c.insert_many(
+        [
+            {"_id": 1, "message_id": "m", "status": "open"},
+            {"_id": 2, "message_id": "m", "status": "dismissed"},
+            {"_id": 3, "message_id": "m", "status": "open"},
+            {"_id": 4, "message_id": "x", "status": "open"},
+        ]
+    )
+    res = await c.update_many(
+        {"message_id": "m", "status": "open"}, {"$set": {"status": "resolved"}}
+    )
+    assert res.modified_count == 2
+    assert await _ids(c.find({"status": "resolved"}).sort("_id", 1)) == [1, 3]

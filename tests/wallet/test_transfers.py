@@ -148,6 +148,13 @@ async def test_unaccepted_transfer_returns_after_expiry_across_a_restart(
     await eventually(returned, what="transfer returned")
     _, body = await alice_api.get("/api/v1/wallet")
     assert body["balances"][0]["amount"] == 2000
+
+    # "returned" is set by the ledger's hook, a moment before the transaction is marked posted.
+    async def posted() -> bool:
+        txns = await _db(server).ledger_txns.find({}).to_list(None)
+        return all(t["status"] in ("posted", "failed") for t in txns)
+
+    await eventually(posted, what="the return posted")
     await check_ledger(_db(server))
     await alice_api.close()
 

@@ -5,6 +5,7 @@ from miniapps.host.store import (
     app_users,
     audit,
     consents,
+    disabled_apps,
     group_state,
     installs,
     remote_apps,
@@ -18,4 +19,5 @@ INDEXES = {
     app_users.COLLECTION: app_users.INDEXES,
     app_storage.COLLECTION: app_storage.INDEXES,
     remote_apps.COLLECTION: remote_apps.INDEXES,
+    disabled_apps.COLLECTION: disabled_apps.INDEXES,
 }
