@@ -1,11 +1,15 @@
-// Tiny DOM helpers: elements are built with text nodes, never innerHTML.
+// Tiny DOM helpers (for the chat and the admin panel): elements are built with text nodes, never
+// innerHTML.
 
+/** An element: `class`, `text`, `dataset` ({key: value}) and `on<event>` (a listener) are special. */
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
     if (value === undefined || value === null || value === false) continue;
     if (key === "class") node.className = value;
     else if (key === "text") node.textContent = value;
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
     else node.setAttribute(key, value === true ? "" : String(value));
   }
   for (const child of children.flat()) {
