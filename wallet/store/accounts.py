@@ -15,6 +15,7 @@ after the transaction finished (``prune_markers``).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel
@@ -54,14 +55,29 @@ def owner_of(account_id: str) -> str:
     return parts[1] if len(parts) > 1 else ""
 
 
+KNOWN_MAX = 100_000  # account ids this process remembers as existing
+
+
 class Accounts:
     def __init__(self, db: AsyncDatabase) -> None:
         self.collection = db[COLLECTION]
+        # Accounts are never deleted, so one known to exist needs no upsert again (saves a round
+        # trip per leg of every movement). Bounded, oldest forgotten first.
+        self._known: OrderedDict[str, None] = OrderedDict()
 
     async def ensure_account(self, account_id: str, currency: str, now: int) -> None:
         """Create the account with a zero balance unless it exists (idempotent)."""
+        if account_id in self._known:
+            self._known.move_to_end(account_id)
+            return
         kind = kind_of(account_id)
         assert kind in KINDS, account_id
+        await self._upsert(account_id, kind, currency, now)
+        self._known[account_id] = None
+        if len(self._known) > KNOWN_MAX:
+            self._known.popitem(last=False)
+
+    async def _upsert(self, account_id: str, kind: str, currency: str, now: int) -> None:
         await self.collection.update_one(
             {"_id": account_id},
             {
