@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -33,22 +34,41 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture
-async def web_base(mongo_url, mongo_db_name, tmp_path) -> AsyncIterator[str]:
+@asynccontextmanager
+async def _serve(mongo_url, mongo_db_name, tmp_path) -> AsyncIterator[tuple[str, web.Application]]:
     """A gateway on a real loopback port (browsers need a fixed origin), like ``make run``."""
     from gateway.app import create_app
 
     require(WEB_BUILT, "the web client is not built (make web)")
     config = make_config(mongo_url, mongo_db_name, tmp_path / "var", jobs_interval=0.2)
-    runner = web.AppRunner(create_app(config))
+    app = create_app(config)
+    runner = web.AppRunner(app)
     await runner.setup()
     port = _free_port()
     site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", app
     finally:
         await runner.cleanup()
+
+
+@pytest.fixture
+async def web_base(mongo_url, mongo_db_name, tmp_path) -> AsyncIterator[str]:
+    """The URL of a running gateway serving the web client."""
+    async with _serve(mongo_url, mongo_db_name, tmp_path) as (base, _app):
+        yield base
+
+
+@pytest.fixture
+async def web_gateway(
+    mongo_url, mongo_db_name, tmp_path
+) -> AsyncIterator[tuple[str, web.Application]]:
+    """Like ``web_base`` but ``(base_url, app)``, for a test that reaches into the running app
+    (e.g. ``app[gateway.keys.MINIAPPS]`` to add test mini-programs to the catalogue). Use one of
+    the two in a test, not both: each starts its own gateway."""
+    async with _serve(mongo_url, mongo_db_name, tmp_path) as served:
+        yield served
 
 
 @pytest.fixture

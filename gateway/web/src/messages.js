@@ -130,7 +130,9 @@ function messageBody(message) {
     });
   }
   if ((message.type === "transfer" || message.type === "red_packet") && message.card) {
-    return renderCard(message.card, {
+    // Only the recipient may accept a transfer (docs/realtime.md): no button on the sender's copy.
+    const card = message.type === "transfer" && message.sender_id === api.user.id ? { ...message.card, buttons: [] } : message.card;
+    return renderCard(card, {
       testid: message.type === "transfer" ? "transfer-card" : "red-packet-card",
       onPress: (button) => walletButton(message, button),
     });

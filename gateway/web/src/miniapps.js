@@ -100,7 +100,7 @@ export function showPaymentSheet(payment) {
       testid: "payment-sheet",
       body: el("div", {},
         el("p", { class: "amount", "data-testid": "payment-amount" }, formatMoney(payment.amount, payment.currency, payment.exponent)),
-        el("p", {}, payment.description || ""),
+        el("p", { "data-testid": "payment-description" }, payment.description || ""),
         el("p", { class: "muted" }, "Paid from your Aetherial wallet. The mini-program never sees your balance.")),
       actions: [
         {
