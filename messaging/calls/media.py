@@ -23,6 +23,8 @@ Negotiation: the client offers (its own tracks), the server answers; the server 
 back to add the other participants' tracks, one offer at a time per participant (no glare:
 clients never offer again on the same connection). A track whose publisher left keeps its
 transceiver (``replaceTrack(None)``), which is reused for the next publisher of the same kind.
+Every server offer keeps the payload types and RTP header-extension ids already negotiated on
+the connection (``keep_numbering``), so clients apply it unchanged.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import SessionDescription, candidate_from_sdp
+
+from messaging.calls.numbering import keep_numbering
 
 log = logging.getLogger(__name__)
 
@@ -468,7 +472,12 @@ class MediaServer:
             busy.add(id(sender))
             peer.subscriptions.append(Subscription(pub, track, sender))
         if offer_needed:
-            await peer.pc.setLocalDescription(await peer.pc.createOffer())
+            offer = await peer.pc.createOffer()
+            try:
+                offer = keep_numbering(peer.pc, offer)
+            except Exception:
+                log.exception("could not keep the numbering of %s's connection", peer.user_id)
+            await peer.pc.setLocalDescription(offer)
             peer.pending_answer = asyncio.get_running_loop().create_future()
             await self.signal(
                 peer.session_id,

@@ -18,141 +18,6 @@ function gatheringDone(pc, timeoutMs = 2000) {
   });
 }
 
-const EXTMAP = /^a=extmap:(\d+)(\/\w+)?\s+(\S+)(.*)$/;
-
-/**
- * The relay (aiortc) numbers RTP header extensions afresh in every offer it makes, but a browser
- * refuses to renumber an extension within a session ("RTP extension ID reassignment not
- * supported"). So before applying a server offer, give each extension the id this session
- * already uses for it, and extensions new to the session ids that are still free.
- */
-export function alignExtensionIds(sdp, ...negotiated) {
-  const idOf = new Map();
-  const taken = new Set();
-  for (const description of negotiated) {
-    for (const line of (description || "").split(/\r?\n/)) {
-      const match = EXTMAP.exec(line);
-      if (match && !idOf.has(match[3])) {
-        idOf.set(match[3], Number(match[1]));
-        taken.add(Number(match[1]));
-      }
-    }
-  }
-  const free = () => {
-    for (let id = 1; id <= 14; id += 1) if (!taken.has(id)) return id;
-    return null;
-  };
-  const lines = sdp.split(/\r\n/);
-  const out = [];
-  for (const line of lines) {
-    const match = EXTMAP.exec(line);
-    if (!match) {
-      out.push(line);
-      continue;
-    }
-    const uri = match[3];
-    if (!idOf.has(uri)) {
-      const id = free();
-      if (id === null) continue; // no room: leave the extension out
-      idOf.set(uri, id);
-      taken.add(id);
-    }
-    out.push(`a=extmap:${idOf.get(uri)}${match[2] || ""} ${uri}${match[4]}`);
-  }
-  return out.join("\r\n");
-}
-
-/** Split an SDP into its session part and its m-sections (arrays of lines). */
-function sections(sdp) {
-  const lines = (sdp || "").split(/\r?\n/).filter((line) => line !== "");
-  const out = [[]];
-  for (const line of lines) {
-    if (line.startsWith("m=")) out.push([]);
-    out[out.length - 1].push(line);
-  }
-  return out;
-}
-
-/** A codec's identity, independent of its payload type: "vp8/90000", "opus/48000/2", … */
-function codecKeys(section) {
-  const names = new Map();
-  const fmtp = new Map();
-  for (const line of section) {
-    let match = /^a=rtpmap:(\d+) (.+)$/.exec(line);
-    if (match) names.set(Number(match[1]), match[2].toLowerCase());
-    match = /^a=fmtp:(\d+) (.+)$/.exec(line);
-    if (match) fmtp.set(Number(match[1]), match[2]);
-  }
-  const keys = new Map(); // pt → key
-  for (const [pt, name] of names) {
-    if (name.startsWith("rtx/")) continue;
-    const params = fmtp.get(pt) || "";
-    const h264 = name.startsWith("h264/") ? `;${/profile-level-id=(\w+)/.exec(params)?.[1] || ""};${/packetization-mode=(\d)/.exec(params)?.[1] || "0"}` : "";
-    keys.set(pt, name + h264);
-  }
-  for (const [pt, name] of names) {
-    if (!name.startsWith("rtx/")) continue;
-    const apt = Number(/apt=(\d+)/.exec(fmtp.get(pt) || "")?.[1]);
-    if (keys.has(apt)) keys.set(pt, `rtx:${keys.get(apt)}`);
-  }
-  return keys;
-}
-
-/**
- * The relay also numbers payload types afresh in every offer, while its receivers keep the
- * numbers first negotiated (and a browser refuses one number for two codecs in a BUNDLE). So
- * give every codec of a server offer the payload type this session already uses for it.
- */
-export function alignPayloadTypes(sdp, ...negotiated) {
-  const ptOf = new Map(); // codec key → pt
-  const used = new Set();
-  for (const description of negotiated) {
-    for (const section of sections(description).slice(1)) {
-      for (const [pt, key] of codecKeys(section)) {
-        if (!ptOf.has(key)) ptOf.set(key, pt);
-        used.add(pt);
-      }
-    }
-  }
-  const freePt = () => {
-    for (let pt = 96; pt <= 127; pt += 1) if (!used.has(pt)) return pt;
-    for (let pt = 35; pt <= 63; pt += 1) if (!used.has(pt)) return pt;
-    return null;
-  };
-  const [session, ...media] = sections(sdp);
-  const rewritten = media.map((section) => {
-    const keys = codecKeys(section);
-    const remap = new Map();
-    // Base codecs first, so an RTX's key (from its apt) is known before it is renumbered.
-    const order = [...keys.entries()].sort(([, a], [, b]) => Number(a.startsWith("rtx:")) - Number(b.startsWith("rtx:")));
-    for (const [pt, key] of order) {
-      let target = ptOf.get(key);
-      if (target === undefined) {
-        target = used.has(pt) ? freePt() : pt;
-        if (target === null) continue;
-        ptOf.set(key, target);
-        used.add(target);
-      }
-      remap.set(pt, target);
-    }
-    const map = (pt) => (remap.has(Number(pt)) ? remap.get(Number(pt)) : Number(pt));
-    return section.map((line) => {
-      if (line.startsWith("m=")) {
-        const parts = line.split(" ");
-        return [...parts.slice(0, 3), ...parts.slice(3).map((pt) => (/^\d+$/.test(pt) ? String(map(pt)) : pt))].join(" ");
-      }
-      let match = /^a=(rtpmap|rtcp-fb|fmtp):(\d+)( .*)$/.exec(line);
-      if (match) {
-        let rest = match[3];
-        if (match[1] === "fmtp") rest = rest.replace(/apt=(\d+)/, (_, apt) => `apt=${map(apt)}`);
-        return `a=${match[1]}:${map(match[2])}${rest}`;
-      }
-      return line;
-    });
-  });
-  return [...session, ...rewritten.flat()].join("\r\n") + "\r\n";
-}
-
 export class CallSession {
   /**
    * @param {object} options - {call, socketCall(event, payload) → ack, api, container, media, names}
@@ -208,9 +73,8 @@ export class CallSession {
     this.queue = this.queue.then(async () => {
       if (this.closed || !this.pc) return;
       this.setTracks(payload.tracks);
-      const negotiated = [this.pc.currentLocalDescription?.sdp, this.pc.currentRemoteDescription?.sdp];
-      const sdp = alignPayloadTypes(alignExtensionIds(payload.sdp, ...negotiated), ...negotiated);
-      await this.pc.setRemoteDescription({ type: "offer", sdp });
+      // The relay keeps the payload types and extension ids negotiated on this connection.
+      await this.pc.setRemoteDescription({ type: "offer", sdp: payload.sdp });
       const answer = await this.pc.createAnswer();
       await this.pc.setLocalDescription(answer);
       await this.socketCall("call.answer", { call_id: this.id, sdp: this.pc.localDescription.sdp });
