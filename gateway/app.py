@@ -111,6 +111,7 @@ async def domains_ctx(app: web.Application) -> AsyncIterator[None]:
             yield
     finally:
         await messaging.close()
+        await events.close()
 
 
 @contextlib.asynccontextmanager

@@ -73,6 +73,9 @@ def rooms_of(audience: dict[str, Any]) -> str | list[str]:
     return f"{kind}:{ident}"
 
 
+DISCONNECT_GRACE = 0.3  # seconds between a session's revocation event and cutting its sockets
+
+
 class SocketEvents:
     """Delivers domain events to Socket.IO rooms on every node.
 
@@ -84,6 +87,7 @@ class SocketEvents:
     def __init__(self, sio: socketio.AsyncServer | socketio.AsyncRedisManager, pubsub: PubSub):
         self.sio = sio
         self.pubsub = pubsub
+        self._pending: set[asyncio.Task] = set()
 
     async def start(self) -> None:
         await self.pubsub.subscribe(SOCKETS_CHANNEL, self._on_sockets_message)
@@ -99,6 +103,9 @@ class SocketEvents:
 
     async def close(self) -> None:
         """Close a write-only manager's Redis connection (the gateway's server closes itself)."""
+        for task in list(self._pending):
+            task.cancel()
+        await asyncio.gather(*self._pending, return_exceptions=True)
         redis = getattr(self.sio, "redis", None)
         if isinstance(self.sio, socketio.AsyncRedisManager) and redis is not None:
             await redis.aclose()
@@ -106,8 +113,17 @@ class SocketEvents:
     async def _on_sockets_message(self, message: dict[str, Any]) -> None:
         room = message.get("disconnect_room")
         if room:
-            for sid, _ in list(self.sio.manager.get_participants(NAMESPACE, room)):
-                await self.sio.disconnect(sid, namespace=NAMESPACE)
+            # The event that says why (``session.revoked``) travels on Socket.IO's own Redis
+            # channel, which is not ordered with ours: give it a moment to reach the sockets
+            # before they are cut, in the background (other messages keep flowing).
+            task = asyncio.create_task(self._disconnect_room_soon(room))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
+    async def _disconnect_room_soon(self, room: str) -> None:
+        await asyncio.sleep(DISCONNECT_GRACE)
+        for sid, _ in list(self.sio.manager.get_participants(NAMESPACE, room)):
+            await self.sio.disconnect(sid, namespace=NAMESPACE)
 
 
 def _error_ack(error: AppError) -> dict[str, Any]:

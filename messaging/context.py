@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +75,10 @@ class Messaging:
     typing_sent: dict[tuple[str, str], float] = field(default_factory=dict)
     # (day, user id) pairs this node already recorded as active (see actions/stats.py).
     active_seen: set[tuple[str, str]] = field(default_factory=set)
+    # Message counts for the admin charts, written off the delivery path (messaging.actions.stats).
+    messages_to_count: dict[str, int] = field(default_factory=dict)
+    senders_to_count: set[str] = field(default_factory=set)
+    stats_flush: asyncio.Task | None = None
 
     @classmethod
     def build(
@@ -130,6 +135,8 @@ class Messaging:
 
     async def close(self) -> None:
         await self.writer.close()
+        if self.stats_flush is not None:
+            await asyncio.gather(self.stats_flush, return_exceptions=True)
 
     async def membership_changed(self, conversation_id: str) -> None:
         """Drop every node's cached member list of the conversation."""

@@ -7,6 +7,7 @@ per user per day for activity — at most once per node, thanks to an in-memory 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 
@@ -41,15 +42,29 @@ async def note_active(ctx: Messaging, user_id: str) -> None:
 
 
 async def note_messages(ctx: Messaging, messages: list[dict]) -> None:
+    """Count a commit's messages. Called on the delivery path, so it only adds to in-memory
+    counts; a background task writes them (a crash can lose the last moment's counts)."""
     written = [m for m in messages if m["type"] not in NOT_USER_MESSAGES]
     if not written:
         return
-    try:
-        await ctx.daily_stats.add(day_of(now_ms()), "messages", len(written))
-    except Exception:
-        log.warning("counting messages failed", exc_info=True)
-    for sender in {m["sender_id"] for m in written}:
-        await note_active(ctx, sender)
+    day = day_of(now_ms())
+    ctx.messages_to_count[day] = ctx.messages_to_count.get(day, 0) + len(written)
+    ctx.senders_to_count.update(m["sender_id"] for m in written)
+    if ctx.stats_flush is None or ctx.stats_flush.done():
+        ctx.stats_flush = asyncio.create_task(_flush_counts(ctx))
+
+
+async def _flush_counts(ctx: Messaging) -> None:
+    while ctx.messages_to_count or ctx.senders_to_count:
+        counts, ctx.messages_to_count = ctx.messages_to_count, {}
+        senders, ctx.senders_to_count = ctx.senders_to_count, set()
+        for day, count in counts.items():
+            try:
+                await ctx.daily_stats.add(day, "messages", count)
+            except Exception:
+                log.warning("counting messages failed", exc_info=True)
+        for sender in senders:
+            await note_active(ctx, sender)
 
 
 async def note_signup(ctx: Messaging) -> None:
