@@ -136,7 +136,11 @@ class Messaging:
     async def close(self) -> None:
         await self.writer.close()
         if self.stats_flush is not None:
+            self.stats_flush.cancel()
             await asyncio.gather(self.stats_flush, return_exceptions=True)
+        from messaging.actions.stats import flush_counts
+
+        await flush_counts(self)
 
     async def membership_changed(self, conversation_id: str) -> None:
         """Drop every node's cached member list of the conversation."""

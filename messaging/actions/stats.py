@@ -43,7 +43,8 @@ async def note_active(ctx: Messaging, user_id: str) -> None:
 
 async def note_messages(ctx: Messaging, messages: list[dict]) -> None:
     """Count a commit's messages. Called on the delivery path, so it only adds to in-memory
-    counts; a background task writes them (a crash can lose the last moment's counts)."""
+    counts; a background task writes them once a second (a crash can lose that second's
+    counts)."""
     written = [m for m in messages if m["type"] not in NOT_USER_MESSAGES]
     if not written:
         return
@@ -51,10 +52,19 @@ async def note_messages(ctx: Messaging, messages: list[dict]) -> None:
     ctx.messages_to_count[day] = ctx.messages_to_count.get(day, 0) + len(written)
     ctx.senders_to_count.update(m["sender_id"] for m in written)
     if ctx.stats_flush is None or ctx.stats_flush.done():
-        ctx.stats_flush = asyncio.create_task(_flush_counts(ctx))
+        ctx.stats_flush = asyncio.create_task(_flush_later(ctx))
 
 
-async def _flush_counts(ctx: Messaging) -> None:
+FLUSH_EVERY = 1.0  # seconds of counts gathered into one write
+
+
+async def _flush_later(ctx: Messaging) -> None:
+    await asyncio.sleep(FLUSH_EVERY)
+    await flush_counts(ctx)
+
+
+async def flush_counts(ctx: Messaging) -> None:
+    """Write the counts gathered so far (also at shutdown)."""
     while ctx.messages_to_count or ctx.senders_to_count:
         counts, ctx.messages_to_count = ctx.messages_to_count, {}
         senders, ctx.senders_to_count = ctx.senders_to_count, set()
