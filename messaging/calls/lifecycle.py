@@ -115,6 +115,18 @@ async def _claim_conversation(ctx: Messaging, conversation_id: str, call_id: str
         raise AppError("call_busy", "this conversation already has a call", status=409)
 
 
+def _check_not_in_call(user_id: str, in_calls: dict[str, str], joining: str | None = None) -> None:
+    """One call at a time per person: leave the other call first."""
+    other = in_calls.get(user_id)
+    if other is not None and other != joining:
+        raise AppError(
+            "already_in_call",
+            "you are in another call; leave it first",
+            status=409,
+            details={"call_id": other},
+        )
+
+
 async def do_start(
     ctx: Messaging, user_id: str, session_id: str | None, conversation_id: str, media: str
 ) -> dict:
@@ -125,6 +137,18 @@ async def do_start(
     if membership.type == "direct" and await ctx.blocks.is_blocked_either_way(user_id, others[0]):
         raise AppError("blocked", "you cannot call this user", status=403)
     service, now = ctx.calls, now_ms()
+    in_calls = await service.participants.get_in_calls([user_id, *others])
+    _check_not_in_call(user_id, in_calls)
+    # People already in another call are not rung (WeChat's "busy"); with nobody left: busy.
+    others = [m for m in others if m not in in_calls]
+    if not others:
+        raise AppError(
+            "user_busy",
+            "the person you are calling is in another call"
+            if membership.type == "direct"
+            else "everyone else is in another call",
+            status=409,
+        )
     call_id = new_id()
     await _claim_conversation(ctx, conversation_id, call_id, now)
     call = {
@@ -167,6 +191,7 @@ async def do_accept(ctx: Messaging, user_id: str, session_id: str | None, call_i
             status=409,
             details={"limit": ctx.config.call_max_participants},
         )
+    _check_not_in_call(user_id, await service.participants.get_in_calls([user_id]), call_id)
     now = now_ms()
     if await service.participants.join(call_id, user_id, session_id, call["media"], now) is None:
         raise AppError("already_joined", "you are in this call on another device", status=409)

@@ -19,6 +19,7 @@ INDEXES = [
     IndexModel([("call_id", ASCENDING), ("state", ASCENDING)], name="call_state"),
     IndexModel([("session_id", ASCENDING), ("state", ASCENDING)], name="session_state"),
     IndexModel([("state", ASCENDING), ("dropped_at", ASCENDING)], name="dropped"),
+    IndexModel([("user_id", ASCENDING), ("state", ASCENDING)], name="user_state"),
 ]
 
 
@@ -68,6 +69,13 @@ class CallParticipants:
         except DuplicateKeyError:
             return False
         return True
+
+    async def get_in_calls(self, user_ids: list[str]) -> dict[str, str]:
+        """Of these people, those in a call right now: user id -> call id."""
+        cursor = self.collection.find(
+            {"user_id": {"$in": user_ids}, "state": "joined"}, {"user_id": 1, "call_id": 1}
+        )
+        return {doc["user_id"]: doc["call_id"] for doc in await cursor.to_list(None)}
 
     async def get(self, call_id: str, user_id: str) -> dict[str, Any] | None:
         return await self.collection.find_one({"_id": participant_id(call_id, user_id)})

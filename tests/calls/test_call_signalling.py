@@ -130,6 +130,34 @@ async def test_second_call_in_a_conversation_is_busy(gateway):
         await close_all([alice, bob, carol])
 
 
+async def test_a_person_in_a_call_is_busy_for_other_calls(gateway):
+    alice, bob, carol, dan = await people(base_of(gateway), 4)
+    try:
+        call_id = await start_call(alice, await direct(alice, bob))
+        await accept(bob, call_id)
+        # Carol calls Bob, who is in a call with Alice: busy, nothing rings, no call is made.
+        ack = await carol.socket.call(
+            "call.start", {"conversation_id": await direct(carol, bob), "media": "audio"}
+        )
+        assert not ack["ok"] and ack["error"]["code"] == "user_busy", ack
+        # In a group, members in another call are not rung; the others are.
+        gid = await group(carol, [bob, dan])
+        group_call = await start_call(carol, gid)
+        await dan.socket.wait_for("call.ring")
+        assert [r["call"]["id"] for r in events_of(bob, "call.ring")] == [call_id]
+        # Bob cannot join a second call while in the first, nor start one.
+        ack = await bob.socket.call("call.accept", {"call_id": group_call})
+        assert ack["error"]["code"] == "already_in_call"
+        assert ack["error"]["details"] == {"call_id": call_id}
+        ack = await bob.socket.call("call.start", {"conversation_id": gid, "media": "audio"})
+        assert ack["error"]["code"] in ("already_in_call", "call_busy")
+        # Once he leaves, he can.
+        assert (await bob.socket.call("call.leave", {"call_id": call_id}))["ok"]
+        await accept(bob, group_call)
+    finally:
+        await close_all([alice, bob, carol, dan])
+
+
 async def test_non_members_can_neither_start_nor_join_nor_signal(gateway):
     alice, bob, mallory = await people(base_of(gateway), 3)
     try:
