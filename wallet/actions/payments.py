@@ -16,7 +16,7 @@ from typing import Any
 
 from messaging.events import event
 from storage.errors import AppError
-from storage.mongo import new_id, now_ms
+from storage.mongo import iso, new_id, now_ms
 from wallet.context import Wallet
 from wallet.currencies import check_amount, check_currency
 from wallet.ledger import LEASE_MS, Leg
@@ -59,8 +59,8 @@ def payment_view(order: dict[str, Any]) -> dict[str, Any]:
         "order_ref": order["order_ref"],
         "status": PUBLIC_STATUS[order["status"]],
         "refunded": order["amount"] - order["refundable"] if order["status"] == "paid" else 0,
-        "created_at": order["created_at"],
-        "expires_at": order["expires_at"],
+        "created_at": iso(order["created_at"]),
+        "expires_at": iso(order["expires_at"]),
     }
 
 
@@ -123,18 +123,10 @@ async def do_request(
             event(
                 "payment.confirm_required",
                 {"user": user_id},
-                {"payment": _user_view(order)},
+                {"payment": payment_view(order)},
             )
         )
     return {"payment_id": order["_id"], "status": PUBLIC_STATUS[order["status"]]}
-
-
-def _user_view(order: dict[str, Any]) -> dict[str, Any]:
-    from storage.mongo import iso
-
-    view = payment_view(order)
-    view["created_at"], view["expires_at"] = iso(order["created_at"]), iso(order["expires_at"])
-    return view
 
 
 async def _get_own(wallet: Wallet, user_id: str, payment_id: object) -> dict[str, Any]:
@@ -145,7 +137,7 @@ async def _get_own(wallet: Wallet, user_id: str, payment_id: object) -> dict[str
 
 
 async def get_payment(wallet: Wallet, user_id: str, payment_id: str) -> dict[str, Any]:
-    return _user_view(await _get_own(wallet, user_id, payment_id))
+    return payment_view(await _get_own(wallet, user_id, payment_id))
 
 
 def _closed(order: dict[str, Any]) -> AppError:
@@ -159,7 +151,7 @@ async def do_confirm(wallet: Wallet, user_id: str, payment_id: object) -> dict[s
     """The user says yes: move the money (once), then the app hears ``payment.succeeded``."""
     order = await _get_own(wallet, user_id, payment_id)
     if order["status"] == "paid":
-        return _user_view(order)
+        return payment_view(order)
     if order["status"] != "requested" or order["expires_at"] <= now_ms():
         raise _closed(order)
     # Each confirmation is its own ledger request: one that failed for want of funds does not
@@ -174,7 +166,7 @@ async def do_confirm(wallet: Wallet, user_id: str, payment_id: object) -> dict[s
     if claimed is None:
         order = await _get_own(wallet, user_id, payment_id)
         if order["status"] == "paid":
-            return _user_view(order)
+            return payment_view(order)
         raise AppError("payment_in_progress", "this payment is being confirmed", status=409)
     try:
         await wallet.ledger.post(
@@ -198,7 +190,7 @@ async def do_confirm(wallet: Wallet, user_id: str, payment_id: object) -> dict[s
             # Nothing moved; the request stays open: top up and confirm again, or cancel.
             await wallet.payments.transition(order["_id"], ["confirming"], "requested")
         raise
-    return _user_view(await _get_own(wallet, user_id, payment_id))
+    return payment_view(await _get_own(wallet, user_id, payment_id))
 
 
 async def _on_paid(wallet: Wallet, txn: dict) -> None:
@@ -225,7 +217,7 @@ async def do_cancel(wallet: Wallet, user_id: str, payment_id: object) -> dict[st
         raise _closed(await _get_own(wallet, user_id, payment_id))
     await _tell_user(wallet, cancelled)
     await _notify_app(wallet, cancelled, "payment.failed", _failed("cancelled"))
-    return _user_view(cancelled)
+    return payment_view(cancelled)
 
 
 async def do_refund(
@@ -279,7 +271,7 @@ def _failed(reason: str) -> dict[str, Any]:
 
 async def _tell_user(wallet: Wallet, order: dict[str, Any]) -> None:
     await wallet.messaging.events.emit(
-        event("payment.updated", {"user": order["user_id"]}, {"payment": _user_view(order)})
+        event("payment.updated", {"user": order["user_id"]}, {"payment": payment_view(order)})
     )
 
 

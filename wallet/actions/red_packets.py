@@ -128,7 +128,7 @@ async def do_create(wallet: Wallet, user_id: str, body: dict[str, Any]) -> dict:
 async def _on_created(wallet: Wallet, txn: dict) -> None:
     memo = txn["memo"]
     created = txn["created_at"]
-    await wallet.red_packets.add_packet(
+    packet = await wallet.red_packets.add_packet(
         {
             "_id": memo["packet_id"],
             "sender_id": memo["sender_id"],
@@ -146,8 +146,6 @@ async def _on_created(wallet: Wallet, txn: dict) -> None:
             "expires_at": created + wallet.config.red_packet_expiry * 1000,
         }
     )
-    packet = await wallet.red_packets.get_packet(memo["packet_id"])
-    assert packet is not None
     if packet.get("message_id") is None:
         message = await cards.do_post_wallet_message(
             wallet.messaging,

@@ -94,7 +94,7 @@ async def _on_created(wallet: Wallet, txn: dict) -> None:
     memo, entry = txn["memo"], txn["entries"]
     amount = max(e["amount"] for e in entry)
     created = txn["created_at"]
-    await wallet.transfers.add_transfer(
+    transfer = await wallet.transfers.add_transfer(
         {
             "_id": memo["transfer_id"],
             "sender_id": memo["sender_id"],
@@ -108,8 +108,6 @@ async def _on_created(wallet: Wallet, txn: dict) -> None:
             "expires_at": created + wallet.config.transfer_expiry * 1000,
         }
     )
-    transfer = await wallet.transfers.get_transfer(memo["transfer_id"])
-    assert transfer is not None
     if transfer.get("message_id") is None:
         message = await cards.do_post_wallet_message(
             wallet.messaging,

@@ -55,8 +55,3 @@ class LedgerEntries:
         pipeline = [{"$group": {"_id": "$account_id", "total": {"$sum": "$amount"}}}]
         rows = await (await self.collection.aggregate(pipeline)).to_list(None)
         return {row["_id"]: row["total"] for row in rows}
-
-    async def sum_by_currency(self) -> dict[str, int]:
-        pipeline = [{"$group": {"_id": "$currency", "total": {"$sum": "$amount"}}}]
-        rows = await (await self.collection.aggregate(pipeline)).to_list(None)
-        return {row["_id"]: row["total"] for row in rows}

@@ -2,8 +2,9 @@
 
 A document is written *before* any balance moves, with its entries, a unique idempotency key and
 a lease. Its ``status`` goes ``pending`` → ``applied`` (every entry's balance moved) → ``posted``
-(entry documents written); a transaction that cannot be applied (funds short) is deleted. A node
-that finds one stuck past its lease finishes it (``Ledger.recover``).
+(entry documents written); one that cannot be applied (funds short) ends ``failed`` and is kept,
+so its key replays that answer. A node that finds one stuck past its lease finishes it
+(``Ledger.recover``).
 (The name avoids ``transaction``: nx-27017 refuses collections named like SQL keywords.)
 """
 
@@ -35,9 +36,6 @@ class LedgerTxns:
         except DuplicateKeyError:
             return False
 
-    async def get_txn(self, txn_id: str) -> dict[str, Any] | None:
-        return await self.collection.find_one({"_id": txn_id})
-
     async def get_by_key(self, key: str) -> dict[str, Any] | None:
         return await self.collection.find_one({"idempotency_key": key})
 
@@ -46,10 +44,6 @@ class LedgerTxns:
             {"_id": txn_id, "status": old}, {"$set": {"status": new, **fields}}
         )
         return result.modified_count == 1
-
-    async def delete_pending(self, txn_id: str) -> bool:
-        result = await self.collection.delete_one({"_id": txn_id, "status": "pending"})
-        return result.deleted_count == 1
 
     async def get_stuck(self, now: int, limit: int = 100) -> list[dict[str, Any]]:
         cursor = self.collection.find(

@@ -7,7 +7,6 @@ more shares than there are.
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel, ReturnDocument
@@ -22,9 +21,13 @@ class RedPackets:
     def __init__(self, db: AsyncDatabase) -> None:
         self.collection = db[COLLECTION]
 
-    async def add_packet(self, packet: dict[str, Any]) -> None:
-        with contextlib.suppress(DuplicateKeyError):
+    async def add_packet(self, packet: dict[str, Any]) -> dict[str, Any]:
+        """Insert unless it exists (a recovered hook writes it again); the stored document."""
+        try:
             await self.collection.insert_one(packet)
+            return packet
+        except DuplicateKeyError:
+            return await self.collection.find_one({"_id": packet["_id"]}) or packet
 
     async def get_packet(self, packet_id: str) -> dict[str, Any] | None:
         return await self.collection.find_one({"_id": packet_id})
@@ -45,13 +48,6 @@ class RedPackets:
             return_document=ReturnDocument.AFTER,
         )
         return None if packet is None else packet["claimed"] - 1
-
-    async def add_paid(self, packet_id: str, amount: int) -> dict[str, Any] | None:
-        return await self.collection.find_one_and_update(
-            {"_id": packet_id},
-            {"$inc": {"paid_count": 1, "paid_amount": amount}},
-            return_document=ReturnDocument.AFTER,
-        )
 
     async def close(self, packet_id: str, status: str, now: int) -> bool:
         """open → finished | expired."""

@@ -6,7 +6,6 @@ happens because accepting and returning share one ledger idempotency key.
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel, ReturnDocument
@@ -21,10 +20,13 @@ class Transfers:
     def __init__(self, db: AsyncDatabase) -> None:
         self.collection = db[COLLECTION]
 
-    async def add_transfer(self, transfer: dict[str, Any]) -> None:
-        """Insert unless it exists (a recovered hook writes it again)."""
-        with contextlib.suppress(DuplicateKeyError):
+    async def add_transfer(self, transfer: dict[str, Any]) -> dict[str, Any]:
+        """Insert unless it exists (a recovered hook writes it again); the stored document."""
+        try:
             await self.collection.insert_one(transfer)
+            return transfer
+        except DuplicateKeyError:
+            return await self.collection.find_one({"_id": transfer["_id"]}) or transfer
 
     async def get_transfer(self, transfer_id: str) -> dict[str, Any] | None:
         return await self.collection.find_one({"_id": transfer_id})

@@ -22,9 +22,6 @@ class DisabledApps:
     async def get_app_ids(self) -> set[str]:
         return {d["_id"] for d in await self.collection.find({}, {"_id": 1}).to_list(length=None)}
 
-    async def is_disabled(self, app_id: str) -> bool:
-        return await self.collection.find_one({"_id": app_id}, {"_id": 1}) is not None
-
     async def disable(self, app_id: str, by: str, reason: str, now: int) -> bool:
         """True when the app was enabled until now."""
         doc: dict[str, Any] = {"_id": app_id, "by": by, "reason": reason, "at": now}
