@@ -12,12 +12,13 @@ Mixed into ``sdk.simulator.Simulator``; use it from there::
 from __future__ import annotations
 
 import copy
-import re
 import time
 from typing import TYPE_CHECKING, Any
 
 from sdk import signing
+from sdk._sim_world import SimCall, SimConversation, SimUser
 from sdk.app import PAYMENT_EVENTS
+from sdk.capabilities import check_refund_terms
 from sdk.errors import (
     HostRefused,
     InvalidParams,
@@ -29,11 +30,7 @@ from sdk.errors import (
 
 if TYPE_CHECKING:
     from sdk.app import App
-    from sdk.simulator import SimConversation, SimUser, _Call
 
-CURRENCY_PATTERN = re.compile(r"^[A-Z]{3}$")
-REF_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-DESCRIPTION_MAX = 200
 # A payment's status (in ``sim.payments``) -> the ``status`` ``payments.request`` answers.
 REQUEST_STATUS = {
     "requested": "pending",
@@ -41,20 +38,6 @@ REQUEST_STATUS = {
     "cancelled": "cancelled",
     "expired": "expired",
 }
-
-
-def _amount(params: dict, name: str = "amount") -> int:
-    value = params.get(name)
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise InvalidParams(f"{name} must be a whole number of minor units > 0")
-    return value
-
-
-def _ref(params: dict, name: str) -> str:
-    value = params.get(name)
-    if not isinstance(value, str) or not REF_PATTERN.match(value):
-        raise InvalidParams(f"{name} must be 1-64 characters of [A-Za-z0-9_.:-]")
-    return value
 
 
 class PaymentsMixin:
@@ -115,18 +98,11 @@ class PaymentsMixin:
 
     # --- capabilities ---------------------------------------------------------------------
 
-    def _payments_request(self, call: _Call, params: dict) -> dict:
-        if call.user is None:
-            raise InvalidParams("this invocation has no user to ask for a payment")
-        amount = _amount(params)
-        currency = params.get("currency")
-        if not isinstance(currency, str) or not CURRENCY_PATTERN.match(currency):
-            raise InvalidParams("currency must be an ISO 4217 code such as 'USD'")
-        description = params.get("description")
-        if not isinstance(description, str) or not 1 <= len(description.strip()) <= DESCRIPTION_MAX:
-            raise InvalidParams(f"description must be a string of 1-{DESCRIPTION_MAX} characters")
-        description = description.strip()
-        order_ref = _ref(params, "order_ref")
+    def _payments_request(self, call: SimCall, params: dict) -> dict:
+        # params: checked by sdk.capabilities (amount, currency, trimmed description, order_ref)
+        assert call.user is not None  # the capability needs_user
+        amount, currency = params["amount"], params["currency"]
+        description, order_ref = params["description"], params["order_ref"]
         existing_id = self._order_refs.get(order_ref)
         if existing_id is not None:
             existing = self._payments[existing_id]
@@ -156,7 +132,7 @@ class PaymentsMixin:
         self._order_refs[order_ref] = payment_id
         return {"payment_id": payment_id, "status": "pending"}
 
-    def _payments_refund(self, call: _Call, params: dict) -> dict:
+    def _payments_refund(self, call: SimCall, params: dict) -> dict:
         # The host's order of checks: the payment, its status, the amount, the refund_ref.
         payment_id = params.get("payment_id")
         payment = self._payments.get(payment_id) if isinstance(payment_id, str) else None
@@ -164,10 +140,9 @@ class PaymentsMixin:
             raise NotFound("no such payment of this app")
         if payment["status"] != "paid":
             raise NotPaid(f"payment {payment_id} is {payment['status']}, not paid")
-        amount = _amount(params)
-        refund_ref = params.get("refund_ref")
+        terms = check_refund_terms(params)
+        amount, refund_ref = terms["amount"], terms["refund_ref"]
         if refund_ref is not None:  # an idempotency key per payment (none: a new refund)
-            refund_ref = _ref(params, "refund_ref")
             previous = self._refund_refs.get((payment["id"], refund_ref))
             if previous is not None:
                 if previous["amount"] != amount:

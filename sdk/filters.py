@@ -1,47 +1,100 @@
 """The safe subset of MongoDB query filters that ``storage.find`` accepts (PROTOCOL.md), and an
-in-memory matcher for it (the simulator's storage).
+in-memory matcher for it, used by both the host and the simulator.
 
 Allowed: equality on fields of the value (dotted paths reach inside), ``$eq $ne $gt $gte $lt
 $lte $in $nin $exists $not`` on a field, ``$and $or`` combining filters. Never ``$where``,
-``$function``, ``$accumulator``, ``$expr`` or any other operator: server-side code and
-unbounded expressions stay out of reach of apps.
+``$function``, ``$accumulator``, ``$expr``, ``$regex`` or any other operator: server-side code,
+regular expressions (catastrophic backtracking) and unbounded expressions stay out of reach.
+
+A filter comes from an app, so checking it must cost little whatever it is: every bound below
+is tested while walking, and the walk stops at the first one crossed, so a 1 MiB filter with
+100 000 ``$or`` clauses is refused after looking at a handful of nodes. Matching is bounded too:
+a validated filter has at most ``MAX_CLAUSES`` clauses, and ``select`` spends at most
+``MATCH_STEPS_MAX`` comparisons on one ``storage.find`` whatever the stored values hold.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 FIELD_OPERATORS = {"$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$not"}
 LOGICAL_OPERATORS = {"$and", "$or"}
-MAX_DEPTH = 8
-MAX_IN_VALUES = 100
+MAX_CLAUSES = 256  # field conditions, operators and $and/$or parts, all counted
+MAX_DEPTH = 8  # nesting of $and/$or/$not/field conditions
+MAX_WIDTH = 64  # parts of one $and/$or
+MAX_IN_VALUES = 100  # values of one $in/$nin
+MAX_VALUE_DEPTH = 8  # nesting of a literal compared with (an object or list in an equality)
+MAX_FIELD_PATH = 256  # characters of a dotted field path
+MAX_FILTER_BYTES = 16 * 1024  # the filter's size as JSON text (UTF-8)
+MATCH_STEPS_MAX = 100_000  # comparisons one ``select`` may make over all the documents
 
 
 class FilterError(ValueError):
     """A filter outside the safe subset; the message names where (``filter.$or[1].age``)."""
 
 
-def validate_filter(query: Any, *, path: str = "filter", depth: int = 0) -> None:
-    """Raise ``FilterError`` unless ``query`` is within the safe subset."""
+class _Walk:
+    """What a validation has used so far of its bounds."""
+
+    def __init__(self) -> None:
+        self.clauses = 0
+        self.size = 0
+
+    def clause(self, path: str) -> None:
+        self.clauses += 1
+        if self.clauses > MAX_CLAUSES:
+            raise FilterError(f"{path}: a filter may have at most {MAX_CLAUSES} clauses")
+
+    def grow(self, size: int, path: str) -> None:
+        self.size += size
+        if self.size > MAX_FILTER_BYTES:
+            raise FilterError(f"{path}: a filter may be at most {MAX_FILTER_BYTES} bytes of JSON")
+
+    def string(self, text: str, path: str) -> None:
+        # len() first: a huge string is refused without encoding it.
+        self.grow(len(text) + 2, path)
+        self.grow(len(text.encode("utf-8", "surrogatepass")) - len(text), path)
+
+
+def validate_filter(query: Any, *, path: str = "filter") -> None:
+    """Raise ``FilterError`` unless ``query`` is within the safe subset and its bounds
+    (``MAX_CLAUSES``, ``MAX_DEPTH``, ``MAX_WIDTH``, ``MAX_IN_VALUES``, ``MAX_VALUE_DEPTH``,
+    ``MAX_FIELD_PATH``, ``MAX_FILTER_BYTES``). The cost is bounded by those limits, not by the
+    size of ``query``."""
+    _check_filter(query, path, 0, _Walk())
+
+
+def _check_filter(query: Any, path: str, depth: int, walk: _Walk) -> None:
     if depth > MAX_DEPTH:
         raise FilterError(f"{path}: nested more than {MAX_DEPTH} levels")
     if not isinstance(query, dict):
         raise FilterError(f"{path}: must be an object")
+    if len(query) > MAX_CLAUSES:  # refused before iterating a huge object
+        raise FilterError(f"{path}: a filter may have at most {MAX_CLAUSES} clauses")
+    walk.grow(2, path)
     for key, condition in query.items():
-        where = f"{path}.{key}"
         if not isinstance(key, str) or not key:
             raise FilterError(f"{path}: field names must be non-empty strings")
+        where = f"{path}.{key[:64]}"
+        walk.clause(where)
+        walk.string(key, where)
         if key in LOGICAL_OPERATORS:
             if not isinstance(condition, list) or not condition:
                 raise FilterError(f"{where}: must be a non-empty list of filters")
+            if len(condition) > MAX_WIDTH:
+                raise FilterError(f"{where}: at most {MAX_WIDTH} filters")
             for index, part in enumerate(condition):
-                validate_filter(part, path=f"{where}[{index}]", depth=depth + 1)
+                walk.clause(f"{where}[{index}]")
+                _check_filter(part, f"{where}[{index}]", depth + 1, walk)
         elif key.startswith("$"):
-            raise FilterError(f"{where}: operator {key} is not allowed")
+            raise FilterError(f"{where}: operator {key[:64]} is not allowed")
         else:
+            if len(key) > MAX_FIELD_PATH:
+                raise FilterError(f"{where}: a field path is at most {MAX_FIELD_PATH} characters")
             if any(part.startswith("$") or not part for part in key.split(".")):
                 raise FilterError(f"{where}: not a valid field path")
-            _validate_condition(condition, where, depth + 1)
+            _check_condition(condition, where, depth + 1, walk)
 
 
 def _is_operator_object(condition: Any) -> bool:
@@ -50,27 +103,82 @@ def _is_operator_object(condition: Any) -> bool:
     )
 
 
-def _validate_condition(condition: Any, path: str, depth: int) -> None:
+def _check_condition(condition: Any, path: str, depth: int, walk: _Walk) -> None:
     if depth > MAX_DEPTH:
         raise FilterError(f"{path}: nested more than {MAX_DEPTH} levels")
     if not _is_operator_object(condition):
-        return  # equality with a literal
+        _check_literal(condition, path, 0, walk)  # equality with a literal
+        return
+    if len(condition) > len(FIELD_OPERATORS):  # each operator once at most
+        raise FilterError(f"{path}: too many operators")
+    walk.grow(2, path)
     for operator, operand in condition.items():
-        where = f"{path}.{operator}"
+        where = f"{path}.{str(operator)[:64]}"
         if operator not in FIELD_OPERATORS:
-            raise FilterError(f"{where}: operator {operator} is not allowed")
+            raise FilterError(f"{where}: operator {str(operator)[:64]} is not allowed")
+        walk.clause(where)
+        walk.string(operator, where)
         if operator in ("$in", "$nin"):
             if not isinstance(operand, list) or len(operand) > MAX_IN_VALUES:
                 raise FilterError(f"{where}: must be a list of at most {MAX_IN_VALUES} values")
+            _check_literal(operand, where, 0, walk)
         elif operator == "$exists":
             if not isinstance(operand, bool):
                 raise FilterError(f"{where}: must be true or false")
+            walk.grow(5, where)
         elif operator == "$not":
             if not _is_operator_object(operand):
                 raise FilterError(f"{where}: must be an operator object such as {{'$gt': 1}}")
-            _validate_condition(operand, where, depth + 1)
+            _check_condition(operand, where, depth + 1, walk)
         elif _is_operator_object(operand):
             raise FilterError(f"{where}: operand must be a value, not an operator")
+        else:
+            _check_literal(operand, where, 0, walk)
+
+
+def _check_literal(value: Any, path: str, depth: int, walk: _Walk) -> None:
+    """A value compared with: any JSON, within the depth and size bounds."""
+    if depth > MAX_VALUE_DEPTH:
+        raise FilterError(f"{path}: a value nested more than {MAX_VALUE_DEPTH} levels")
+    if isinstance(value, str):
+        walk.string(value, path)
+    elif isinstance(value, dict):
+        # Every entry costs at least a few bytes: refuse a huge object before walking it.
+        walk.grow(2 + 4 * len(value), path)
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise FilterError(f"{path}: object keys must be strings")
+            walk.string(key, path)
+            _check_literal(item, path, depth + 1, walk)
+    elif isinstance(value, list):
+        walk.grow(2 + len(value), path)
+        for item in value:
+            _check_literal(item, path, depth + 1, walk)
+    elif value is None or isinstance(value, bool):
+        walk.grow(5, path)
+    elif isinstance(value, int):
+        # str() of a huge int is slow (and refused past 4300 digits): past 18 digits, 20 bytes.
+        walk.grow(len(str(value)) if -(10**18) < value < 10**18 else 20, path)
+    elif isinstance(value, float):
+        walk.grow(len(repr(value)), path)
+    else:
+        raise FilterError(f"{path}: must be JSON")
+
+
+class MatchBudget:
+    """Comparisons left to a ``select`` (``FilterError`` when they run out)."""
+
+    def __init__(self, steps: int = MATCH_STEPS_MAX) -> None:
+        self.steps = steps
+
+    def spend(self) -> None:
+        """Count one comparison; ``FilterError`` past the budget."""
+        self.steps -= 1
+        if self.steps < 0:
+            raise FilterError(
+                "filter: too costly for this collection (more than "
+                f"{MATCH_STEPS_MAX} comparisons); narrow it"
+            )
 
 
 _MISSING = object()
@@ -97,26 +205,30 @@ def _comparable(a: Any, b: Any) -> bool:
     return type(a) is type(b) and isinstance(a, str)
 
 
-def _candidates(value: Any) -> list[Any]:
+def _candidates(value: Any, budget: MatchBudget) -> Iterator[Any]:
     # Like MongoDB, a condition on an array field matches the array or any of its elements.
+    # A generator, each candidate paid for: a long array costs its length, once, at most.
+    budget.spend()
+    yield value
     if isinstance(value, list):
-        return [value, *value]
-    return [value]
+        for item in value:
+            budget.spend()
+            yield item
 
 
-def _equal(value: Any, operand: Any) -> bool:
+def _equal(value: Any, operand: Any, budget: MatchBudget) -> bool:
     if value is _MISSING:
         return operand is None
     return any(
         candidate == operand and isinstance(candidate, bool) == isinstance(operand, bool)
-        for candidate in _candidates(value)
+        for candidate in _candidates(value, budget)
     )
 
 
-def _compare(value: Any, operator: str, operand: Any) -> bool:
+def _compare(value: Any, operator: str, operand: Any, budget: MatchBudget) -> bool:
     if value is _MISSING:
         return False
-    for candidate in _candidates(value):
+    for candidate in _candidates(value, budget):
         if not _comparable(candidate, operand):
             continue
         if (
@@ -129,24 +241,24 @@ def _compare(value: Any, operator: str, operand: Any) -> bool:
     return False
 
 
-def _condition_matches(value: Any, condition: Any) -> bool:
+def _condition_matches(value: Any, condition: Any, budget: MatchBudget) -> bool:
     if not _is_operator_object(condition):
-        return _equal(value, condition)
+        return _equal(value, condition, budget)
     for operator, operand in condition.items():
         if operator == "$eq":
-            ok = _equal(value, operand)
+            ok = _equal(value, operand, budget)
         elif operator == "$ne":
-            ok = not _equal(value, operand)
+            ok = not _equal(value, operand, budget)
         elif operator in ("$gt", "$gte", "$lt", "$lte"):
-            ok = _compare(value, operator, operand)
+            ok = _compare(value, operator, operand, budget)
         elif operator == "$in":
-            ok = any(_equal(value, item) for item in operand)
+            ok = any(_equal(value, item, budget) for item in operand)
         elif operator == "$nin":
-            ok = not any(_equal(value, item) for item in operand)
+            ok = not any(_equal(value, item, budget) for item in operand)
         elif operator == "$exists":
             ok = (value is not _MISSING) == operand
         elif operator == "$not":
-            ok = not _condition_matches(value, operand)
+            ok = not _condition_matches(value, operand, budget)
         else:  # validate_filter refuses it first
             raise FilterError(f"operator {operator} is not allowed")
         if not ok:
@@ -154,15 +266,32 @@ def _condition_matches(value: Any, condition: Any) -> bool:
     return True
 
 
-def matches(query: dict[str, Any], document: Any) -> bool:
-    """Whether ``document`` (a stored value) matches ``query`` (already validated)."""
+def matches(query: dict[str, Any], document: Any, budget: MatchBudget | None = None) -> bool:
+    """Whether ``document`` (a stored value) matches ``query`` (already validated). With a
+    ``budget``, every comparison is counted against it (``FilterError`` when it runs out)."""
+    budget = MatchBudget() if budget is None else budget
     for key, condition in query.items():
         if key == "$and":
-            ok = all(matches(part, document) for part in condition)
+            ok = all(matches(part, document, budget) for part in condition)
         elif key == "$or":
-            ok = any(matches(part, document) for part in condition)
+            ok = any(matches(part, document, budget) for part in condition)
         else:
-            ok = _condition_matches(_lookup(document, key), condition)
+            ok = _condition_matches(_lookup(document, key), condition, budget)
         if not ok:
             return False
     return True
+
+
+def select(query: dict[str, Any], items: Iterable[dict[str, Any]], limit: int) -> list[dict]:
+    """The first ``limit`` of ``items`` (``{"key", "value"}``, in key order) whose value
+    matches ``query`` (already validated): what ``storage.find`` answers, in the host and in the
+    simulator alike. ``FilterError`` when matching would take more than ``MATCH_STEPS_MAX``
+    comparisons."""
+    budget = MatchBudget()
+    found: list[dict] = []
+    for item in items:
+        if len(found) >= limit:
+            break
+        if matches(query, item["value"], budget):
+            found.append(item)
+    return found

@@ -1,8 +1,9 @@
 """The sandbox runtime: ``python -m sdk.runtime <app dir>`` runs a hosted mini-program.
 
 It loads and validates the manifest, imports the entry file, then speaks PROTOCOL.md over
-stdin/stdout: one JSON object per line, several host requests handled at once, app → host
-capability calls with string ids (``"a1"``, ``"a2"`` …) awaiting their responses. Only protocol
+stdin/stdout: one JSON object per line, through ``sdk.protocol.Peer`` (several host requests
+handled at once, app → host capability calls with string ids ``"a1"``, ``"a2"`` … awaiting
+their responses). Only protocol
 lines reach stdout (an app's ``print`` goes to stderr, like its logs). ``shutdown`` answers
 ``{}`` and exits; so does the end of stdin.
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import logging
 import os
@@ -21,18 +21,14 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from sdk.app import App
-from sdk.errors import DeadlineExceeded, InvalidParams, SDKError, host_error_from_response
+from sdk.errors import DeadlineExceeded, InvalidParams, SDKError, host_error
 from sdk.loader import load_app
-from sdk.protocol import MAX_LINE_BYTES, PROTOCOL_VERSION, answer, error_body
+from sdk.protocol import MAX_LINE_BYTES, PROTOCOL_VERSION, Peer, RpcError, answer, encode
 
 log = logging.getLogger("sdk.runtime")
 
 CAPABILITY_TIMEOUT = 30.0  # seconds a capability call waits for the host's answer
 SHUTDOWN_GRACE = 1.5  # seconds in-flight requests may finish after shutdown
-
-
-def _encode(message: dict[str, Any]) -> bytes:
-    return (json.dumps(message, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
 
 
 class _LineReader:
@@ -75,98 +71,28 @@ class _LineReader:
 
 
 class Runtime:
-    """One app speaking the protocol over a pair of byte streams."""
+    """One app speaking the protocol over a pair of byte streams, through a ``Peer``: this
+    class moves lines and answers ``initialize``/``shutdown``; the peer owns request ids,
+    pending answers and the serving of the host's requests."""
 
     def __init__(self, app: App, manifest: dict[str, Any], input_fd: int, output: BinaryIO):
         self.app = app
         self.manifest = manifest
         self._input_fd = input_fd
         self._output = output
-        self._ids = itertools.count(1)
-        self._pending: dict[str, asyncio.Future] = {}
-        self._tasks: set[asyncio.Task] = set()
         self._initialized = False
         self.app_secret: str | None = None
         self._stopping = asyncio.Event()
+        self.peer = Peer(self._send, self._serve, id_prefix="a", name="runtime")
 
-    # --- writing --------------------------------------------------------------------------
+    # --- the transport: one JSON object per line ------------------------------------------
 
-    def _write(self, message: dict[str, Any]) -> None:
-        line = _encode(message)
-        if len(line) > MAX_LINE_BYTES:
-            raise ValueError(f"a protocol line may not exceed {MAX_LINE_BYTES} bytes")
-        self._output.write(line)
+    async def _send(self, message: dict[str, Any]) -> None:
+        # encode() refuses a line over MAX_LINE_BYTES before anything is written.
+        self._output.write(encode(message))
         self._output.flush()
 
-    def _respond(self, request_id: Any, body: dict[str, Any]) -> None:
-        try:
-            self._write({"jsonrpc": "2.0", "id": request_id, **body})
-        except (TypeError, ValueError) as exc:
-            log.error("could not send the answer to request %r: %s", request_id, exc)
-            error = error_body("internal_error", f"the app's answer could not be sent: {exc}")
-            self._write({"jsonrpc": "2.0", "id": request_id, "error": error})
-
-    # --- app -> host ----------------------------------------------------------------------
-
-    async def call(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
-        """Send a capability request to the host and wait for its answer."""
-        request_id = f"a{next(self._ids)}"
-        future = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = future
-        try:
-            try:
-                self._write(
-                    {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
-                )
-            except ValueError as exc:
-                raise InvalidParams(str(exc)) from None
-            try:
-                response = await asyncio.wait_for(future, CAPABILITY_TIMEOUT)
-            except TimeoutError:
-                raise DeadlineExceeded(f"the host did not answer {method}") from None
-        finally:
-            self._pending.pop(request_id, None)
-        if "error" in response:
-            raise host_error_from_response(response["error"])
-        result = response.get("result")
-        return result if isinstance(result, dict) else {}
-
-    # --- host -> app ----------------------------------------------------------------------
-
-    async def _handle_request(self, request_id: Any, method: str, params: Any) -> None:
-        if method == "initialize":
-            self._respond(request_id, self._initialize(params))
-        elif method == "shutdown":
-            self._respond(request_id, {"result": {}})
-            self._stopping.set()
-        elif not self._initialized and method != "ping":
-            self._respond(
-                request_id, {"error": error_body("invalid_params", "initialize comes first")}
-            )
-        else:
-            self._respond(request_id, await answer(self.app, method, params, self))
-
-    def _initialize(self, params: Any) -> dict[str, Any]:
-        if not isinstance(params, dict) or params.get("protocol") != PROTOCOL_VERSION:
-            return {
-                "error": error_body(
-                    "invalid_params", f"this runtime speaks protocol {PROTOCOL_VERSION}"
-                )
-            }
-        if params.get("app_id") not in (None, self.manifest["id"]):
-            return {
-                "error": error_body(
-                    "invalid_params", f"this is {self.manifest['id']}, not {params['app_id']}"
-                )
-            }
-        self._initialized = True
-        # The app's own secret, to verify signed host events (payment.succeeded …); it comes
-        # over this private pipe, never through argv or the environment.
-        secret = params.get("secret")
-        self.app_secret = secret if isinstance(secret, str) and secret else None
-        return {"result": {"protocol": PROTOCOL_VERSION, "ready": True}}
-
-    def _dispatch(self, line: bytes) -> None:
+    def _receive(self, line: bytes) -> None:
         try:
             message = json.loads(line)
         except (UnicodeDecodeError, json.JSONDecodeError):
@@ -175,20 +101,51 @@ class Runtime:
         if not isinstance(message, dict):
             log.error("ignored a line that is not a JSON object: %.80r", line)
             return
-        if "method" in message:
-            if "id" not in message:
-                return  # a notification; none needs an answer
-            task = asyncio.create_task(
-                self._handle_request(message["id"], str(message["method"]), message.get("params"))
+        self.peer.receive(message)
+
+    # --- app -> host ----------------------------------------------------------------------
+
+    async def call(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Send a capability request to the host and wait for its answer."""
+        try:
+            result = await self.peer.request(method, params, timeout=CAPABILITY_TIMEOUT)
+        except ValueError as exc:  # the request cannot travel (over the line limit)
+            raise InvalidParams(str(exc)) from None
+        except TimeoutError:
+            raise DeadlineExceeded(f"the host did not answer {method}") from None
+        except RpcError as exc:
+            raise host_error(exc.code, exc.message, exc.data) from None
+        return result if isinstance(result, dict) else {}
+
+    # --- host -> app ----------------------------------------------------------------------
+
+    async def _serve(self, method: str, params: dict[str, Any]) -> Any:
+        if method == "initialize":
+            return self._initialize(params)
+        if method == "shutdown":
+            self._stopping.set()
+            return {}
+        if not self._initialized and method != "ping":
+            raise RpcError("invalid_params", "initialize comes first")
+        body = await answer(self.app, method, params, self)
+        if "error" in body:  # answer() already mapped the failure to a code and a message
+            error = body["error"]
+            raise RpcError(error["data"]["code"], error["message"])
+        return body["result"]
+
+    def _initialize(self, params: dict[str, Any]) -> dict[str, Any]:
+        if params.get("protocol") != PROTOCOL_VERSION:
+            raise RpcError("invalid_params", f"this runtime speaks protocol {PROTOCOL_VERSION}")
+        if params.get("app_id") not in (None, self.manifest["id"]):
+            raise RpcError(
+                "invalid_params", f"this is {self.manifest['id']}, not {params['app_id']}"
             )
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        elif "id" in message:
-            future = self._pending.get(message["id"]) if isinstance(message["id"], str) else None
-            if future is None or future.done():
-                log.warning("ignored an answer to unknown request %r", message["id"])
-            else:
-                future.set_result(message)
+        self._initialized = True
+        # The app's own secret, to verify signed host events (payment.succeeded …); it comes
+        # over this private pipe, never through argv or the environment.
+        secret = params.get("secret")
+        self.app_secret = secret if isinstance(secret, str) and secret else None
+        return {"protocol": PROTOCOL_VERSION, "ready": True}
 
     async def run(self) -> int:
         """Serve until ``shutdown`` or the end of input; the process exit status."""
@@ -199,18 +156,18 @@ class Runtime:
             done, _ = await asyncio.wait({next_line, stop}, return_when=asyncio.FIRST_COMPLETED)
             if stop in done:
                 next_line.cancel()
-                if self._tasks:
-                    await asyncio.wait(set(self._tasks), timeout=SHUTDOWN_GRACE)
+                # In-flight requests, the shutdown's own answer among them, may finish.
+                if self.peer.serving:
+                    await asyncio.wait(set(self.peer.serving), timeout=SHUTDOWN_GRACE)
                 break
             line = next_line.result()
             if line is None:
                 stop.cancel()
                 break
             if line.strip():
-                self._dispatch(line)
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+                self._receive(line)
+        self.peer.fail_pending(ConnectionError("the host closed the protocol"))
+        await self.peer.close()
         return 0
 
 

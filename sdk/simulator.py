@@ -10,133 +10,56 @@
     await sim.press(bob, card_id, "vote", value=...)
 
 The app's handlers run in this process, but every request and answer goes through JSON as on
-the wire, and the simulator applies the host's rules: manifest permissions
-(``PermissionDenied``), consent per scope (``ScopeDenied``), membership, group-state versions
-(``Conflict``), card validation, the storage filter subset and quota, the 3 s deadline, and
-call ids that expire with their invocation, and payments (``payments.request``/``.refund``:
-the user confirms with ``sim.confirm_payment``, the app gets a signed ``payment.succeeded``; see
-``sdk._sim_payments``). What the app did is recorded for assertions: ``messages``, ``card``,
-``ephemeral``, ``group_state``, ``storage``, ``events_emitted``, ``notifications``, ``calls``,
-``payments``, ``payment_events``.
+the wire. Capability calls are checked with the host's own contract (``sdk.capabilities``: params,
+limits, manifest permissions, consent per scope, reply expansion — the same code and message as
+the host, which tests/miniapps/test_capability_contract.py checks), and the simulator adds the
+effects in memory (``sdk._sim_effects``): membership, group-state versions (``Conflict``), the
+storage quota, the 3 s deadline, call ids that expire with their invocation, and payments
+(``payments.request``/``.refund``: the user confirms with ``sim.confirm_payment``, the app gets a
+signed ``payment.succeeded``; see ``sdk._sim_payments``). What the app did is recorded for
+assertions: ``messages``, ``card``, ``ephemeral``, ``group_state``, ``storage``,
+``events_emitted``, ``notifications``, ``calls``, ``payments``, ``payment_events``;
+``call_capability`` makes one capability call outside a handler.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import hashlib
 import hmac
 import itertools
-import json
-import re
 import secrets
-import shlex
 import warnings
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from sdk import signing
+from sdk._sim_effects import EFFECTS, EffectsMixin
 from sdk._sim_payments import PaymentsMixin
+from sdk._sim_world import Consent, SimCall, SimConversation, SimMessage, SimUser, wire
 from sdk.app import PAYMENT_EVENTS, App
+from sdk.capabilities import STORAGE_QUOTA_BYTES, check_call, expand_reply
 from sdk.errors import (
     AppCallError,
-    CardError,
-    Conflict,
     HostError,
     HostRefused,
     InvalidParams,
-    NotFound,
-    PermissionDenied,
-    QuotaExceeded,
     ScopeDenied,
-    UnknownMethod,
 )
-from sdk.filters import FilterError, matches, validate_filter
 from sdk.loader import load_app
-from sdk.manifest import validate_card, validate_manifest
-from sdk.protocol import INTERACTIVE_DEADLINE, MAX_LINE_BYTES, answer
+from sdk.manifest import validate_manifest
+from sdk.protocol import INTERACTIVE_DEADLINE, answer, command_params
+
+__all__ = ["TEST_SECRET", "AppCallError", "HostRefused", "SimConversation", "SimUser", "Simulator"]
 
 TEST_SECRET = "aetherial-simulator-test-secret"
-TEXT_MAX = 4000
-STATE_MAX_BYTES = 64 * 1024
-STORAGE_QUOTA_BYTES = 1024 * 1024
-STORAGE_VALUE_MAX_BYTES = 64 * 1024
-FIND_LIMIT_MAX = 100
-SCOPES = {"users.profile": "users.profile"}  # capability -> the consent scope it needs
-COLLECTION_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"}
-
-Consent = Mapping[str, bool] | Callable[["SimUser", str], bool]
-
-
-@dataclass(eq=False)
-class SimUser:
-    """A simulated person; ``id`` is their per-app id (what the app sees)."""
-
-    name: str
-    id: str
-    display_name: str
-    avatar_url: str | None = None
-    notifications: bool = True  # opted in to this app's notifications
-    consent: dict[str, bool] = field(default_factory=dict)
-
-
-@dataclass(eq=False)
-class SimConversation:
-    """A simulated chat and its members."""
-
-    id: str
-    title: str | None
-    members: list[SimUser] = field(default_factory=list)
-
-
-@dataclass
-class _Message:
-    id: str
-    conversation_id: str
-    type: str  # "text" or "card"
-    text: str | None = None
-    versions: list[dict[str, Any]] = field(default_factory=list)  # a card's successive versions
-
-    def view(self) -> dict[str, Any]:
-        if self.type == "text":
-            return {"id": self.id, "type": "text", "text": self.text}
-        return {"id": self.id, "type": "card", "card": copy.deepcopy(self.versions[-1])}
-
-
-@dataclass
-class _Call:
-    user: SimUser | None
-    conversation: SimConversation | None
-
-
-def _wire(value: Any) -> Any:
-    """``value`` after a trip through JSON, as the other side would receive it."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    if len(text.encode()) + 1 > MAX_LINE_BYTES:
-        raise ValueError(f"a protocol line may not exceed {MAX_LINE_BYTES} bytes")
-    return json.loads(text)
-
-
-def _size(value: Any) -> int:
-    return len(json.dumps(value, separators=(",", ":")).encode())
-
-
-def _string(params: dict, name: str, max_length: int) -> str:
-    value = params.get(name)
-    if not isinstance(value, str) or not value.strip() or len(value) > max_length:
-        raise InvalidParams(f"{name} must be a string of 1-{max_length} characters")
-    return value
-
-
-def _card(card: Any) -> dict[str, Any]:
-    try:
-        return validate_card(card)
-    except CardError as exc:
-        raise InvalidParams(f"bad card: {exc}") from None
+# Every effect of a capability, by capability: the simulator's side of sdk.capabilities.
+_EFFECTS = {
+    **EFFECTS,
+    "payments.request": PaymentsMixin._payments_request,
+    "payments.refund": PaymentsMixin._payments_refund,
+}
 
 
 class _Link:
@@ -152,17 +75,17 @@ class _Link:
 
     async def call(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         try:
-            params = _wire(params)
+            params = wire(params)
         except ValueError as exc:
             raise InvalidParams(str(exc)) from None
         # Yield like a real round trip, so concurrent handlers interleave as they would.
         await asyncio.sleep(0)
         result = await self._simulator._capability(method, params)
         await asyncio.sleep(0)
-        return _wire(result)
+        return wire(result)
 
 
-class Simulator(PaymentsMixin):
+class Simulator(EffectsMixin, PaymentsMixin):
     """Plays the host for one app, in-process. ``app``: an app folder (manifest + entry file)
     or an ``App`` together with ``manifest=``.
 
@@ -205,12 +128,12 @@ class Simulator(PaymentsMixin):
         self._ids = itertools.count(1)
         self._users: dict[str, SimUser] = {}
         self._conversations: dict[str, SimConversation] = {}
-        self._messages: dict[str, _Message] = {}
+        self._messages: dict[str, SimMessage] = {}
         self._ephemeral: dict[str, list[dict[str, Any]]] = {}
         self._notifications: dict[str, list[str]] = {}
         self._group_state: dict[str, tuple[int, dict[str, Any]]] = {}
         self._storage: dict[str, dict[str, Any]] = {}
-        self._calls: dict[str, _Call] = {}
+        self._calls: dict[str, SimCall] = {}
         self._http: dict[str, Any] = {}
         self._nonces = signing.NonceCache()
         self._init_payments()
@@ -293,18 +216,13 @@ class Simulator(PaymentsMixin):
         host: the first word (lower-cased, ``@suffix`` dropped) is the command, the rest is
         ``text`` and, split with ``shlex``, ``args``. Returns the app's reply after applying
         it; raises ``HostRefused`` or ``AppCallError``."""
-        if not text.startswith("/"):
+        params = command_params(text)
+        if params is None:
             raise HostRefused("not_a_command", "a command starts with '/'")
         self._check_member(user, conversation)
-        word, _, rest = text[1:].partition(" ")
-        command = word.split("@", 1)[0].lower()
+        command = params["command"]
         if command not in {c["name"] for c in self.manifest["commands"]}:
             raise HostRefused("unknown_command", f"{self.app_id} declares no command /{command}")
-        try:
-            args = shlex.split(rest)
-        except ValueError:
-            args = rest.split()
-        params = {"command": command, "args": args, "text": rest}
         return await self._invoke("command", user, conversation, params)
 
     async def press(
@@ -355,7 +273,7 @@ class Simulator(PaymentsMixin):
         params: dict[str, Any],
     ) -> dict:
         call_id = "c-" + secrets.token_urlsafe(12)
-        self._calls[call_id] = _Call(user, conversation)
+        self._calls[call_id] = SimCall(user, conversation)
         context = {
             "call_id": call_id,
             "conversation_id": conversation.id if conversation else None,
@@ -363,7 +281,7 @@ class Simulator(PaymentsMixin):
             "locale": self.locale,
         }
         try:
-            request = _wire({**params, "context": context})
+            request = wire({**params, "context": context})
             try:
                 body = await asyncio.wait_for(
                     answer(self.app, method, request, _Link(self)), self.deadline
@@ -371,7 +289,7 @@ class Simulator(PaymentsMixin):
             except TimeoutError:
                 raise AppCallError("timeout", f"no answer within {self.deadline} s") from None
             try:
-                body = _wire(body)
+                body = wire(body)
             except (TypeError, ValueError) as exc:
                 raise AppCallError("internal_error", f"the answer cannot be sent: {exc}") from None
             if "error" in body:
@@ -387,25 +305,10 @@ class Simulator(PaymentsMixin):
 
     async def _apply_reply(self, call_id: str, reply: dict[str, Any]) -> None:
         """A Reply is shorthand for the capabilities it names — with their permissions."""
-        parts = (
-            ("text", "messages.send_text"),
-            ("card", "messages.send_card"),
-            ("ephemeral", "messages.reply_ephemeral"),
-            ("update_card", "messages.update_card"),
-        )
-        for key, method in parts:
-            value = reply.get(key)
-            if value is None:
-                continue
-            if key == "ephemeral":
-                params = {"text": value} if isinstance(value, str) else {"card": value}
-            elif key == "update_card":
-                params = value if isinstance(value, dict) else {}
-            else:
-                params = {key: value}
+        for method, params in expand_reply(reply):
             await self._capability(method, {**params, "call_id": call_id})
 
-    # --- capabilities ---------------------------------------------------------------------
+    # --- capabilities: sdk.capabilities checks, the mixins' effects -----------------------
 
     async def _capability(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         record: dict[str, Any] = {"method": method, "ok": False}
@@ -414,20 +317,41 @@ class Simulator(PaymentsMixin):
             call = self._calls.get(params.get("call_id")) if isinstance(params, dict) else None
             if call is None:
                 raise InvalidParams("missing or expired call_id")
-            handler = self._CAPABILITIES.get(method)
-            if handler is None:
-                raise UnknownMethod(f"no capability {method!r}")
-            if method not in self.manifest["permissions"]:
-                raise PermissionDenied(f"{method} is not in this app's manifest permissions")
-            scope = SCOPES.get(method)
+            capability, clean = check_call(method, self.manifest["permissions"], params)
+            if capability.needs_conversation and call.conversation is None:
+                raise InvalidParams("this invocation has no conversation")
+            if capability.needs_user and call.user is None:
+                raise InvalidParams("this invocation has no user")
+            scope = capability.scope
             if scope and call.user is not None and not self._granted(call.user, scope):
                 raise ScopeDenied(f"the user has not granted {scope}")
-            result = handler(self, call, params)
+            result = _EFFECTS[method](self, call, clean)
             record["ok"] = True
             return result
         except HostError as exc:
             record["error"] = exc.code
             raise
+
+    async def call_capability(
+        self,
+        user: SimUser | None,
+        conversation: SimConversation | None,
+        method: str,
+        params: dict[str, Any],
+    ) -> tuple[str, Any]:
+        """Call capability ``method`` with ``params`` (no ``call_id``) as the app would during
+        an invocation by ``user`` in ``conversation`` — without a handler, with every check of
+        the host. Returns ``("ok", result)`` or ``("error", code)``: the shape the capability
+        contract test compares with the host's answers. The call is recorded in ``calls``."""
+        call_id = "c-" + secrets.token_urlsafe(12)
+        self._calls[call_id] = SimCall(user, conversation)
+        try:
+            request = wire({**params, "call_id": call_id})
+            return ("ok", wire(await self._capability(method, request)))
+        except HostError as exc:
+            return ("error", exc.code)
+        finally:
+            self._calls.pop(call_id, None)
 
     def _granted(self, user: SimUser, scope: str) -> bool:
         if scope in user.consent:
@@ -437,233 +361,6 @@ class Simulator(PaymentsMixin):
         if callable(self.consent):
             return bool(self.consent(user, scope))
         return bool(self.consent.get(scope, True))
-
-    def _conversation_of(self, call: _Call) -> SimConversation:
-        if call.conversation is None:
-            raise InvalidParams("this invocation has no conversation")
-        return call.conversation
-
-    def _post(self, conversation: SimConversation, kind: str, content: Any) -> str:
-        message_id = f"m-{next(self._ids)}"
-        if kind == "text":
-            message = _Message(message_id, conversation.id, "text", text=content)
-        else:
-            message = _Message(message_id, conversation.id, "card", versions=[content])
-        self._messages[message_id] = message
-        return message_id
-
-    def _send_text(self, call: _Call, params: dict) -> dict:
-        text = _string(params, "text", TEXT_MAX)
-        return {"message_id": self._post(self._conversation_of(call), "text", text)}
-
-    def _send_card(self, call: _Call, params: dict) -> dict:
-        card = _card(params.get("card"))
-        return {"message_id": self._post(self._conversation_of(call), "card", card)}
-
-    def _reply_ephemeral(self, call: _Call, params: dict) -> dict:
-        if call.user is None:
-            raise InvalidParams("this invocation has no user to reply to")
-        if "card" in params:
-            content = {"card": _card(params["card"])}
-        else:
-            content = {"text": _string(params, "text", TEXT_MAX)}
-        conversation = call.conversation.id if call.conversation else None
-        self._ephemeral.setdefault(call.user.id, []).append(
-            {"conversation_id": conversation, **content}
-        )
-        return {}
-
-    def _update_card(self, call: _Call, params: dict) -> dict:
-        message_id = _string(params, "message_id", 64)
-        message = self._messages.get(message_id)
-        conversation = self._conversation_of(call)
-        if message is None or message.type != "card" or message.conversation_id != conversation.id:
-            raise NotFound("no such card in this chat")
-        message.versions.append(_card(params.get("card")))
-        return {}
-
-    def _get_group_state(self, call: _Call, params: dict) -> dict:
-        version, state = self._group_state.get(self._conversation_of(call).id, (0, {}))
-        return {"version": version, "state": copy.deepcopy(state)}
-
-    def _set_group_state(self, call: _Call, params: dict) -> dict:
-        conversation = self._conversation_of(call)
-        if call.user is not None and call.user not in conversation.members:
-            raise PermissionDenied("group state is written for members only")
-        state, expected = params.get("state"), params.get("expected_version")
-        if not isinstance(state, dict):
-            raise InvalidParams("state must be an object")
-        if not isinstance(expected, int) or isinstance(expected, bool) or expected < 0:
-            raise InvalidParams("expected_version must be an integer >= 0")
-        if _size(state) > STATE_MAX_BYTES:
-            raise QuotaExceeded(f"group state is limited to {STATE_MAX_BYTES} bytes")
-        version, _ = self._group_state.get(conversation.id, (0, {}))
-        if expected != version:
-            self.conflicts += 1
-            raise Conflict("the group state changed; read it and try again")
-        self._group_state[conversation.id] = (version + 1, copy.deepcopy(state))
-        return {"version": version + 1}
-
-    def _collection(self, params: dict) -> str:
-        collection = params.get("collection")
-        if not isinstance(collection, str) or not COLLECTION_PATTERN.match(collection):
-            raise InvalidParams("collection must be 1-64 characters of [A-Za-z0-9_.-]")
-        return collection
-
-    def _storage_get(self, call: _Call, params: dict) -> dict:
-        collection, key = self._collection(params), _string(params, "key", 256)
-        return {"value": copy.deepcopy(self._storage.get(collection, {}).get(key))}
-
-    def _storage_used(self) -> int:
-        return sum(
-            len(key.encode()) + _size(value)
-            for items in self._storage.values()
-            for key, value in items.items()
-        )
-
-    def _storage_put(self, call: _Call, params: dict) -> dict:
-        collection, key = self._collection(params), _string(params, "key", 256)
-        if "value" not in params:
-            raise InvalidParams("value is required")
-        value = params["value"]
-        size = _size(value)
-        if size > STORAGE_VALUE_MAX_BYTES:
-            raise QuotaExceeded(f"a stored value is limited to {STORAGE_VALUE_MAX_BYTES} bytes")
-        items = self._storage.setdefault(collection, {})
-        previous = len(key.encode()) + _size(items[key]) if key in items else 0
-        if self._storage_used() - previous + len(key.encode()) + size > self.storage_quota_bytes:
-            limit = self.storage_quota_bytes
-            raise QuotaExceeded(f"this app's storage is limited to {limit} bytes")
-        items[key] = copy.deepcopy(value)
-        return {}
-
-    def _storage_delete(self, call: _Call, params: dict) -> dict:
-        collection, key = self._collection(params), _string(params, "key", 256)
-        self._storage.get(collection, {}).pop(key, None)
-        return {}
-
-    def _storage_find(self, call: _Call, params: dict) -> dict:
-        collection = self._collection(params)
-        query = params.get("filter") or {}
-        try:
-            validate_filter(query)
-        except FilterError as exc:
-            raise InvalidParams(str(exc)) from None
-        limit = params.get("limit", FIND_LIMIT_MAX)
-        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 100:
-            raise InvalidParams(f"limit must be an integer from 1 to {FIND_LIMIT_MAX}")
-        items = [
-            {"key": key, "value": copy.deepcopy(value)}
-            for key, value in sorted(self._storage.get(collection, {}).items())
-            if matches(query, value)
-        ]
-        return {"items": items[:limit]}
-
-    def _profile(self, call: _Call, params: dict) -> dict:
-        if call.user is None:
-            raise InvalidParams("this invocation has no user")
-        user = call.user
-        return {"id": user.id, "display_name": user.display_name, "avatar_url": user.avatar_url}
-
-    def _notify(self, call: _Call, params: dict) -> dict:
-        user_id = _string(params, "user_id", 64)
-        text = _string(params, "text", TEXT_MAX)
-        user = next((u for u in self._users.values() if u.id == user_id), None)
-        if user is None:
-            raise NotFound("no such user")
-        if not user.notifications:
-            raise ScopeDenied("the user has not opted in to this app's notifications")
-        self._notifications.setdefault(user.id, []).append(text)
-        return {}
-
-    def _emit(self, call: _Call, params: dict) -> dict:
-        name = _string(params, "name", 96)
-        if name not in self.manifest["events"]["emits"]:
-            raise PermissionDenied(f"{name!r} is not declared in events.emits")
-        payload = params.get("payload")
-        if not isinstance(payload, dict):
-            raise InvalidParams("payload must be an object")
-        self.events_emitted.append(
-            {
-                "name": name,
-                "payload": payload,
-                "user_id": call.user.id if call.user else None,
-                "conversation_id": call.conversation.id if call.conversation else None,
-            }
-        )
-        return {}
-
-    def _fetch(self, call: _Call, params: dict) -> dict:
-        url = _string(params, "url", 2000)
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InvalidParams("url must be an http(s) URL")
-        if parts.hostname.lower() not in self.manifest["http"]["allowed_domains"]:
-            raise PermissionDenied(f"{parts.hostname} is not in http.allowed_domains")
-        method = params.get("method") or "GET"
-        if method not in HTTP_METHODS:
-            raise InvalidParams(f"method must be one of {sorted(HTTP_METHODS)}")
-        response = self._http.get(url)
-        if response is None:
-            raise NotFound(f"no fake response for {url}; register one with sim.fake_http()")
-        return copy.deepcopy(response)
-
-    _CAPABILITIES: dict[str, Callable[[Simulator, _Call, dict], dict]] = {
-        "messages.send_text": _send_text,
-        "messages.send_card": _send_card,
-        "messages.reply_ephemeral": _reply_ephemeral,
-        "messages.update_card": _update_card,
-        "group_state.get": _get_group_state,
-        "group_state.set": _set_group_state,
-        "storage.get": _storage_get,
-        "storage.put": _storage_put,
-        "storage.delete": _storage_delete,
-        "storage.find": _storage_find,
-        "users.profile": _profile,
-        "notifications.send": _notify,
-        "events.emit": _emit,
-        "http.fetch": _fetch,
-        "payments.request": PaymentsMixin._payments_request,
-        "payments.refund": PaymentsMixin._payments_refund,
-    }
-
-    # --- what happened --------------------------------------------------------------------
-
-    def messages(self, conversation: SimConversation) -> list[dict[str, Any]]:
-        """The app's messages in ``conversation``, oldest first: ``{"id", "type": "text",
-        "text"}`` or ``{"id", "type": "card", "card"}`` (a card's current version)."""
-        return [m.view() for m in self._messages.values() if m.conversation_id == conversation.id]
-
-    def card(self, message_id: str) -> dict[str, Any]:
-        """The current version of a card (after its updates)."""
-        message = self._messages[message_id]
-        if message.type != "card":
-            raise KeyError(f"{message_id} is a text, not a card")
-        return copy.deepcopy(message.versions[-1])
-
-    def card_history(self, message_id: str) -> list[dict[str, Any]]:
-        """Every version of a card, first posted first."""
-        return copy.deepcopy(self._messages[message_id].versions)
-
-    def ephemeral(self, user: SimUser) -> list[dict[str, Any]]:
-        """What was shown to ``user`` only: ``{"conversation_id", "text"}`` or ``{…, "card"}``."""
-        return copy.deepcopy(self._ephemeral.get(user.id, []))
-
-    def group_state(self, conversation: SimConversation) -> dict[str, Any]:
-        """The conversation's group state for this app (``{}`` when none)."""
-        return copy.deepcopy(self._group_state.get(conversation.id, (0, {}))[1])
-
-    def group_state_version(self, conversation: SimConversation) -> int:
-        """The group state's version (0 when none was written)."""
-        return self._group_state.get(conversation.id, (0, {}))[0]
-
-    def storage(self, collection: str) -> dict[str, Any]:
-        """The app's stored items in ``collection``, by key."""
-        return copy.deepcopy(self._storage.get(collection, {}))
-
-    def notifications(self, user: SimUser) -> list[str]:
-        """Notifications the app sent ``user``."""
-        return list(self._notifications.get(user.id, []))
 
     # --- signatures -----------------------------------------------------------------------
 

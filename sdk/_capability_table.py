@@ -1,0 +1,375 @@
+"""The table of ``sdk.capabilities``: the named limits, the scopes, one ``Capability`` per
+app → host method, and the markdown table made from them. Import it all from
+``sdk.capabilities``; it lives apart only to keep each file short to read."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+TEXT_MAX = 4000
+STATE_MAX_BYTES = 64 * 1024
+STORAGE_KEY_MAX = 256
+STORAGE_VALUE_MAX_BYTES = 64 * 1024
+STORAGE_QUOTA_BYTES = 1024 * 1024  # per app, keys and values together
+FIND_LIMIT_MAX = 100
+FIND_SCAN_MAX = 1000  # documents of one collection ``storage.find`` looks at, in key order
+EVENT_NAME_MAX = 96
+EVENT_PAYLOAD_MAX_BYTES = 64 * 1024
+MAX_EVENT_DEPTH = 4  # an event handler's events may cascade this far, then they are refused
+URL_MAX = 2000
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+HTTP_HEADERS_MAX = 50
+HTTP_BODY_MAX_BYTES = 1024 * 1024
+COLLECTION_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+MESSAGE_ID_MAX = 64
+USER_ID_MAX = 64
+PAYMENT_DESCRIPTION_MAX = 200
+REF_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")  # order_ref, refund_ref
+CURRENCY_PATTERN = re.compile(r"^[A-Z]{3}$")
+
+# What a user grants an app: data about them (users.profile, asked by the host the first time),
+# or reaching them directly (notifications: opt-in, never asked by a call).
+SCOPES: frozenset[str] = frozenset({"users.profile", "notifications"})
+
+# Any capability may answer these: a bad or expired call_id or bad params, a method that does
+# not exist or is not in the manifest, too many calls, a failure of the host.
+COMMON_ERRORS: tuple[str, ...] = (
+    "invalid_params",
+    "unknown_method",
+    "permission_denied",
+    "rate_limited",
+    "internal_error",
+)
+
+
+@dataclass(frozen=True)
+class Capability:
+    """One app → host method. ``name`` is also the manifest permission; ``params`` the JSON
+    Schema of its params (``call_id`` excluded); ``scope`` the consent the invoking user must
+    have granted (None: none); ``errors`` the codes it may answer beyond ``COMMON_ERRORS``;
+    ``needs_conversation``/``needs_user``: an invocation without one is ``invalid_params``."""
+
+    name: str
+    group: str
+    summary: str
+    params: dict
+    scope: str | None
+    errors: tuple[str, ...]
+    needs_conversation: bool
+    needs_user: bool
+
+
+def _text(max_length: int, what: str = "a string") -> dict[str, Any]:
+    return {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": max_length,
+        "pattern": r"\S",
+        "description": f"{what} of 1-{max_length} characters, not only spaces",
+    }
+
+
+def _params(required: dict[str, dict], optional: dict[str, dict] | None = None) -> dict:
+    properties = dict(required)
+    for name, schema in (optional or {}).items():
+        # An optional param may be null: the same as leaving it out.
+        if "type" in schema:
+            schema = {**schema, "type": [schema["type"], "null"]}
+        properties[name] = schema
+    return {"type": "object", "properties": properties, "required": list(required)}
+
+
+CARD = {
+    "$ref": "https://aetherial.dev/schemas/card.schema.json",
+    "description": "a card, see sdk/schemas/card.schema.json",
+}
+COLLECTION = {
+    "type": "string",
+    "pattern": COLLECTION_PATTERN.pattern,
+    "description": "1-64 characters of [A-Za-z0-9_.-]",
+}
+KEY = _text(STORAGE_KEY_MAX)
+AMOUNT = {
+    "type": "integer",
+    "minimum": 1,
+    "description": "a whole number of minor units > 0",
+}
+REF = {
+    "type": "string",
+    "pattern": REF_PATTERN.pattern,
+    "description": "1-64 characters of [A-Za-z0-9_.:-]",
+}
+
+
+def _capability(
+    name: str,
+    summary: str,
+    params: dict,
+    *,
+    errors: tuple[str, ...] = (),
+    scope: str | None = None,
+    conversation: bool = False,
+    user: bool = False,
+) -> Capability:
+    return Capability(
+        name=name,
+        group=name.split(".", 1)[0],
+        summary=summary,
+        params=params,
+        scope=scope,
+        errors=errors,
+        needs_conversation=conversation,
+        needs_user=user,
+    )
+
+
+_TABLE = (
+    _capability(
+        "messages.send_text",
+        "Post a text into the conversation, from the app's bot → `{message_id}`.",
+        _params({"text": _text(TEXT_MAX)}),
+        conversation=True,
+    ),
+    _capability(
+        "messages.send_card",
+        "Post a card into the conversation → `{message_id}`.",
+        _params({"card": CARD}),
+        conversation=True,
+    ),
+    _capability(
+        "messages.reply_ephemeral",
+        "Show a text or a card (exactly one) to the invoking user only → `{}`.",
+        {
+            **_params({}, {"text": _text(TEXT_MAX), "card": CARD}),
+            "oneOf": [{"required": ["text"]}, {"required": ["card"]}],
+        },
+        user=True,
+    ),
+    _capability(
+        "messages.update_card",
+        "Replace a card this app posted in this conversation → `{}`.",
+        _params({"message_id": _text(MESSAGE_ID_MAX), "card": CARD}),
+        errors=("not_found",),
+        conversation=True,
+    ),
+    _capability(
+        "group_state.get",
+        "The conversation's shared document for this app → `{version, state}` (0, `{}`: none).",
+        _params({}),
+        conversation=True,
+    ),
+    _capability(
+        "group_state.set",
+        "Write the shared document if still at `expected_version` → `{version}`.",
+        _params(
+            {
+                "state": {
+                    "type": "object",
+                    "description": f"a JSON object of at most {STATE_MAX_BYTES} bytes",
+                },
+                "expected_version": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "an integer >= 0",
+                },
+            }
+        ),
+        errors=("conflict", "quota_exceeded"),
+        conversation=True,
+    ),
+    _capability(
+        "users.profile",
+        "The invoking user's `{id, display_name, avatar_url}` (id: per-app).",
+        _params({}),
+        errors=("scope_denied", "not_found"),
+        scope="users.profile",
+        user=True,
+    ),
+    _capability(
+        "storage.get",
+        "The value stored under `key` in `collection` → `{value}` (null: none).",
+        _params({"collection": COLLECTION, "key": KEY}),
+    ),
+    _capability(
+        "storage.put",
+        "Store a JSON value under `key` in `collection` → `{}`.",
+        _params(
+            {
+                "collection": COLLECTION,
+                "key": KEY,
+                "value": {
+                    "description": f"any JSON value of at most {STORAGE_VALUE_MAX_BYTES} bytes"
+                },
+            }
+        ),
+        errors=("quota_exceeded",),
+    ),
+    _capability(
+        "storage.delete",
+        "Delete `key` from `collection` (deleting nothing is fine) → `{}`.",
+        _params({"collection": COLLECTION, "key": KEY}),
+    ),
+    _capability(
+        "storage.find",
+        "Items whose value matches `filter`, in key order, among the first "
+        f"{FIND_SCAN_MAX} of the collection → `{{items: [{{key, value}}]}}`.",
+        _params(
+            {"collection": COLLECTION},
+            {
+                "filter": {
+                    "type": "object",
+                    "default": {},
+                    "description": "a filter of the safe subset (PROTOCOL.md, sdk.filters)",
+                },
+                "limit": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": FIND_LIMIT_MAX,
+                    "default": FIND_LIMIT_MAX,
+                    "description": f"an integer from 1 to {FIND_LIMIT_MAX}",
+                },
+            },
+        ),
+    ),
+    _capability(
+        "notifications.send",
+        "Notify a user of this app (per-app id) who opted in to `notifications` → `{}`.",
+        _params({"user_id": _text(USER_ID_MAX, "a per-app user id"), "text": _text(TEXT_MAX)}),
+        errors=("not_found", "scope_denied"),
+    ),
+    _capability(
+        "events.emit",
+        "Emit an event declared in `events.emits` to the apps that accept it → `{}`.",
+        _params(
+            {
+                "name": _text(EVENT_NAME_MAX, "an event name"),
+                "payload": {
+                    "type": "object",
+                    "description": f"a JSON object of at most {EVENT_PAYLOAD_MAX_BYTES} bytes",
+                },
+            }
+        ),
+    ),
+    _capability(
+        "http.fetch",
+        "An HTTP request, made by the host, to a host in `http.allowed_domains` → "
+        "`{status, headers, body}`.",
+        _params(
+            {
+                "url": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": URL_MAX,
+                    "description": f"an http(s) URL of at most {URL_MAX} characters",
+                }
+            },
+            {
+                "method": {
+                    "type": "string",
+                    "enum": list(HTTP_METHODS),
+                    "default": "GET",
+                    "description": f"one of {', '.join(HTTP_METHODS)}",
+                },
+                "headers": {
+                    "type": "object",
+                    "maxProperties": HTTP_HEADERS_MAX,
+                    "additionalProperties": {"type": "string"},
+                    "default": {},
+                    "description": f"an object of at most {HTTP_HEADERS_MAX} string headers",
+                },
+                "body": {
+                    "type": "string",
+                    "default": None,
+                    "description": f"text of at most {HTTP_BODY_MAX_BYTES} bytes",
+                },
+            },
+        ),
+        errors=("fetch_failed", "timeout", "quota_exceeded"),
+    ),
+    _capability(
+        "payments.request",
+        "Ask the invoking user to pay; the outcome comes as a signed event → "
+        "`{payment_id, status}`.",
+        _params(
+            {
+                "amount": AMOUNT,
+                "currency": {
+                    "type": "string",
+                    "pattern": CURRENCY_PATTERN.pattern,
+                    "description": "an ISO 4217 code such as 'USD'",
+                },
+                "description": {
+                    "type": "string",
+                    "pattern": r"\S",
+                    "description": f"a string of 1-{PAYMENT_DESCRIPTION_MAX} characters once "
+                    "trimmed",
+                },
+                "order_ref": REF,
+            }
+        ),
+        errors=(
+            "order_ref_reused",
+            "amount_too_large",
+            "unknown_currency",
+            "payments_unavailable",
+        ),
+        user=True,
+    ),
+    _capability(
+        "payments.refund",
+        "Give back part or all of a paid payment of this app → `{refund_id, refunded_total}`.",
+        _params(
+            {
+                "payment_id": {"type": "string", "description": "a payment id of this app"},
+                "amount": AMOUNT,
+            },
+            {"refund_ref": REF},
+        ),
+        errors=(
+            "not_found",
+            "not_paid",
+            "refund_exceeds_payment",
+            "invalid_amount",
+            "amount_too_large",
+            "payments_unavailable",
+        ),
+    ),
+)
+
+CAPABILITIES: dict[str, Capability] = {capability.name: capability for capability in _TABLE}
+
+
+def _param_cell(schema: dict[str, Any]) -> str:
+    required = schema.get("required", [])
+    cells = []
+    for name, prop in schema["properties"].items():
+        mark = "" if name in required else "?"
+        default = prop.get("default")
+        default = f"; default `{json.dumps(default)}`" if default is not None else ""
+        cells.append(f"`{name}`{mark} ({prop['description']}{default})")
+    if schema.get("oneOf"):
+        cells.append(
+            "exactly one of " + " or ".join(f"`{c['required'][0]}`" for c in schema["oneOf"])
+        )
+    return "; ".join(cells) or "—"
+
+
+def markdown_table() -> str:
+    """The capability table of PROTOCOL.md and docs/sdk.md, made from ``CAPABILITIES``
+    (``python -m sdk.capabilities`` prints it): method, params (``?``: optional), what it does
+    and answers, scope, errors beyond the common ones."""
+    lines = [
+        "| method | params (besides `call_id`) | does → result | scope | errors |",
+        "|---|---|---|---|---|",
+    ]
+    for capability in CAPABILITIES.values():
+        scope = f"`{capability.scope}`" if capability.scope else "—"
+        errors = ", ".join(f"`{code}`" for code in capability.errors) or "—"
+        lines.append(
+            f"| `{capability.name}` | {_param_cell(capability.params)} | {capability.summary} "
+            f"| {scope} | {errors} |"
+        )
+    return "\n".join(lines) + "\n"

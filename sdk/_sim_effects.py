@@ -1,0 +1,228 @@
+"""The simulator's capability effects: what each capability does to the in-memory world once
+``sdk.capabilities`` accepted the call (params, permission, scope). Mixed into
+``sdk.simulator.Simulator``; the params arrive checked and normalised by
+``sdk.capabilities.check_params``."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from sdk._sim_world import SimCall, SimConversation, SimMessage, SimUser
+from sdk.capabilities import FIND_SCAN_MAX, check_emit, check_fetch_target, json_size
+from sdk.errors import (
+    Conflict,
+    HostError,
+    InvalidParams,
+    NotFound,
+    PermissionDenied,
+    QuotaExceeded,
+    ScopeDenied,
+)
+from sdk.filters import FilterError, select
+
+
+class EffectsMixin:
+    """The in-memory effects of every capability but ``payments.*`` (``sdk._sim_payments``)."""
+
+    # provided by the Simulator
+    manifest: dict[str, Any]
+    storage_quota_bytes: int
+    events_emitted: list[dict[str, Any]]
+    conflicts: int
+    _ids: Any
+    _users: dict[str, SimUser]
+    _messages: dict[str, SimMessage]
+    _ephemeral: dict[str, list[dict[str, Any]]]
+    _notifications: dict[str, list[str]]
+    _group_state: dict[str, tuple[int, dict[str, Any]]]
+    _storage: dict[str, dict[str, Any]]
+    _http: dict[str, Any]
+
+    def _post(self, conversation: SimConversation | None, kind: str, content: Any) -> str:
+        assert conversation is not None  # the capability needs_conversation
+        message_id = f"m-{next(self._ids)}"
+        if kind == "text":
+            message = SimMessage(message_id, conversation.id, "text", text=content)
+        else:
+            message = SimMessage(message_id, conversation.id, "card", versions=[content])
+        self._messages[message_id] = message
+        return message_id
+
+    def _send_text(self, call: SimCall, params: dict) -> dict:
+        return {"message_id": self._post(call.conversation, "text", params["text"])}
+
+    def _send_card(self, call: SimCall, params: dict) -> dict:
+        return {"message_id": self._post(call.conversation, "card", params["card"])}
+
+    def _reply_ephemeral(self, call: SimCall, params: dict) -> dict:
+        assert call.user is not None  # the capability needs_user
+        content = {"card": params["card"]} if "card" in params else {"text": params["text"]}
+        conversation = call.conversation.id if call.conversation else None
+        self._ephemeral.setdefault(call.user.id, []).append(
+            {"conversation_id": conversation, **content}
+        )
+        return {}
+
+    def _update_card(self, call: SimCall, params: dict) -> dict:
+        assert call.conversation is not None
+        message = self._messages.get(params["message_id"])
+        if (
+            message is None
+            or message.type != "card"
+            or message.conversation_id != call.conversation.id
+        ):
+            raise NotFound("this app posted no such card in this conversation")
+        message.versions.append(params["card"])
+        return {}
+
+    def _get_group_state(self, call: SimCall, params: dict) -> dict:
+        assert call.conversation is not None
+        version, state = self._group_state.get(call.conversation.id, (0, {}))
+        return {"version": version, "state": copy.deepcopy(state)}
+
+    def _set_group_state(self, call: SimCall, params: dict) -> dict:
+        conversation = call.conversation
+        assert conversation is not None
+        if call.user is not None and call.user not in conversation.members:
+            raise PermissionDenied("group state is written for members only")
+        version, _ = self._group_state.get(conversation.id, (0, {}))
+        if params["expected_version"] != version:
+            self.conflicts += 1
+            raise Conflict("the group state changed; read it and try again")
+        self._group_state[conversation.id] = (version + 1, copy.deepcopy(params["state"]))
+        return {"version": version + 1}
+
+    def _profile(self, call: SimCall, params: dict) -> dict:
+        user = call.user
+        assert user is not None
+        return {"id": user.id, "display_name": user.display_name, "avatar_url": user.avatar_url}
+
+    # --- storage: like the host, a key and its value count against the app's quota ---------
+
+    def _storage_get(self, call: SimCall, params: dict) -> dict:
+        items = self._storage.get(params["collection"], {})
+        return {"value": copy.deepcopy(items.get(params["key"]))}
+
+    def _storage_used(self) -> int:
+        return sum(
+            len(key.encode()) + json_size(value)
+            for items in self._storage.values()
+            for key, value in items.items()
+        )
+
+    def _storage_put(self, call: SimCall, params: dict) -> dict:
+        collection, key, value = params["collection"], params["key"], params["value"]
+        items = self._storage.setdefault(collection, {})
+        previous = len(key.encode()) + json_size(items[key]) if key in items else 0
+        size = len(key.encode()) + json_size(value)
+        if self._storage_used() - previous + size > self.storage_quota_bytes:
+            limit = self.storage_quota_bytes
+            raise QuotaExceeded(f"this app's storage is limited to {limit} bytes")
+        items[key] = copy.deepcopy(value)
+        return {}
+
+    def _storage_delete(self, call: SimCall, params: dict) -> dict:
+        self._storage.get(params["collection"], {}).pop(params["key"], None)
+        return {}
+
+    def _storage_find(self, call: SimCall, params: dict) -> dict:
+        stored = sorted(self._storage.get(params["collection"], {}).items())[:FIND_SCAN_MAX]
+        items = ({"key": key, "value": value} for key, value in stored)
+        try:
+            found = select(params["filter"], items, params["limit"])
+        except FilterError as exc:
+            raise InvalidParams(str(exc)) from None
+        return {"items": copy.deepcopy(found)}
+
+    # --- notifications, events, http ------------------------------------------------------
+
+    def _notify(self, call: SimCall, params: dict) -> dict:
+        user = next((u for u in self._users.values() if u.id == params["user_id"]), None)
+        if user is None:
+            raise NotFound("no such user")
+        if not user.notifications:
+            raise ScopeDenied("the user has not opted in to this app's notifications")
+        self._notifications.setdefault(user.id, []).append(params["text"])
+        return {}
+
+    def _emit(self, call: SimCall, params: dict) -> dict:
+        check_emit(self.manifest, params["name"], call.depth)
+        self.events_emitted.append(
+            {
+                "name": params["name"],
+                "payload": params["payload"],
+                "user_id": call.user.id if call.user else None,
+                "conversation_id": call.conversation.id if call.conversation else None,
+            }
+        )
+        return {}
+
+    def _fetch(self, call: SimCall, params: dict) -> dict:
+        target = check_fetch_target(self.manifest, params["url"])
+        response = self._http.get(target.url)
+        if response is None:
+            # What the host answers for a name it cannot reach: there is no network here.
+            raise HostError(
+                f"no fake response for {target.url}; register one with sim.fake_http()",
+                code="fetch_failed",
+            )
+        return copy.deepcopy(response)
+
+    # --- what happened --------------------------------------------------------------------
+
+    def messages(self, conversation: SimConversation) -> list[dict[str, Any]]:
+        """The app's messages in ``conversation``, oldest first: ``{"id", "type": "text",
+        "text"}`` or ``{"id", "type": "card", "card"}`` (a card's current version)."""
+        return [m.view() for m in self._messages.values() if m.conversation_id == conversation.id]
+
+    def card(self, message_id: str) -> dict[str, Any]:
+        """The current version of a card (after its updates)."""
+        message = self._messages[message_id]
+        if message.type != "card":
+            raise KeyError(f"{message_id} is a text, not a card")
+        return copy.deepcopy(message.versions[-1])
+
+    def card_history(self, message_id: str) -> list[dict[str, Any]]:
+        """Every version of a card, first posted first."""
+        return copy.deepcopy(self._messages[message_id].versions)
+
+    def ephemeral(self, user: SimUser) -> list[dict[str, Any]]:
+        """What was shown to ``user`` only: ``{"conversation_id", "text"}`` or ``{…, "card"}``."""
+        return copy.deepcopy(self._ephemeral.get(user.id, []))
+
+    def group_state(self, conversation: SimConversation) -> dict[str, Any]:
+        """The conversation's group state for this app (``{}`` when none)."""
+        return copy.deepcopy(self._group_state.get(conversation.id, (0, {}))[1])
+
+    def group_state_version(self, conversation: SimConversation) -> int:
+        """The group state's version (0 when none was written)."""
+        return self._group_state.get(conversation.id, (0, {}))[0]
+
+    def storage(self, collection: str) -> dict[str, Any]:
+        """The app's stored items in ``collection``, by key."""
+        return copy.deepcopy(self._storage.get(collection, {}))
+
+    def notifications(self, user: SimUser) -> list[str]:
+        """Notifications the app sent ``user``."""
+        return list(self._notifications.get(user.id, []))
+
+
+Effect = Callable[[Any, SimCall, dict], dict]
+EFFECTS: dict[str, Effect] = {
+    "messages.send_text": EffectsMixin._send_text,
+    "messages.send_card": EffectsMixin._send_card,
+    "messages.reply_ephemeral": EffectsMixin._reply_ephemeral,
+    "messages.update_card": EffectsMixin._update_card,
+    "group_state.get": EffectsMixin._get_group_state,
+    "group_state.set": EffectsMixin._set_group_state,
+    "users.profile": EffectsMixin._profile,
+    "storage.get": EffectsMixin._storage_get,
+    "storage.put": EffectsMixin._storage_put,
+    "storage.delete": EffectsMixin._storage_delete,
+    "storage.find": EffectsMixin._storage_find,
+    "notifications.send": EffectsMixin._notify,
+    "events.emit": EffectsMixin._emit,
+    "http.fetch": EffectsMixin._fetch,
+}

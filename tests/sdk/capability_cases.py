@@ -1,0 +1,196 @@
+"""Params cases for every capability of ``sdk.capabilities``: valid ones and invalid ones, some
+written by hand, the rest generated from each capability's params schema (each required param
+left out, each param of a wrong type, each limit crossed by one).
+
+Shared by ``tests/sdk/test_capabilities.py`` (the contract alone) and
+``tests/miniapps/test_capability_contract.py`` (the simulator against the host). A case may hold
+placeholders that each side resolves against its own world before the call: ``"$card"`` (a card
+the app posted in the conversation), ``"$version"`` (the group state's current version),
+``"$me"`` (the invoker's per-app id), ``"$url"`` (a URL the app may fetch and that answers).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sdk.capabilities import (
+    CAPABILITIES,
+    EVENT_PAYLOAD_MAX_BYTES,
+    HTTP_HEADERS_MAX,
+    STATE_MAX_BYTES,
+    STORAGE_VALUE_MAX_BYTES,
+)
+
+PLACEHOLDERS = ("$card", "$version", "$me", "$url")
+CARD = {"title": "Lunch?", "text": "Vote", "buttons": [{"action_id": "vote", "label": "Pizza"}]}
+# A filter far past every bound, yet small enough to travel on one protocol line.
+WIDE_OR = {"$or": [{"n": i} for i in range(10_000)]}
+
+VALID: dict[str, list[dict[str, Any]]] = {
+    "messages.send_text": [{"text": "hello"}, {"text": "x" * 4000}],
+    "messages.send_card": [{"card": CARD}, {"card": {"title": "Plain"}}],
+    "messages.reply_ephemeral": [{"text": "only you"}, {"card": {"title": "Only you"}}],
+    "messages.update_card": [{"message_id": "$card", "card": {"title": "v2"}}],
+    "group_state.get": [{}],
+    "group_state.set": [{"state": {"n": 1}, "expected_version": "$version"}],
+    "users.profile": [{}],
+    "storage.get": [{"collection": "c", "key": "k"}, {"collection": "c.2_x-y", "key": "none"}],
+    "storage.put": [
+        {"collection": "c", "key": "k", "value": {"n": 1}},
+        {"collection": "c", "key": "null", "value": None},
+        {"collection": "c", "key": "list", "value": [1, "two", {"three": 3}]},
+    ],
+    "storage.delete": [{"collection": "c", "key": "gone"}],
+    "storage.find": [
+        {"collection": "c"},
+        {"collection": "c", "filter": None, "limit": None},
+        {"collection": "c", "filter": {"n": {"$gte": 1}, "$or": [{"a": 1}, {"b": 2}]}, "limit": 5},
+    ],
+    "notifications.send": [{"user_id": "$me", "text": "hi"}],
+    "events.emit": [{"name": "contract.done", "payload": {"order": "o-1"}}],
+    "http.fetch": [
+        {"url": "$url"},
+        {"url": "$url", "method": "POST", "headers": {"X-Test": "1"}, "body": "hi"},
+    ],
+    "payments.request": [
+        {"amount": 1250, "currency": "USD", "description": "A mug", "order_ref": "o-1"},
+    ],
+    "payments.refund": [{"payment_id": "pay-404", "amount": 100}],
+}
+
+INVALID: dict[str, list[dict[str, Any]]] = {
+    "messages.send_text": [{"text": "   "}, {"text": "x" * 4001}],
+    "messages.send_card": [
+        {"card": {"title": "x", "buttons": [{"action_id": "bad id!", "label": "x"}]}},
+        {"card": {"title": "x", "colour": "red"}},
+        {"card": {"title": "x", "buttons": [{"action_id": "a", "label": "b"}] * 11}},
+    ],
+    "messages.reply_ephemeral": [{}, {"text": "a", "card": {"title": "b"}}, {"card": "hi"}],
+    "messages.update_card": [
+        {"message_id": "m-does-not-exist", "card": {"title": "v2"}},
+        {"message_id": "$card", "card": 5},
+    ],
+    "group_state.set": [
+        {"state": {}, "expected_version": 987654},
+        {"state": {"big": "x" * STATE_MAX_BYTES}, "expected_version": "$version"},
+        {"state": {}, "expected_version": True},
+    ],
+    "storage.get": [{"collection": "bad name", "key": "k"}, {"collection": "a/b", "key": "k"}],
+    "storage.put": [
+        {"collection": "c", "key": "k", "value": "x" * STORAGE_VALUE_MAX_BYTES},
+        {"collection": "c", "key": "k", "value": float("nan")},
+        {"collection": "c", "key": "k"},
+    ],
+    "storage.find": [
+        {"collection": "c", "filter": {"$where": "sleep(100)"}},
+        {"collection": "c", "filter": {"n": {"$regex": "^(a+)+$"}}},
+        {"collection": "c", "filter": {"n": {"$in": list(range(101))}}},
+        {"collection": "c", "filter": WIDE_OR},
+        {"collection": "c", "filter": []},
+        {"collection": "c", "limit": 7.5},
+    ],
+    "notifications.send": [{"user_id": "u-nobody", "text": "hi"}, {"user_id": "$me", "text": ""}],
+    "events.emit": [
+        {"name": "other.thing", "payload": {}},
+        {"name": "payment.succeeded", "payload": {}},
+        {"name": "contract.done", "payload": [1]},
+        {"name": "contract.done", "payload": {"x": "x" * EVENT_PAYLOAD_MAX_BYTES}},
+    ],
+    "http.fetch": [
+        {"url": "ftp://127.0.0.1/file"},
+        {"url": "https://evil.example.org/"},
+        {"url": "not a url"},
+        {"url": "$url", "method": "get"},
+        {"url": "$url", "headers": {"X-Number": 1}},
+        {"url": "$url", "headers": {f"X-{i}": "v" for i in range(HTTP_HEADERS_MAX + 1)}},
+    ],
+    "payments.request": [
+        {"amount": 1250, "currency": "usd", "description": "A mug", "order_ref": "o-2"},
+        {"amount": 1250, "currency": "USD", "description": "d" * 201, "order_ref": "o-2"},
+        {"amount": 1250, "currency": "USD", "description": "A mug", "order_ref": "o 2"},
+        {"amount": 12.5, "currency": "USD", "description": "A mug", "order_ref": "o-2"},
+    ],
+    "payments.refund": [
+        {"payment_id": 7, "amount": 100},
+        {"payment_id": "pay-404", "amount": 0},
+        {"payment_id": "pay-404", "amount": 100, "refund_ref": "bad ref"},
+    ],
+}
+
+# A value of each JSON type, to give a param one its schema does not allow.
+_SAMPLES: dict[str, Any] = {
+    "string": "text",
+    "integer": 12345,
+    "boolean": True,
+    "array": [1],
+    "object": {"a": 1},
+    "null": None,
+}
+
+
+def _types(schema: dict) -> list[str]:
+    types = schema.get("type", [])
+    types = [types] if isinstance(types, str) else list(types)
+    if "integer" in types:
+        types.append("number")
+    return types
+
+
+def generated_invalid(name: str) -> list[tuple[str, dict[str, Any]]]:
+    """Invalid params derived from the schema of capability ``name``, each from its first valid
+    case: ``(label, params)``."""
+    schema = CAPABILITIES[name].params
+    base = VALID[name][0]
+    cases: list[tuple[str, dict[str, Any]]] = []
+    for required in schema.get("required", []):
+        cases.append((f"{required} missing", {k: v for k, v in base.items() if k != required}))
+    for prop, rules in schema["properties"].items():
+
+        def with_value(value: Any, prop: str = prop) -> dict[str, Any]:
+            return {**base, prop: value}
+
+        if "$ref" in rules:
+            cases.append((f"{prop} not a card", with_value(12345)))
+            continue
+        if "type" not in rules:
+            continue  # any JSON: no wrong type
+        types = _types(rules)
+        for kind, sample in _SAMPLES.items():
+            if kind not in types and not (kind == "integer" and "number" in types):
+                cases.append((f"{prop} of type {kind}", with_value(sample)))
+                break
+        if "maxLength" in rules:
+            cases.append((f"{prop} too long", with_value("x" * (rules["maxLength"] + 1))))
+        if rules.get("minLength", 0) > 0:
+            cases.append((f"{prop} empty", with_value("")))
+        if rules.get("pattern") == r"\S":
+            cases.append((f"{prop} only spaces", with_value("   ")))
+        if "minimum" in rules:
+            cases.append((f"{prop} below minimum", with_value(rules["minimum"] - 1)))
+        if "maximum" in rules:
+            cases.append((f"{prop} above maximum", with_value(rules["maximum"] + 1)))
+        if "enum" in rules:
+            cases.append((f"{prop} not in enum", with_value("NOT-ONE-OF-THEM")))
+        if "maxProperties" in rules:
+            many = {f"k{i}": "v" for i in range(rules["maxProperties"] + 1)}
+            cases.append((f"{prop} too many properties", with_value(many)))
+    return cases
+
+
+def all_cases(name: str) -> list[tuple[str, bool, dict[str, Any]]]:
+    """Every case of capability ``name``: ``(label, valid, params)``."""
+    cases = [(f"valid {i}", True, params) for i, params in enumerate(VALID[name])]
+    cases += [(f"invalid {i}", False, params) for i, params in enumerate(INVALID.get(name, []))]
+    cases += [(label, False, params) for label, params in generated_invalid(name)]
+    return cases
+
+
+def resolve(params: Any, values: dict[str, Any]) -> Any:
+    """``params`` with each placeholder string replaced by ``values[placeholder]``."""
+    if isinstance(params, dict):
+        return {key: resolve(value, values) for key, value in params.items()}
+    if isinstance(params, list):
+        return [resolve(value, values) for value in params]
+    if isinstance(params, str) and params in PLACEHOLDERS:
+        return values[params]
+    return params
