@@ -10,12 +10,20 @@ bounded, so even outside a sandbox it cannot take a machine down.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
+import fcntl
 import json
 import os
+import signal
 import socket
 import sys
 import threading
 import time
+
+MIB = 1024 * 1024
+CLONE_NEWUSER = 0x10000000
+PTRACE_ATTACH, PTRACE_DETACH = 16, 17
 
 _write_lock = threading.Lock()
 _waiting: dict[str, list] = {}  # app -> host request id -> [event, response]
@@ -153,6 +161,154 @@ def garbage() -> dict:
     return {"ok": True}
 
 
+def _libc_errno(result: int) -> str:
+    """ "ok" when a libc call worked, else the name of its errno."""
+    return "ok" if result == 0 else errno.errorcode.get(ctypes.get_errno(), "?")
+
+
+def unshare() -> dict:
+    """A user namespace (root inside it: the first step of most container escapes)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    results = {"unshare": _libc_errno(libc.unshare(CLONE_NEWUSER))}
+    # The raw clone() with CLONE_NEWUSER; a child (if the filter let it through) leaves at once.
+    clone = {"x86_64": 56, "aarch64": 220}.get(os.uname().machine)
+    if clone is not None:
+        child = libc.syscall(clone, CLONE_NEWUSER | signal.SIGCHLD, 0, 0, 0, 0)
+        if child == 0:
+            os._exit(0)
+        if child > 0:
+            os.waitpid(child, 0)
+        results["clone"] = "ok" if child > 0 else errno.errorcode.get(ctypes.get_errno(), "?")
+    return {"ok": "ok" in results.values(), **results}
+
+
+def ptrace() -> dict:
+    """Attach to a process of our own (the kernel would allow it: same uid, our child)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+    child = os.fork()
+    if child == 0:
+        time.sleep(5)
+        os._exit(0)
+    try:
+        attach = libc.ptrace(PTRACE_ATTACH, child, None, None)
+        result = _libc_errno(attach)
+        if attach == 0:
+            libc.ptrace(PTRACE_DETACH, child, None, None)
+        init = _libc_errno(libc.ptrace(PTRACE_ATTACH, 1, None, None))
+    finally:
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+    return {"ok": result == "ok" or init == "ok", "child": result, "pid1": init}
+
+
+def alloc_spread(total_mib: str, children: str) -> dict:
+    """Allocate ``total_mib`` across ``children`` processes, each under any per-process limit;
+    each child holds its memory a moment. Reports how the children ended."""
+    share = int(total_mib) // int(children)
+    pids = []
+    for _ in range(int(children)):
+        pid = os.fork()
+        if pid == 0:
+            held = []
+            try:
+                for _ in range(share // 16):
+                    held.append(bytearray(b"\x01") * (16 * MIB))  # touched, so resident
+            except MemoryError:
+                os._exit(3)
+            time.sleep(1)
+            os._exit(0)
+        pids.append(pid)
+    ends = []
+    for pid in pids:
+        status = os.waitpid(pid, 0)[1]
+        ends.append(
+            f"signal {os.WTERMSIG(status)}"
+            if os.WIFSIGNALED(status)
+            else f"exit {os.WEXITSTATUS(status)}"
+        )
+    return {"ok": all(end == "exit 0" for end in ends), "children": ends}
+
+
+def spin_many(count: str, seconds: str) -> dict:
+    """Start ``count`` busy processes, each spinning ``seconds`` (bounded)."""
+    started, error, pids = 0, None, []
+    for _ in range(int(count)):
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            error = exc
+            break
+        if pid == 0:
+            end = time.monotonic() + float(seconds)
+            while time.monotonic() < end:
+                pass
+            os._exit(0)
+        pids.append(pid)
+        started += 1
+    for pid in pids:
+        os.waitpid(pid, 0)
+    result = {"ok": error is None, "started": started}
+    if error is not None:
+        result["error"] = f"{type(error).__name__}: {error}"
+    return result
+
+
+def write_big(mib: str) -> dict:
+    """One file of ``mib`` MiB in /data."""
+    try:
+        with open("/data/big" if os.path.isdir("/data") else "big", "wb") as file:
+            for _ in range(int(mib)):
+                file.write(b"\x01" * MIB)
+        return {"ok": True}
+    except OSError as exc:
+        return failed(exc)
+
+
+def fill_data(total_mib: str) -> dict:
+    """Files of 1 MiB in the working folder (/data) until ``total_mib`` or an error."""
+    written = 0
+    try:
+        for index in range(int(total_mib)):
+            with open(f"fill-{index}", "wb") as file:
+                file.write(b"\x01" * MIB)
+                file.flush()
+                os.fsync(file.fileno())
+            written += 1
+            time.sleep(0.02)  # a steady writer, as an app filling its disk over time would be
+        return {"ok": True, "written_mib": written}
+    except OSError as exc:
+        return {**failed(exc), "written_mib": written}
+
+
+def log_flood(total_mib: str) -> dict:
+    """Write ``total_mib`` of lines to stderr, without blocking: stop after being held back
+    (the pipe full) for a couple of seconds in all. Reports how much got out."""
+    fcntl.fcntl(2, fcntl.F_SETFL, fcntl.fcntl(2, fcntl.F_GETFL) | os.O_NONBLOCK)
+    chunk = (b"x" * 99 + b"\n") * 655  # about 64 KiB of 100-byte lines
+    written = held_back = 0
+    while written < int(total_mib) * MIB and held_back < 40:
+        try:
+            written += os.write(2, chunk)
+        except BlockingIOError:
+            held_back += 1
+            time.sleep(0.05)
+    return {"ok": written >= int(total_mib) * MIB, "written": written, "held_back": held_back}
+
+
+def log_notify(count: str) -> dict:
+    """``count`` log notifications as fast as possible."""
+    for index in range(int(count)):
+        send(
+            {
+                "jsonrpc": "2.0",
+                "method": "log",
+                "params": {"level": "info", "message": f"spam {index}"},
+            }
+        )
+    return {"ok": True}
+
+
 ATTACKS = {
     "read_file": read_file,
     "write_file": write_file,
@@ -166,6 +322,14 @@ ATTACKS = {
     "sleep": sleep,
     "capability": capability,
     "garbage": garbage,
+    "unshare": unshare,
+    "ptrace": ptrace,
+    "alloc_spread": alloc_spread,
+    "spin_many": spin_many,
+    "write_big": write_big,
+    "fill_data": fill_data,
+    "log_flood": log_flood,
+    "log_notify": log_notify,
 }
 
 

@@ -25,91 +25,36 @@ from miniapps.host.sandbox import (
     Overloaded,
     ProtocolError,
     SandboxConfig,
+    UidConflict,
     Unavailable,
 )
 from tests.conftest import require
+from tests.miniapps.hostile import Sandboxes, attack, leftovers, needs_bwrap
 
-HOSTILE = Path(__file__).with_name("hostile_app.py")
 PROJECT = Path(__file__).resolve().parents[2]
-HAS_BWRAP = shutil.which("bwrap") is not None
-
-
-def needs_bwrap() -> None:
-    require(HAS_BWRAP, "bubblewrap (bwrap) is not installed (apt-get install bubblewrap)")
-
-
-def leftovers(app: AppProcess, pid: int | None) -> list[int]:
-    """Processes of the app still alive: the one we started, its session, its uid's."""
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            uid = os.stat(f"/proc/{name}").st_uid
-            state = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        try:
-            session = os.getsid(int(name))
-        except OSError:
-            continue
-        mine = int(name) == pid or session == pid or (app.uid is not None and uid == app.uid)
-        if state != "Z" and mine:
-            found.append(int(name))
-    return found
 
 
 @pytest.fixture
-def host_var(tmp_path) -> Path:
-    """A host data dir like ./var: the JWT key, database files, and the apps' folders."""
-    var = tmp_path / "var"
-    (var / "mongo").mkdir(parents=True)
-    (var / "jwt.key").write_text("super-secret-jwt-key")
-    (var / "mongo" / "aetherial.db").write_text("SQLite format 3 users passwords")
-    return var
+async def sandboxes(tmp_path):
+    apps = Sandboxes(tmp_path)
+    yield apps
+    await apps.close()
 
 
 @pytest.fixture
-def app_dir(tmp_path) -> Path:
-    folder = tmp_path / "apps" / "hostile"
-    folder.mkdir(parents=True)
-    shutil.copy(HOSTILE, folder / "hostile_app.py")
-    # Installed apps are world-readable; pytest's temp dirs are 0700.
-    folder.chmod(0o755)
-    (folder / "hostile_app.py").chmod(0o644)
-    return folder
+def host_var(sandboxes) -> Path:
+    return sandboxes.host_var
 
 
 @pytest.fixture
-async def make_app(app_dir, host_var):
+def app_dir(sandboxes) -> Path:
+    return sandboxes.app_dir
+
+
+@pytest.fixture
+def make_app(sandboxes):
     """Start hostile apps; afterwards stop them and check no process of theirs is left."""
-    apps: list[AppProcess] = []
-
-    async def start(on_request=None, **overrides) -> AppProcess:
-        defaults = dict(backoff_initial=0.1, backoff_max=0.4, call_timeout=3.0)
-        config = SandboxConfig(**{**defaults, **overrides})
-        app = AppProcess(
-            "hostile",
-            app_dir,
-            host_var / "miniapps" / "hostile",
-            config=config,
-            on_request=on_request,
-            argv=[sys.executable, "{app_dir}/hostile_app.py"],
-        )
-        apps.append(app)
-        await app.start()
-        return app
-
-    yield start
-    for app in apps:
-        pid = app.status.pid
-        await app.stop()
-        assert app.status.state == "stopped"
-        assert leftovers(app, pid) == []
-
-
-async def attack(app: AppProcess, *args: str, timeout: float | None = None) -> dict:
-    return await app.call("command", {"command": "attack", "args": list(args)}, timeout=timeout)
+    return sandboxes.start
 
 
 # --- isolation with bubblewrap -----------------------------------------------------------------
@@ -390,3 +335,22 @@ async def test_start_deadline(app_dir, host_var):
     assert app.status.last_exit_reason.startswith("timeout")
     assert leftovers(app, app.status.pid) == []
     await app.stop()
+
+
+async def test_two_apps_never_share_a_uid(sandboxes):
+    require(os.geteuid() == 0, "only a root host chooses the apps' uids")
+    config = SandboxConfig(bwrap_path=shutil.which("bwrap"), uid_base=250_000, uid_span=2)
+    first = await sandboxes.start("first", config=config)
+    second = await sandboxes.start("second", config=config)
+    assert first.uid != second.uid  # the hashed slots may collide; the registry moves one on
+    third = sandboxes.make("third", config=config)
+    with pytest.raises(UidConflict):  # the span is full: refused rather than shared
+        await third.start()
+    assert third.status.state == "failed"
+    # A uid the caller (the catalogue) assigns is refused too when another app holds it.
+    thief = sandboxes.make("thief", config=config, uid=first.uid)
+    with pytest.raises(UidConflict) as info:
+        await thief.start()
+    assert info.value.code == "uid_conflict" and thief.status.last_exit_reason.startswith("uid")
+    assert (await attack(first, "whoami"))["uid"] == first.uid
+    assert (await attack(second, "whoami"))["uid"] == second.uid
