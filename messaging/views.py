@@ -33,7 +33,8 @@ def message_view(message: dict[str, Any], reactions: list[dict[str, Any]] | None
     if message.get("moderated"):  # hidden by an administrator (text blanked, like a recall)
         view["moderated"] = True
     if message["type"] == "card":
-        view["card"] = message.get("card")
+        # A recalled or hidden card is blanked like text: its content (and buttons) go too.
+        view["card"] = None if message.get("recalled") else message.get("card")
         view["app_id"] = message.get("app_id")
     elif message["type"] in WALLET_TYPES:
         view["card"] = message.get("card")

@@ -118,6 +118,8 @@ async def do_update_card(
     message = await get_card(ctx, conversation_id, message_id)
     if message is None or message.get("app_id") != app_id:
         raise AppError("not_found", "this app posted no such card in this conversation", status=404)
+    if message.get("recalled"):  # recalled by a member or hidden by an admin: it stays blank
+        raise AppError("message_recalled", "this card was recalled or hidden", status=409)
     membership = await ctx.membership.get(conversation_id)
     if membership is None:
         raise AppError("not_found", "no such conversation", status=404)
@@ -125,7 +127,10 @@ async def do_update_card(
     updated = await ctx.messages.update_message(
         conversation_id,
         message_id,
-        {"app_id": app_id},
+        # Not recalled *now*: a recall landing between the read above and this write wins.
+        {"app_id": app_id, "recalled": False},
         {"card": card, "text": card_text(card), "updated_at_seq": stamp},
     )
+    if updated is None:
+        raise AppError("message_recalled", "this card was recalled or hidden", status=409)
     return await broadcast_update(ctx, membership, updated)

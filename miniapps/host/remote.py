@@ -11,23 +11,27 @@ Replayed callbacks are refused by a replay guard shared by every node when Redis
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import itertools
 import json
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 
 from messaging.actions.conversations import check_member
+from messaging.context import Messaging
+from miniapps.host.catalogue import Catalogue
+from miniapps.host.identity import Identity
+from miniapps.host.installs import InstallDesk
+from miniapps.host.invoker import Serve
 from miniapps.host.registry import AppEntry
 from miniapps.host.sandbox import AppCallError, CallTimeout, SandboxError
 from miniapps.host.store.remote_apps import RemoteApps
 from sdk.errors import ManifestError, SignatureError
 from sdk.manifest import validate_manifest
+from sdk.protocol import Peer, RpcError, request_message, result_of
 from sdk.signing import (
     HEADER_APP,
     HEADER_NONCE,
@@ -40,9 +44,6 @@ from sdk.signing import (
 from storage.errors import AppError
 from storage.mongo import iso, now_ms
 from storage.replay import make_replay_guard
-
-if TYPE_CHECKING:
-    from miniapps.host.host import MiniappHost
 
 CALL_TIMEOUT = 3.0  # seconds for one host -> app request
 RESPONSE_MAX_BYTES = 1024 * 1024
@@ -85,8 +86,7 @@ class RemoteApp:
     async def call(self, method: str, params: dict[str, Any]) -> Any:
         request_id = next(self._ids)
         body = json.dumps(
-            {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params},
-            separators=(",", ":"),
+            request_message(request_id, method, params), separators=(",", ":")
         ).encode()
         headers = {
             **sign_request(self._secret, body, app_id=self.app_id),
@@ -118,16 +118,10 @@ class RemoteApp:
             raise RemoteBadResponse(f"{self.app_id}: the response is not JSON") from None
         if not isinstance(message, dict) or message.get("id") != request_id:
             raise RemoteBadResponse(f"{self.app_id}: not a JSON-RPC response to our request")
-        if "error" in message:
-            error = message["error"] if isinstance(message["error"], dict) else {}
-            data = error.get("data")
-            app_code = data.get("code") if isinstance(data, dict) else None
-            raise AppCallError(
-                str(error.get("message", "app error"))[:1000],
-                str(app_code or "internal_error"),
-                data,
-            )
-        return message.get("result")
+        try:
+            return result_of(message)
+        except RpcError as exc:
+            raise AppCallError(exc.message, exc.code, exc.data) from None
 
 
 def check_endpoint(endpoint: str, *, production: bool) -> str:
@@ -143,21 +137,26 @@ def check_endpoint(endpoint: str, *, production: bool) -> str:
     return endpoint
 
 
-def _rpc_error(code: str, message: str) -> dict[str, Any]:
-    number = {"unknown_method": -32601, "invalid_params": -32602}.get(code, -32000)
-    return {"code": number, "message": message, "data": {"code": code}}
-
-
 class Remote:
     """The host's remote apps: their secrets and transports, registration, the signed callback
     endpoint, and launch tokens for every app's web view."""
 
-    def __init__(self, host: MiniappHost, id_key: bytes) -> None:
-        self.host = host
-        self.store = RemoteApps(host.messaging.db)
+    def __init__(
+        self,
+        messaging: Messaging,
+        catalogue: Catalogue,
+        installs: InstallDesk,
+        identity: Identity,
+        serve: Serve,
+    ) -> None:
+        self.messaging = messaging
+        self.catalogue = catalogue
+        self.installs = installs
+        self.identity = identity
+        self.store = RemoteApps(messaging.db)
         # Shared by every node when Redis is configured (see storage.replay).
-        self.replays = make_replay_guard(host.messaging.config.redis_url)
-        self._id_key = id_key
+        self.replays = make_replay_guard(messaging.config.redis_url)
+        self._serve = serve
         self._secrets: dict[str, str] = {}
         self._endpoints: dict[str, str] = {}
         self._clients: dict[str, RemoteApp] = {}
@@ -171,7 +170,7 @@ class Remote:
 
     def _add(self, doc: dict[str, Any]) -> AppEntry:
         entry = AppEntry(doc["_id"], None, doc["manifest"], kind="remote")
-        self.host.apps[entry.app_id] = entry
+        self.catalogue.apps[entry.app_id] = entry
         self._secrets[entry.app_id] = doc["secret"]
         self._endpoints[entry.app_id] = doc["endpoint"]
         self._clients.pop(entry.app_id, None)
@@ -181,7 +180,7 @@ class Remote:
         """Put every registered remote app in the catalogue (start-up). A stored app whose id is
         now taken by a hosted app is skipped."""
         for doc in await self.store.get_all():
-            current = self.host.apps.get(doc["_id"])
+            current = self.catalogue.apps.get(doc["_id"])
             if current is None or current.kind == "remote":
                 self._add(doc)
 
@@ -189,7 +188,7 @@ class Remote:
         """The secret of a remote app, from the database when another node registered it."""
         if app_id not in self._secrets:
             doc = await self.store.get_app(app_id)
-            current = self.host.apps.get(app_id)
+            current = self.catalogue.apps.get(app_id)
             if doc is None or (current is not None and current.kind != "remote"):
                 return None
             self._add(doc)
@@ -219,7 +218,7 @@ class Remote:
         check_endpoint(endpoint, production=production)
         app_id = manifest["id"]
         secret = secrets.token_bytes(32).hex()
-        if app_id in self.host.apps or not await self.store.add_app(
+        if app_id in self.catalogue.apps or not await self.store.add_app(
             app_id, manifest, endpoint, secret, now_ms()
         ):
             raise AppError("app_exists", f"a mini-program {app_id!r} exists", status=409)
@@ -230,7 +229,7 @@ class Remote:
 
     async def do_rpc(self, headers: Any, body: bytes) -> dict:
         """A capability call from a remote app: verify its signature, then answer it as the
-        sandbox answers a hosted app's request."""
+        sandbox answers a hosted app's request (the same ``Peer``)."""
         app_id = headers.get(HEADER_APP)
         secret = await self._find(app_id) if isinstance(app_id, str) else None
         try:
@@ -249,25 +248,18 @@ class Remote:
             message = json.loads(body)
         except (UnicodeDecodeError, ValueError):
             message = None
-        response: dict[str, Any] = {"jsonrpc": "2.0", "id": None}
         if not isinstance(message, dict) or not isinstance(message.get("method"), str):
-            response["error"] = {"code": -32600, "message": "not a JSON-RPC request"}
-            return response
-        response["id"] = message.get("id")
-        params = message.get("params")
-        if not isinstance(params, dict):
-            response["error"] = _rpc_error("invalid_params", "params must be an object")
-            return response
-        try:
-            response["result"] = await self.host.handle_capability(
-                app_id, message["method"], params
-            )
-        except Exception as exc:
-            code = getattr(exc, "code", None)
-            if not isinstance(code, str):
-                raise
-            response["error"] = _rpc_error(code, str(getattr(exc, "message", None) or exc))
-        return response
+            return {
+                "jsonrpc": "2.0",
+                "id": None,
+                "error": {"code": -32600, "message": "not a JSON-RPC request"},
+            }
+
+        async def serve(method: str, params: dict) -> Any:
+            return await self._serve(app_id, method, params)
+
+        peer = Peer(_no_send, serve, name=f"remote app {app_id}")
+        return await peer.response_to(message.get("id"), message["method"], message.get("params"))
 
     # --- web views ------------------------------------------------------------------------
 
@@ -278,23 +270,15 @@ class Remote:
         secret = await self._find(app_id)
         if secret is not None:
             return secret
-        return self.hosted_secret(app_id)
-
-    def hosted_secret(self, app_id: str) -> str:
-        return hmac.new(self._id_key, f"launch:{app_id}".encode(), hashlib.sha256).hexdigest()
+        return self.identity.hosted_secret(app_id)
 
     async def do_launch(self, user_id: str, conversation_id: str, app_id: str) -> dict:
-        await check_member(self.host.messaging, conversation_id, user_id)
-        entry = self.host.apps.get(app_id)
-        if entry is None or not await self.host.installs.is_installed(conversation_id, app_id):
-            raise AppError(
-                "app_not_installed", "this conversation does not have that app", status=404
-            )
+        await check_member(self.messaging, conversation_id, user_id)
+        entry = await self.catalogue.check_active(app_id, conversation_id)
         webview = entry.manifest.get("webview")
         if not isinstance(webview, dict) or not webview.get("entry"):
             raise AppError("no_webview", "this mini-program has no web view")
-        app_user_id = self.host.app_user_id(app_id, user_id)
-        await self.host.app_users.remember(app_user_id, app_id, user_id)
+        app_user_id = await self.identity.app_user(app_id, user_id)
         exp = int(time.time()) + LAUNCH_TTL
         token = make_launch_token(
             await self.launch_secret(app_id),
@@ -312,3 +296,8 @@ class Remote:
             "token": token,
             "expires_at": iso(exp * 1000),
         }
+
+
+async def _no_send(message: dict[str, Any]) -> None:
+    """Over HTTP each response travels back with its own request (``Peer.response_to``)."""
+    raise RuntimeError("a remote app's callbacks are answered in their HTTP responses")

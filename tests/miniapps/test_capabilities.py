@@ -7,12 +7,15 @@ import asyncio
 import itertools
 import json
 import os
+import socket
+import threading
 from pathlib import Path
 
 import pytest
 
 from gateway.keys import MINIAPPS
 from miniapps.host.registry import discover
+from sdk.capabilities import check_params
 from tests.helpers import eventually
 from tests.messaging.chat_helpers import close_all, group, people
 
@@ -161,7 +164,7 @@ async def test_crash_and_hang_do_not_stop_the_chat(gateway, api):
 
 
 async def test_storage_notifications_and_events(gateway, api):
-    host, (ann, bea), cid = await setup(gateway, 2, ["keeper", "notifier"])
+    host, (ann, bea), cid = await setup(gateway, 2, ["keeper", "notifier", "listener"])
     try:
         await command(ann, cid, "/keep")
         text = (await eventually(lambda: texts_from(bea, cid, "keeper:"), 15.0))[0]
@@ -234,15 +237,16 @@ async def test_http_fetch_goes_only_to_allowed_domains(gateway, api, aiohttp_ser
         with pytest.raises(fetch.FetchError) as info:
             await fetch.fetch(
                 manifest,
-                {"url": f"http://127.0.0.1:{server.port}/hello"},
+                check_params("http.fetch", {"url": f"http://127.0.0.1:{server.port}/hello"}),
                 allow_internal=False,
+                resolver=gateway.app[MINIAPPS].resolver,
             )
         assert info.value.code == "permission_denied"
     finally:
         await close_all(everyone)
 
 
-async def test_http_fetch_connects_only_to_the_checked_address(aiohttp_server, monkeypatch):
+async def test_http_fetch_connects_only_to_the_checked_address(aiohttp_server):
     """DNS rebinding: the name is resolved and checked once; the connection goes there."""
     from aiohttp import web
 
@@ -255,16 +259,56 @@ async def test_http_fetch_connects_only_to_the_checked_address(aiohttp_server, m
     site.router.add_get("/hello", hello)
     server = await aiohttp_server(site)
     lookups = []
-    real_getaddrinfo = asyncio.get_running_loop().getaddrinfo
 
-    async def counting_getaddrinfo(host, port, **kw):
+    def counting_getaddrinfo(host, port, **kw):
         lookups.append(host)
-        return await real_getaddrinfo("127.0.0.1", port, **kw)
+        return socket.getaddrinfo("127.0.0.1", port, **kw)
 
-    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", counting_getaddrinfo)
+    resolver = fetch.Resolver(getaddrinfo=counting_getaddrinfo)
     manifest = {"http": {"allowed_domains": ["api.example.test"]}}
-    answer = await fetch.fetch(
-        manifest, {"url": f"http://api.example.test:{server.port}/hello"}, allow_internal=True
-    )
+    try:
+        answer = await fetch.fetch(
+            manifest,
+            check_params("http.fetch", {"url": f"http://api.example.test:{server.port}/hello"}),
+            allow_internal=True,
+            resolver=resolver,
+        )
+    finally:
+        resolver.close()
     assert answer["status"] == 200 and answer["body"] == "pinned"
     assert lookups == ["api.example.test"]  # resolved once, by the check, not again to connect
+
+
+async def test_http_fetch_resolves_on_its_own_bounded_pool_with_a_deadline():
+    """A name that never resolves costs its own call a timeout; a flood of them is refused
+    at once; the loop's default executor (password hashing) stays free throughout."""
+    from miniapps.host import fetch
+
+    release = threading.Event()
+
+    def hanging_getaddrinfo(host, port, **kw):
+        release.wait(10)
+        return socket.getaddrinfo("127.0.0.1", port, **kw)
+
+    resolver = fetch.Resolver(
+        timeout=0.2, threads=2, max_in_flight=3, getaddrinfo=hanging_getaddrinfo
+    )
+    manifest = {"http": {"allowed_domains": ["slow.example.test"]}}
+    params = check_params("http.fetch", {"url": "http://slow.example.test/x"})
+    try:
+        outcomes = await asyncio.gather(
+            *(
+                fetch.fetch(manifest, params, allow_internal=True, resolver=resolver)
+                for _ in range(6)
+            ),
+            return_exceptions=True,
+        )
+        codes = sorted(o.code for o in outcomes)
+        assert codes == ["rate_limited"] * 3 + ["timeout"] * 3
+        # the default executor answers while every resolver thread hangs
+        loop = asyncio.get_running_loop()
+        assert await loop.run_in_executor(None, lambda: "free") == "free"
+    finally:
+        release.set()
+        resolver.close()
+    await eventually(lambda: resolver.in_flight == 0)

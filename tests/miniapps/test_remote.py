@@ -5,8 +5,6 @@ a group; the signed callback endpoint's refusals; web-view launch tokens."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import itertools
 import json
 import time
@@ -175,7 +173,9 @@ async def test_remote_app_answers_a_command_through_the_signed_callback(gateway,
         await wait_for(lambda: remote.callbacks)
         assert remote.callbacks[0][0] == 200 and "message_id" in remote.callbacks[0][1]["result"]
         context = remote.handled[0]["params"]["context"]
-        assert context["user"]["id"] == host.app_user_id(APP_ID, bea.user_id) != bea.user_id
+        assert (
+            context["user"]["id"] == host.identity.app_user_id(APP_ID, bea.user_id) != bea.user_id
+        )
         assert not remote.rejected
 
         # the app refuses a host request whose signature is broken (wrong secret)
@@ -205,8 +205,15 @@ async def test_rpc_refuses_bad_expired_and_replayed_signatures(gateway, aiohttp_
         assert status == 201, body
         secret = body["secret"]
         cid = await group(ann, [bea], "Rpc")
+        status, body = await ann.api.post(
+            f"/api/v1/conversations/{cid}/apps", json={"app_id": APP_ID}
+        )
+        assert status == 201, body
         # a live invocation, so an accepted request would really post
-        context = await host._context(APP_ID, ann.user_id, cid)
+        app_user_id = host.identity.app_user_id(APP_ID, ann.user_id)
+        context = {
+            "call_id": await host.calls.open(APP_ID, ann.user_id, app_user_id, cid, 0, remote=True)
+        }
 
         def request_body(title: str) -> bytes:
             return json.dumps(
@@ -288,7 +295,7 @@ async def test_launch_tokens(gateway, aiohttp_server):
         assert body["url"] == f"{WEBVIEW}?token={body['token']}"
         payload = verify_launch_token(body["token"], secret)
         assert payload["app_id"] == APP_ID and payload["conversation_id"] == cid
-        assert payload["user_id"] == host.app_user_id(APP_ID, bea.user_id) != bea.user_id
+        assert payload["user_id"] == host.identity.app_user_id(APP_ID, bea.user_id) != bea.user_id
         assert time.time() + 290 < payload["exp"] <= time.time() + 301
         with pytest.raises(SignatureError) as caught:
             verify_launch_token(body["token"], secret, now=payload["exp"])
@@ -299,10 +306,9 @@ async def test_launch_tokens(gateway, aiohttp_server):
 
         status, body = await bea.api.post(f"/api/v1/conversations/{cid}/apps/webby/launch")
         assert status == 200, body
-        derived = hmac.new(host._id_key, b"launch:webby", hashlib.sha256).hexdigest()
-        payload = verify_launch_token(body["token"], derived)
-        assert payload["user_id"] == host.app_user_id("webby", bea.user_id)
-        assert payload["user_id"] != host.app_user_id(APP_ID, bea.user_id)
+        payload = verify_launch_token(body["token"], host.identity.hosted_secret("webby"))
+        assert payload["user_id"] == host.identity.app_user_id("webby", bea.user_id)
+        assert payload["user_id"] != host.identity.app_user_id(APP_ID, bea.user_id)
 
         status, body = await bea.api.post(f"/api/v1/conversations/{cid}/apps/poll/launch")
         assert status == 400 and body["error"]["code"] == "no_webview"

@@ -1,7 +1,9 @@
 """The mini-program host's collections, one module each; ``INDEXES`` for start-up."""
 
 from miniapps.host.store import (
+    app_calls,
     app_storage,
+    app_uids,
     app_users,
     audit,
     consents,
@@ -20,4 +22,6 @@ INDEXES = {
     app_storage.COLLECTION: app_storage.INDEXES,
     remote_apps.COLLECTION: remote_apps.INDEXES,
     disabled_apps.COLLECTION: disabled_apps.INDEXES,
+    app_uids.COLLECTION: app_uids.INDEXES,
+    app_calls.COLLECTION: app_calls.INDEXES,
 }
