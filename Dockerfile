@@ -1,12 +1,22 @@
 # Aetherial gateway image: the project installed from pyproject.toml, run as a non-root user.
 FROM python:3.11-slim
 
+# A production image: settings production needs (MONGODB_URL, REDIS_URL, JWT_SECRET) must be
+# given, and the gateway refuses to run mini-programs without their sandbox (bubblewrap, below).
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    AETHERIAL_ENV=production \
     AETHERIAL_HOST=0.0.0.0 \
     AETHERIAL_PORT=8080 \
     AETHERIAL_DATA_DIR=/app/var
+
+# bubblewrap isolates each mini-program (namespaces, its own filesystem view). The service user
+# is not root, so bwrap works through an unprivileged user namespace; docker-compose.yml grants
+# the gateway container what that needs.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends bubblewrap \
+    && rm -rf /var/lib/apt/lists/*
 
 RUN groupadd --system --gid 10001 aetherial \
     && useradd --system --uid 10001 --gid aetherial --home-dir /app --no-create-home \

@@ -68,8 +68,10 @@ async def serve(config: Config) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await runner.setup()
     try:
+        # Inside the try: a start-up that is refused halfway (the sandbox check, an unreachable
+        # database) still closes what it had opened, the embedded MongoDB server included.
+        await runner.setup()
         site = web.TCPSite(runner, config.host, config.port)
         await site.start()
         host = f"[{config.host}]" if ":" in config.host else config.host
@@ -100,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(create_admin(config, args.username))
     try:
         asyncio.run(serve(config))
+    except ConfigError as exc:  # settings that only start-up can judge (the sandbox)
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"cannot start: {exc}", file=sys.stderr)
         return 1

@@ -12,13 +12,14 @@ from typing import Any
 from aiohttp import web
 
 from gateway import keys
+from gateway.compose import build_messaging, build_wallet, close_messaging
 from gateway.errors import error_middleware
-from gateway.realtime import ChatNamespace, SocketEvents, build_socketio, start_client_manager
+from gateway.event_sink import SocketEvents
+from gateway.realtime import ChatNamespace, build_socketio, start_client_manager
 from gateway.routes import APIS
 from gateway.web import register_web
 from messaging.actions.auth import Auth, authenticate, do_sweep_expired
 from messaging.calls.service import CallService
-from messaging.context import Messaging
 from messaging.store import INDEXES as MESSAGING_INDEXES
 from miniapps.host.host import MiniappHost
 from miniapps.host.payments import deliver_payment_event
@@ -26,12 +27,12 @@ from miniapps.host.registry import discover
 from miniapps.host.sandbox import SandboxConfig
 from miniapps.host.store import INDEXES as MINIAPP_INDEXES
 from storage.config import Config
-from storage.errors import AppError
+from storage.errors import AppError, ConfigError
 from storage.mongo import ensure_indexes, open_database
 from storage.presence import make_presence
 from storage.pubsub import make_pubsub
 from storage.ratelimit import make_rate_limiter
-from storage.secrets import jwt_secret, shared_key
+from storage.secrets import shared_key
 from storage.tasks import WALLET_DUE_JOBS, TaskQueue, make_task_queue
 from wallet.actions import payments
 from wallet.context import Wallet
@@ -54,6 +55,35 @@ async def authenticate_request(request: web.Request) -> Auth:
             "invalid_token", "the Authorization header must be 'Bearer <token>'", status=401
         )
     return await authenticate(request.app[keys.MESSAGING], token.strip())
+
+
+def check_sandbox(config: Config, degraded: bool) -> None:
+    """Production never runs mini-programs unsandboxed by accident: without a usable bubblewrap
+    it refuses to start unless MINIAPPS_ALLOW_UNSANDBOXED says that is intended. Development
+    only warns, so a laptop without bubblewrap still runs everything."""
+    if not degraded:
+        return
+    if config.environment == "production" and not config.miniapps_allow_unsandboxed:
+        raise ConfigError(
+            "the mini-program sandbox is degraded (no usable bubblewrap 'bwrap' was found on "
+            "PATH), and AETHERIAL_ENV=production does not run mini-programs without it. "
+            "Install bubblewrap (in a container, grant what docker-compose.yml grants the "
+            "gateway), or set MINIAPPS_ALLOW_UNSANDBOXED=1 to run them unsandboxed anyway."
+        )
+    log.warning(
+        "sandbox degraded: bubblewrap (bwrap) not found; mini-programs run without "
+        "namespaces%s. Install the 'bubblewrap' package.",
+        " (MINIAPPS_ALLOW_UNSANDBOXED=1)" if config.environment == "production" else "",
+    )
+
+
+async def sandbox_ctx(app: web.Application) -> AsyncIterator[None]:
+    """First, before anything is opened: how mini-programs will be isolated, and whether this
+    node may run them that way (``check_sandbox``)."""
+    sandbox = SandboxConfig()
+    check_sandbox(app[keys.CONFIG], sandbox.degraded)
+    app[keys.SANDBOX] = sandbox
+    yield
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -86,10 +116,9 @@ async def domains_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[keys.CONFIG]
     events = SocketEvents(app[keys.SIO], app[keys.PUBSUB])
     await events.start()
-    messaging = Messaging.build(
+    messaging = build_messaging(
         config,
         app[keys.DATABASE].db,
-        jwt_secret=jwt_secret(config),
         limiter=app[keys.LIMITER],
         pubsub=app[keys.PUBSUB],
         presence=app[keys.PRESENCE],
@@ -110,7 +139,7 @@ async def domains_ctx(app: web.Application) -> AsyncIterator[None]:
         ):
             yield
     finally:
-        await messaging.close()
+        await close_messaging(messaging)
         await events.close()
 
 
@@ -140,18 +169,29 @@ async def _repeating(
 
 
 async def wallet_ctx(app: web.Application) -> AsyncIterator[None]:
-    wallet = Wallet.build(app[keys.CONFIG], app[keys.MESSAGING])
+    """The wallet, after the mini-program host: this node hosts the apps, so it tells an app
+    about its payment at once (``notify_app``), and delivers what other processes (a Celery
+    worker, a node that crashed) left in the outbox. The host's payment capabilities get the
+    wallet in turn: each needs the other, and the host is the one told second."""
+    config, host = app[keys.CONFIG], app[keys.MINIAPPS]
+    wallet = build_wallet(
+        config, app[keys.MESSAGING], notify_app=functools.partial(deliver_payment_event, host)
+    )
     app[keys.WALLET] = wallet
-    app[keys.MESSAGING].wallet = wallet
-    queue = make_task_queue(app[keys.CONFIG])
+    host.wallet = wallet
+    queue = make_task_queue(config)
     queue.register(WALLET_DUE_JOBS, functools.partial(run_due_jobs, wallet))
     tick = _due_jobs_tick(wallet, queue)
+    outbox = functools.partial(payments.do_deliver_outbox, wallet)
     try:
-        async with _repeating(tick, wallet.config.jobs_interval, "wallet jobs"):
+        async with (
+            _repeating(tick, config.jobs_interval, "wallet jobs"),
+            _repeating(outbox, config.jobs_interval, "delivering payment events"),
+        ):
             yield
     finally:
+        host.wallet = None
         await queue.close()
-        app[keys.MESSAGING].wallet = None
 
 
 PRUNE_EVERY = 300.0  # seconds between removals of old ledger markers
@@ -178,57 +218,33 @@ def _due_jobs_tick(wallet: Wallet, queue: TaskQueue) -> Callable[[], Awaitable[N
 async def miniapps_ctx(app: web.Application) -> AsyncIterator[None]:
     config, messaging = app[keys.CONFIG], app[keys.MESSAGING]
     apps, _refused = discover()  # each refused manifest is logged by discover()
-    sandbox = SandboxConfig()
-    if sandbox.bwrap_path is None:
-        log.warning(
-            "sandbox degraded: bubblewrap (bwrap) not found; mini-programs run without "
-            "namespaces. Install the 'bubblewrap' package."
-        )
     host = MiniappHost(
         messaging,
         apps,
         data_dir=config.data_dir / "miniapps",
-        sandbox=sandbox,
+        sandbox=app[keys.SANDBOX],
         id_key=await shared_key(app[keys.DATABASE].db, "app_user_ids"),
     )
-    await host.remote.load()  # registered remote apps join the catalogue before we serve
-    await host.load_disabled()  # apps an admin switched off stay off across restarts
-    messaging.command_router = host.route_command
-    messaging.miniapps = host
-    wallet = app[keys.WALLET]
-    host.wallet = wallet
-
-    async def notify_app(order: dict, name: str, extra: dict) -> None:
-        await deliver_payment_event(host, order, name, extra)
-
-    wallet.notify_app = notify_app
+    # Registered remote apps join the catalogue, and apps an admin switched off stay off,
+    # before we serve.
+    await host.load()
     app[keys.MINIAPPS] = host
-    # Payment outcomes owed to apps (decided by a Celery worker, or before a crash) are
-    # delivered by the gateways, which host the apps.
-    outbox = functools.partial(payments.do_deliver_outbox, wallet)
     try:
-        async with _repeating(outbox, config.jobs_interval, "delivering payment events"):
-            yield
+        yield
     finally:
-        messaging.command_router = None
-        messaging.miniapps = None
-        wallet.notify_app = None
         await host.close()
 
 
 async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
     """Calls: the media relay and the ring/grace scan; on shutdown this node's calls are ended
     and recorded, and every peer connection is closed."""
-    messaging = app[keys.MESSAGING]
-    calls = CallService(messaging)
-    messaging.calls = calls
+    calls = CallService(app[keys.MESSAGING])
     app[keys.CALLS] = calls
     await calls.start()
     try:
         yield
     finally:
         await calls.close()
-        messaging.calls = None
 
 
 async def socketio_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -246,15 +262,16 @@ def create_app(config: Config) -> web.Application:
     app[keys.APIS] = APIS
     sio = build_socketio(config)
     app[keys.SIO] = sio
-    sio.register_namespace(ChatNamespace(app, keys.MESSAGING))
+    sio.register_namespace(ChatNamespace(app))
     sio.attach(app)
     app.cleanup_ctx.extend(
         [
+            sandbox_ctx,
             database_ctx,
             infrastructure_ctx,
             domains_ctx,
-            wallet_ctx,
             miniapps_ctx,
+            wallet_ctx,
             calls_ctx,
             socketio_ctx,
         ]

@@ -9,6 +9,7 @@ from gateway.api import Api
 from messaging.calls.service import CallService
 from messaging.context import Messaging
 from miniapps.host.host import MiniappHost
+from miniapps.host.sandbox import SandboxConfig
 from storage.config import Config
 from storage.mongo import Database
 from storage.presence import PresenceCounter
@@ -23,6 +24,7 @@ LIMITER = web.AppKey("limiter", RateLimiter)
 PRESENCE = web.AppKey("presence", PresenceCounter)
 SIO = web.AppKey("sio", socketio.AsyncServer)
 MESSAGING = web.AppKey("messaging", Messaging)
+SANDBOX = web.AppKey("sandbox", SandboxConfig)
 MINIAPPS = web.AppKey("miniapps", MiniappHost)
 WALLET = web.AppKey("wallet", Wallet)
 CALLS = web.AppKey("calls", CallService)

@@ -1,4 +1,4 @@
-"""Socket.IO: authenticated connections, rooms per user and session, and event delivery.
+"""Socket.IO: authenticated connections, rooms per user and session, and client events.
 
 Clients connect with ``auth={"token": access_token}``. A refused connection carries
 ``{"code", "message"}`` as its ``connect_error`` data. Each socket joins ``user:<id>`` (all of a
@@ -14,19 +14,16 @@ from typing import Any
 import socketio
 from aiohttp import web
 
+from gateway import keys
+from gateway.event_sink import NAMESPACE
 from gateway.socket_events import socket_api
 from messaging.actions import presence
 from messaging.actions.auth import authenticate
 from messaging.context import Messaging
-from messaging.events import Event
 from storage.config import Config
 from storage.errors import AppError
-from storage.pubsub import PubSub
 
 log = logging.getLogger(__name__)
-
-NAMESPACE = "/"
-SOCKETS_CHANNEL = "sockets"
 
 
 def build_socketio(config: Config) -> socketio.AsyncServer:
@@ -63,85 +60,24 @@ async def start_client_manager(sio: socketio.AsyncServer, timeout: float = 5.0) 
     log.warning("Socket.IO Redis manager did not subscribe within %.0fs", timeout)
 
 
-def rooms_of(audience: dict[str, Any]) -> str | list[str]:
-    """Socket.IO room(s) for an event's audience: one user, one session, or a list of users."""
-    ((kind, ident),) = audience.items()
-    if kind == "users":
-        return [f"user:{user_id}" for user_id in ident]
-    if kind not in {"user", "session"}:
-        raise ValueError(f"unknown audience {kind!r}")
-    return f"{kind}:{ident}"
-
-
-DISCONNECT_GRACE = 0.3  # seconds between a session's revocation event and cutting its sockets
-
-
-class SocketEvents:
-    """Delivers domain events to Socket.IO rooms on every node.
-
-    ``sio`` is the gateway's server, or — in a process that holds no sockets (the Celery
-    worker) — a write-only ``AsyncRedisManager``: both ``emit(event, data, room=, namespace=)``,
-    and the manager publishes once on the channel every gateway's Socket.IO manager listens to.
-    """
-
-    def __init__(self, sio: socketio.AsyncServer | socketio.AsyncRedisManager, pubsub: PubSub):
-        self.sio = sio
-        self.pubsub = pubsub
-        self._pending: set[asyncio.Task] = set()
-
-    async def start(self) -> None:
-        await self.pubsub.subscribe(SOCKETS_CHANNEL, self._on_sockets_message)
-
-    async def emit(self, event: Event) -> None:
-        room = rooms_of(event["audience"])
-        if not room:
-            return
-        await self.sio.emit(event["type"], event["payload"], room=room, namespace=NAMESPACE)
-        if event["type"] == "session.revoked":
-            # Rooms are per node: ask every node to drop its own sockets of that session.
-            await self.pubsub.publish(SOCKETS_CHANNEL, {"disconnect_room": room})
-
-    async def close(self) -> None:
-        """Close a write-only manager's Redis connection (the gateway's server closes itself)."""
-        for task in list(self._pending):
-            task.cancel()
-        await asyncio.gather(*self._pending, return_exceptions=True)
-        redis = getattr(self.sio, "redis", None)
-        if isinstance(self.sio, socketio.AsyncRedisManager) and redis is not None:
-            await redis.aclose()
-
-    async def _on_sockets_message(self, message: dict[str, Any]) -> None:
-        room = message.get("disconnect_room")
-        if room:
-            # The event that says why (``session.revoked``) travels on Socket.IO's own Redis
-            # channel, which is not ordered with ours: give it a moment to reach the sockets
-            # before they are cut, in the background (other messages keep flowing).
-            task = asyncio.create_task(self._disconnect_room_soon(room))
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
-
-    async def _disconnect_room_soon(self, room: str) -> None:
-        await asyncio.sleep(DISCONNECT_GRACE)
-        for sid, _ in list(self.sio.manager.get_participants(NAMESPACE, room)):
-            await self.sio.disconnect(sid, namespace=NAMESPACE)
-
-
 def _error_ack(error: AppError) -> dict[str, Any]:
     return {"ok": False, "error": error.to_dict()}
 
 
 class ChatNamespace(socketio.AsyncNamespace):
-    def __init__(self, app: web.Application, messaging_key: web.AppKey[Messaging]) -> None:
+    """Every client event runs its declared handler (``gateway/socket_events.py``) with the
+    domains it declared, read from the app like a REST route's ``request.app[KEY]``."""
+
+    def __init__(self, app: web.Application) -> None:
         super().__init__(NAMESPACE)
         self.app = app
-        self.messaging_key = messaging_key
         # sid -> user id of this node's sockets, for disconnects after the transport is gone
         self.connected_users: dict[str, str] = {}
         self.connected_sessions: dict[str, str] = {}  # sid -> session (device) id
 
     @property
     def messaging(self) -> Messaging:
-        return self.app[self.messaging_key]
+        return self.app[keys.MESSAGING]
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         if event in {"connect", "disconnect"}:
@@ -155,11 +91,7 @@ class ChatNamespace(socketio.AsyncNamespace):
             if user_id is None:
                 raise AppError("not_connected", "this socket is not signed in", status=401)
             payload = spec.validator.validate(data)
-            if spec.device:
-                session_id = self.connected_sessions.get(sid)
-                result = await spec.handler(self.messaging, user_id, payload, session_id)
-            else:
-                result = await spec.handler(self.messaging, user_id, payload)
+            result = await spec.run(self.app, user_id, payload, self.connected_sessions.get(sid))
         except AppError as exc:
             return _error_ack(exc)
         except Exception:
@@ -179,17 +111,19 @@ class ChatNamespace(socketio.AsyncNamespace):
         self.connected_users[sid] = who.user_id
         self.connected_sessions[sid] = who.session_id
         await presence.do_device_connected(self.messaging, who.user_id)
-        if self.messaging.calls is not None:
-            await self.messaging.calls.device_connected(who.user_id, who.session_id)
+        calls = self.app.get(keys.CALLS)
+        if calls is not None:
+            await calls.device_connected(who.user_id, who.session_id)
 
     async def on_disconnect(self, sid: str, *reason: Any) -> None:
         user_id = self.connected_users.pop(sid, None)
         session_id = self.connected_sessions.pop(sid, None)
         if user_id is None:
             return
-        if self.messaging.calls is not None:
+        calls = self.app.get(keys.CALLS)
+        if calls is not None:
             try:  # a call participant on this device gets CALL_GRACE_PERIOD to come back
-                await self.messaging.calls.device_disconnected(user_id, session_id)
+                await calls.device_disconnected(user_id, session_id)
             except Exception:
                 log.exception("noting a call participant's disconnect failed")
         try:

@@ -1,54 +1,28 @@
 """Client -> server Socket.IO events: each validated, one call into the domain, always acked.
 
 The ack is ``{"ok": true, ...}`` or ``{"ok": false, "error": {"code", "message"}}``; an event
-with no handler gets ``unknown_event``. Documented in docs/realtime.md.
+with no handler gets ``unknown_event``. Each handler declares the domains it needs (``uses``,
+default the messaging context). Documented in docs/realtime.md.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
-
+# Calls declare their events on the same ``socket_api`` (kept in their own module).
+from gateway import call_events  # noqa: F401
+from gateway.commands import send_message
+from gateway.keys import MESSAGING, MINIAPPS, WALLET
 from gateway.schemas import obj, string
-from gateway.validation import Validator
+from gateway.socket_api import ID, socket_api
 from messaging.actions import messages, reactions, read_state, sync
 from messaging.context import Messaging
-from storage.errors import AppError
+from miniapps.host.host import MiniappHost
+from wallet.actions import payments
+from wallet.context import Wallet
 
-ID = string(64, 1)
+__all__ = ["socket_api"]
+
 # The domain enforces MESSAGE_MAX_CHARS with its own error code; this only bounds the parse.
 TEXT = string(1 << 20)
-
-Handler = Callable[[Messaging, str, dict[str, Any]], Awaitable[dict[str, Any]]]
-
-
-@dataclass(frozen=True)
-class SocketEvent:
-    name: str
-    summary: str
-    schema: dict[str, Any]
-    validator: Validator
-    handler: Handler
-    # The handler also takes the socket's session id (events that act for one device: calls).
-    device: bool = False
-
-
-class SocketApi:
-    def __init__(self) -> None:
-        self.events: dict[str, SocketEvent] = {}
-
-    def on(self, name: str, *, summary: str, schema: dict[str, Any], device: bool = False):
-        def decorator(handler: Handler) -> Handler:
-            self.events[name] = SocketEvent(
-                name, summary, schema, Validator(schema), handler, device
-            )
-            return handler
-
-        return decorator
-
-
-socket_api = SocketApi()
 MESSAGE_REF = {"conversation_id": ID, "message_id": ID}
 
 
@@ -66,9 +40,11 @@ MESSAGE_REF = {"conversation_id": ID, "message_id": ID}
         },
         ["conversation_id", "client_msg_id", "text"],
     ),
+    uses=(MESSAGING, MINIAPPS),
 )
-async def send(ctx: Messaging, user_id: str, data: dict) -> dict:
-    return await messages.do_send(ctx, user_id, data)
+async def send(ctx: Messaging, host: MiniappHost, user_id: str, data: dict) -> dict:
+    """A slash command of one of the conversation's apps goes to that app (``routed_to``)."""
+    return await send_message(ctx, host, user_id, data)
 
 
 @socket_api.on(
@@ -174,11 +150,10 @@ async def do_sync(ctx: Messaging, user_id: str, data: dict) -> dict:
         {**MESSAGE_REF, "action_id": string(64, 1), "value": string(256)},
         ["conversation_id", "message_id", "action_id"],
     ),
+    uses=(MINIAPPS,),
 )
-async def miniapp_action(ctx: Messaging, user_id: str, data: dict) -> dict:
-    if ctx.miniapps is None:
-        raise AppError("miniapps_unavailable", "mini-programs are not running on this server")
-    app_id = await ctx.miniapps.do_action(
+async def miniapp_action(host: MiniappHost, user_id: str, data: dict) -> dict:
+    app_id = await host.do_action(
         user_id,
         data["conversation_id"],
         data["message_id"],
@@ -195,41 +170,28 @@ async def miniapp_action(ctx: Messaging, user_id: str, data: dict) -> dict:
         {"app_id": string(64, 1), "scope": string(64, 1), "granted": {"type": "boolean"}},
         ["app_id", "scope", "granted"],
     ),
+    uses=(MINIAPPS,),
 )
-async def miniapp_consent(ctx: Messaging, user_id: str, data: dict) -> dict:
-    if ctx.miniapps is None:
-        raise AppError("miniapps_unavailable", "mini-programs are not running on this server")
-    await ctx.miniapps.do_consent(user_id, data["app_id"], data["scope"], data["granted"])
+async def miniapp_consent(host: MiniappHost, user_id: str, data: dict) -> dict:
+    await host.do_consent(user_id, data["app_id"], data["scope"], data["granted"])
     return {}
-
-
-def _wallet(ctx: Messaging):
-    if ctx.wallet is None:
-        raise AppError("wallet_unavailable", "the wallet is not running on this server")
-    return ctx.wallet
 
 
 @socket_api.on(
     "payment.confirm",
     summary="Confirm a mini-program's payment request (payment.confirm_required): money moves",
     schema=obj({"payment_id": ID}, ["payment_id"]),
+    uses=(WALLET,),
 )
-async def payment_confirm(ctx: Messaging, user_id: str, data: dict) -> dict:
-    from wallet.actions import payments
-
-    return {"payment": await payments.do_confirm(_wallet(ctx), user_id, data["payment_id"])}
+async def payment_confirm(wallet: Wallet, user_id: str, data: dict) -> dict:
+    return {"payment": await payments.do_confirm(wallet, user_id, data["payment_id"])}
 
 
 @socket_api.on(
     "payment.cancel",
     summary="Refuse a mini-program's payment request: nothing moves",
     schema=obj({"payment_id": ID}, ["payment_id"]),
+    uses=(WALLET,),
 )
-async def payment_cancel(ctx: Messaging, user_id: str, data: dict) -> dict:
-    from wallet.actions import payments
-
-    return {"payment": await payments.do_cancel(_wallet(ctx), user_id, data["payment_id"])}
-
-
-# Calls register their events on the same ``socket_api`` (kept in their own module).
-from gateway import call_events  # noqa: E402, F401
+async def payment_cancel(wallet: Wallet, user_id: str, data: dict) -> dict:
+    return {"payment": await payments.do_cancel(wallet, user_id, data["payment_id"])}

@@ -26,15 +26,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import socketio
 from celery import signals
 
-from gateway.realtime import SocketEvents
-from messaging.context import Messaging
+from gateway.compose import build_messaging, build_wallet, close_messaging
+from gateway.event_sink import SocketEvents
 from storage.config import Config
 from storage.errors import ConfigError
 from storage.mongo import open_database
 from storage.presence import make_presence
 from storage.pubsub import make_pubsub
 from storage.ratelimit import make_rate_limiter
-from storage.secrets import jwt_secret
 from storage.tasks import WALLET_DUE_JOBS, make_celery
 from wallet.context import Wallet
 from wallet.jobs import run_due_jobs
@@ -147,19 +146,19 @@ class WorkerRuntime:
                 socketio.AsyncRedisManager(config.redis_url, write_only=True), pubsub
             )
             stack.push_async_callback(events.close)
-            messaging = Messaging.build(
+            messaging = build_messaging(
                 config,
                 database.db,
-                jwt_secret=jwt_secret(config),
                 limiter=limiter,
                 pubsub=pubsub,
                 presence=presence,
                 events=events,
             )
-            stack.push_async_callback(messaging.close)
+            stack.push_async_callback(close_messaging, messaging)
             await messaging.start()  # member-list invalidations from the gateways
-            wallet = Wallet.build(config, messaging)
-            messaging.wallet = wallet
+            # No ``notify_app``: a worker hosts no mini-programs, so a payment's outcome waits in
+            # the order's outbox for a gateway to deliver.
+            wallet = build_wallet(config, messaging)
             self._resources = stack.pop_all()
         log.info("worker process %d connected to MongoDB and Redis", os.getpid())
         return wallet

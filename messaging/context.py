@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
 from messaging.events import EventSink
-from messaging.membership import MembershipCache
+from messaging.membership import Membership, MembershipCache
 from messaging.passwords import Passwords
 from messaging.store.admin_audit import AdminAudit
 from messaging.store.blocks import Blocks
@@ -34,6 +35,10 @@ from storage.pubsub import PubSub
 from storage.ratelimit import RateLimiter
 
 MEMBERSHIP_CHANNEL = "membership"
+
+# What happens to a commit batch once it is durable (deliver it to members' devices): given by
+# whoever builds the context, so this module needs none of the actions that use it.
+OnCommit = Callable[["Messaging", str, list[dict[str, Any]], Membership], Awaitable[None]]
 
 
 @dataclass
@@ -64,13 +69,6 @@ class Messaging:
     # The database, for collections other domains keep beside ours (the mini-program host's).
     db: AsyncDatabase = field(repr=False)
     writer: MessageWriter = field(init=False)
-    # Set by the composition root when mini-programs are hosted: ``route(user_id,
-    # conversation_id, text) -> app_id | None`` takes a slash command away from the chat, and
-    # ``miniapps`` is the host itself (for the socket events that reach it).
-    command_router: Any = None
-    miniapps: Any = None
-    wallet: Any = None  # the wallet, for the socket events that reach it (payment.confirm …)
-    calls: Any = None  # the node's CallService (messaging.calls.service), set by calls_ctx
     # Ephemeral per-node state (typing throttles): losing it on restart is harmless.
     typing_sent: dict[tuple[str, str], float] = field(default_factory=dict)
     # (day, user id) pairs this node already recorded as active (see actions/stats.py).
@@ -91,6 +89,7 @@ class Messaging:
         pubsub: PubSub,
         presence: PresenceCounter,
         events: EventSink,
+        on_commit: OnCommit,
     ) -> Messaging:
         conversations, members = Conversations(db), Members(db)
         ctx = cls(
@@ -122,25 +121,23 @@ class Messaging:
             daily_active=DailyActive(db),
             db=db,
         )
-        from messaging.actions.messages import deliver_committed
 
-        async def on_commit(conversation_id: str, messages: list, membership) -> None:
-            await deliver_committed(ctx, conversation_id, messages, membership)
+        async def committed(conversation_id: str, messages: list, membership: Membership) -> None:
+            await on_commit(ctx, conversation_id, messages, membership)
 
-        ctx.writer = MessageWriter(ctx.messages, conversations, members, ctx.membership, on_commit)
+        ctx.writer = MessageWriter(ctx.messages, conversations, members, ctx.membership, committed)
         return ctx
 
     async def start(self) -> None:
         await self.pubsub.subscribe(MEMBERSHIP_CHANNEL, self._on_membership_message)
 
     async def close(self) -> None:
+        """Drain the writer and stop the pending stats write; the counts it had gathered stay
+        in ``messages_to_count`` for the owner to write (``messaging.actions.stats``)."""
         await self.writer.close()
         if self.stats_flush is not None:
             self.stats_flush.cancel()
             await asyncio.gather(self.stats_flush, return_exceptions=True)
-        from messaging.actions.stats import flush_counts
-
-        await flush_counts(self)
 
     async def membership_changed(self, conversation_id: str) -> None:
         """Drop every node's cached member list of the conversation."""

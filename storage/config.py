@@ -337,6 +337,13 @@ class Config:
         "",
         "Comma-separated local addresses the media relay offers as ICE host candidates.",
     )
+    miniapps_allow_unsandboxed: bool = _setting(
+        "MINIAPPS_ALLOW_UNSANDBOXED",
+        _parse_bool,
+        False,
+        "With AETHERIAL_ENV=production, start even when the mini-program sandbox is degraded "
+        "(no usable bubblewrap): apps then run without namespaces. Unset: production refuses.",
+    )
     log_level: str = _setting(
         "LOG_LEVEL", _parse_choice("debug", "info", "warning", "error"), "info", "Log verbosity."
     )

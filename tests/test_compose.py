@@ -137,6 +137,16 @@ def container_ports(service: Mapping[str, Any]) -> list[tuple[int | None, int]]:
     return result
 
 
+def dockerfile_env() -> dict[str, str]:
+    defaults: dict[str, str] = {}
+    for rest in instruction_args("ENV"):
+        for word in shlex.split(rest):
+            name, sep, value = word.partition("=")
+            if sep:
+                defaults[name] = value
+    return defaults
+
+
 def dockerfile_instructions() -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) pairs, with line continuations joined and comments dropped."""
     logical: list[str] = []
@@ -352,18 +362,18 @@ def test_dockerfile_runs_run_py_on_the_compose_port():
 
 
 def test_dockerfile_env_defaults_are_known_settings():
-    defaults: dict[str, str] = {}
-    for rest in instruction_args("ENV"):
-        for word in shlex.split(rest):
-            name, sep, value = word.partition("=")
-            if sep:
-                defaults[name] = value
+    defaults = dockerfile_env()
     ours = {
         name: value for name, value in defaults.items() if not name.startswith(("PYTHON", "PIP"))
     }
     unknown = sorted(set(ours) - known_envs())
     assert not unknown, f"Dockerfile sets variables storage/config.py does not read: {unknown}"
-    config = Config.from_env(ours)
+    # A production image: it starts only once the production settings are given (compose does).
+    with pytest.raises(ConfigError, match="required when AETHERIAL_ENV=production"):
+        Config.from_env(ours)
+    required = {s["env"]: gateway_environment()[s["env"]] for s in settings() if s["production"]}
+    config = Config.from_env({**ours, **required})
+    assert config.environment == "production"
     assert config.host == "0.0.0.0"
     assert config.port == Config.from_env(gateway_environment()).port
 
@@ -419,3 +429,64 @@ def test_dockerignore_keeps_local_state_out_of_the_build_context():
     ignored = {line.strip().rstrip("/") for line in DOCKERIGNORE.read_text().splitlines()}
     for entry in (".venv", "var", ".git", "__pycache__", "tests", "bench"):
         assert entry in ignored, f".dockerignore should exclude {entry}"
+
+
+# -- the mini-program sandbox in production ---------------------------------------------------
+
+
+def security_options(service: Mapping[str, Any]) -> dict[str, str]:
+    """``security_opt`` as {option: value}, whichever separator (``=`` or ``:``) is used; a bare
+    ``no-new-privileges`` means true."""
+    options = {}
+    for entry in service.get("security_opt") or []:
+        name, *value = re.split(r"[=:]", str(entry), maxsplit=1)
+        options[name] = value[0] if value else "true"
+    return options
+
+
+def explained(line_text: str) -> bool:
+    """The compose file says why: a comment right above the line holding ``line_text``."""
+    lines = COMPOSE.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.strip() == line_text)
+    return at > 0 and lines[at - 1].strip().startswith("#")
+
+
+def test_dockerfile_installs_bubblewrap_and_means_production():
+    installs = [
+        command
+        for run in instruction_args("RUN")
+        for command in re.split(r"&&|;", run)
+        if "apt-get install" in command
+    ]
+    assert any("bubblewrap" in shlex.split(command) for command in installs), installs
+    env = dockerfile_env()
+    assert env.get("AETHERIAL_ENV") == "production"
+    assert "MINIAPPS_ALLOW_UNSANDBOXED" not in env, "the image must not waive the sandbox"
+
+
+def test_compose_never_waives_the_sandbox():
+    for service in (gateway(), worker()):
+        config = Config.from_env(service_environment(service))
+        assert config.environment == "production" and not config.miniapps_allow_unsandboxed
+
+
+def test_gateway_gets_what_bubblewrap_needs_and_no_more():
+    service = gateway()
+    assert not service.get("privileged"), "privileged drops every protection at once"
+    assert service.get("cap_add") == ["SYS_ADMIN"], service.get("cap_add")
+    options = security_options(service)
+    assert options.get("apparmor") == "unconfined"  # docker-default denies mount
+    assert options.get("systempaths") == "unconfined"  # masked /proc stops a new procfs
+    assert options.get("no-new-privileges") == "true"  # SYS_ADMIN never reaches the user
+    # The default seccomp profile stays: SYS_ADMIN opens only the namespace and mount calls.
+    assert "seccomp" not in options, options
+    for line in ("- SYS_ADMIN", "- apparmor=unconfined", "- systempaths=unconfined"):
+        assert explained(line), f"docker-compose.yml does not say why it grants {line[2:]}"
+
+
+def test_worker_gets_no_sandbox_privileges():
+    """The worker hosts no mini-programs (it leaves payment events for a gateway)."""
+    service = worker()
+    assert not service.get("privileged")
+    assert not service.get("cap_add")
+    assert not security_options(service)

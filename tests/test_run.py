@@ -9,10 +9,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
 
+from storage.config import settings as settings_list
 from tests.conftest import _free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,6 +117,90 @@ def test_sigkill_leaves_no_orphan(tmp_path):
     process.kill()
     process.wait(timeout=10)
     assert wait_gone(data_dir) == [], "embedded MongoDB outlived its parent"
+
+
+def _production_env(path_dir: Path, **settings: str) -> dict[str, str]:
+    """Production settings, and a PATH (an empty folder) on which there is no bubblewrap."""
+    ours = {spec["env"] for spec in settings_list()}
+    env = {k: v for k, v in _env().items() if k not in ours}
+    env.update(
+        AETHERIAL_ENV="production",
+        JWT_SECRET="r" * 40,
+        PATH=str(path_dir),
+        PASSWORD_HASH_MEMORY_KIB="1024",
+        PASSWORD_HASH_TIME_COST="1",
+        LOG_LEVEL="warning",
+        **settings,
+    )
+    return env
+
+
+def test_production_refuses_to_run_apps_unsandboxed(tmp_path):
+    """Without bwrap the sandbox is degraded: production stops before it opens anything (the
+    URLs below lead nowhere), saying why and how to proceed."""
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    env = _production_env(
+        empty, MONGODB_URL="mongodb://127.0.0.1:1", REDIS_URL="redis://127.0.0.1:1/0"
+    )
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "run.py", "--port", str(port), "--data-dir", str(tmp_path / "var")],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+    assert process.returncode == 2, out + err
+    assert "cannot start" in err and "bubblewrap" in err
+    assert "MINIAPPS_ALLOW_UNSANDBOXED=1" in err
+    assert "running on" not in out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_production_runs_apps_unsandboxed_only_when_told_to(tmp_path, mongo_url, redis_url):
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    env = _production_env(
+        empty,
+        MINIAPPS_ALLOW_UNSANDBOXED="1",
+        MONGODB_URL=mongo_url,
+        MONGODB_DB="t_" + uuid.uuid4().hex[:16],
+        REDIS_URL=redis_url,
+    )
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "run.py", "--port", str(port), "--data-dir", str(tmp_path / "var")],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        seen = []  # the degraded sandbox's warning comes first, then the "running" line
+        while not seen or ("running on" not in seen[-1] and seen[-1]):
+            seen.append(process.stdout.readline())
+        assert f"http://127.0.0.1:{port}" in seen[-1], "".join(seen)
+        assert any("sandbox degraded" in line for line in seen), "".join(seen)
+        status, body = http("GET", f"http://127.0.0.1:{port}/readyz")
+        assert status == 200, body
+        assert body["checks"]["sandbox"] == "degraded"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+    assert process.returncode == 0
 
 
 def test_bad_config_stops_startup_naming_the_variable(tmp_path):

@@ -21,6 +21,11 @@ from wallet.store.red_packets import RedPackets
 from wallet.store.stripe_topups import StripeTopups
 from wallet.store.transfers import Transfers
 
+# ``notify_app(order, event_name, extra)`` tells the mini-program that asked for a payment what
+# became of it (a signed event). Given by the process that hosts the apps (a gateway); None in
+# one that does not (a Celery worker), which leaves the event in the order's outbox instead.
+NotifyApp = Callable[[dict[str, Any], str, dict[str, Any]], Awaitable[None]]
+
 
 @dataclass
 class Wallet:
@@ -35,15 +40,17 @@ class Wallet:
     claims: RedPacketClaims
     payments: PaymentOrders
     topups: StripeTopups
-    # Set by the composition root when mini-programs are hosted: ``notify_app(order, event_name,
-    # extra)`` tells the app that asked for a payment what became of it (a signed event).
-    notify_app: Callable[[dict, str, dict[str, Any]], Awaitable[None]] | None = None
+    notify_app: NotifyApp | None = None
 
     @classmethod
-    def build(cls, config: Config, messaging: Messaging) -> Wallet:
+    def build(
+        cls, config: Config, messaging: Messaging, *, notify_app: NotifyApp | None = None
+    ) -> Wallet:
+        """The stores and the ledger. The ledger's follow-ups per kind (cards, states) are
+        registered by ``wallet.hooks.register_hooks``, which the composition root calls."""
         db = messaging.db
         accounts, txns, entries = Accounts(db), LedgerTxns(db), LedgerEntries(db)
-        wallet = cls(
+        return cls(
             config=config,
             messaging=messaging,
             accounts=accounts,
@@ -55,20 +62,8 @@ class Wallet:
             claims=RedPacketClaims(db),
             payments=PaymentOrders(db),
             topups=StripeTopups(db),
+            notify_app=notify_app,
         )
-        # Each kind's follow-up (card, state) runs when its money has moved — and again when a
-        # node finishes a transaction another node began, so every hook is idempotent.
-        from wallet.actions import common, payments, red_packets, topups, transfers
-
-        async def after_posted(txn: dict) -> None:
-            await common.notify_balances(wallet, txn)
-
-        wallet.ledger.after_posted = after_posted
-        transfers.register_hooks(wallet)
-        red_packets.register_hooks(wallet)
-        payments.register_hooks(wallet)
-        topups.register_hooks(wallet)
-        return wallet
 
     @property
     def max_amount(self) -> int:

@@ -10,9 +10,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.api import AUTH, BODY, QUERY, Api
-from gateway.keys import MESSAGING
+from gateway.keys import MESSAGING, MINIAPPS
 from gateway.schemas import SESSION, obj, string
 from messaging.actions import admin
+from miniapps.host import admin as miniapps_admin
 
 api = Api("admin", "Administration and moderation (admins), and reporting a message")
 
@@ -271,11 +272,12 @@ async def admin_hide_message(request: web.Request) -> dict:
     admin=True,
 )
 async def admin_list_miniapps(request: web.Request) -> dict:
-    return admin.get_miniapps(request.app[MESSAGING])
+    return miniapps_admin.get_miniapps(request.app[MINIAPPS])
 
 
 async def _switch(request: web.Request, enabled: bool) -> dict:
-    app = await admin.do_set_app_enabled(
+    app = await miniapps_admin.do_set_app_enabled(
+        request.app[MINIAPPS],
         request.app[MESSAGING],
         _admin_id(request),
         request.match_info["app_id"],

@@ -5,7 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.api import AUTH, BODY, QUERY, Api
-from gateway.keys import MESSAGING
+from gateway.commands import send_message as send_or_route
+from gateway.keys import MESSAGING, MINIAPPS
 from gateway.schemas import CONVERSATION, MESSAGE, obj, string
 from gateway.validation import INT64_MAX
 from messaging.actions import conversations, members, messages, read_state
@@ -241,9 +242,12 @@ async def history(request: web.Request) -> dict:
     errors=("not_a_member", "message_too_long", "empty_message", "rate_limited", "blocked"),
 )
 async def send_message(request: web.Request) -> dict:
-    """Retrying with the same ``client_msg_id`` returns the original (``duplicate: true``)."""
+    """Retrying with the same ``client_msg_id`` returns the original (``duplicate: true``). A
+    slash command of one of the conversation's apps goes to that app (``routed_to``)."""
     payload = {**request[BODY], "conversation_id": _cid(request)}
-    return await messages.do_send(request.app[MESSAGING], request[AUTH].user_id, payload)
+    return await send_or_route(
+        request.app[MESSAGING], request.app[MINIAPPS], request[AUTH].user_id, payload
+    )
 
 
 @api.get(

@@ -1,5 +1,6 @@
 """What an operator does from the admin panel: find users and suspend them, look into
-conversations, moderate reported messages, switch mini-programs off and on, read the charts.
+conversations, moderate reported messages, read the charts. (Switching mini-programs off and on
+is the host's: ``miniapps/host/admin.py``, which records in the same audit through ``record``.)
 
 The gateway checks the admin role on every request before any of this runs; every action here
 that changes something (and reading a conversation's messages) is written to ``admin_audit``.
@@ -398,36 +399,6 @@ async def do_dismiss_report(ctx: Messaging, admin_id: str, report_id: str, reaso
         text,
     )
     return report_view(closed, None, {})
-
-
-# --- mini-programs --------------------------------------------------------------------------
-
-
-def get_miniapps(ctx: Messaging) -> dict[str, Any]:
-    host = ctx.miniapps
-    if host is None:
-        return {"miniapps": [], "sandbox": "degraded"}
-    status = host.status()
-    return {
-        "miniapps": [{**app, "process": status.get(app["id"])} for app in host.catalogue()],
-        "sandbox": "degraded" if host.degraded else "isolated",
-    }
-
-
-async def do_set_app_enabled(
-    ctx: Messaging, admin_id: str, app_id: str, enabled: bool, reason: object
-) -> dict:
-    text = check_reason(reason)
-    host = ctx.miniapps
-    if host is None or app_id not in host.apps:
-        raise AppError("app_not_found", "no such mini-program", status=404)
-    if not await host.set_enabled(app_id, enabled, admin_id, text):
-        state = "enabled" if enabled else "disabled"
-        raise AppError(f"already_{state}", f"this mini-program is already {state}", status=409)
-    await record(
-        ctx, admin_id, "miniapp.enable" if enabled else "miniapp.disable", {"app_id": app_id}, text
-    )
-    return next(a for a in get_miniapps(ctx)["miniapps"] if a["id"] == app_id)
 
 
 # --- stats ----------------------------------------------------------------------------------

@@ -100,14 +100,15 @@ async def check_send(ctx: Messaging, user_id: str, payload: dict[str, Any]) -> d
 
 async def do_send(ctx: Messaging, user_id: str, payload: dict[str, Any]) -> dict[str, Any]:
     """Store and deliver a message; the ack's fields: ``message`` and ``duplicate`` (a retry
-    returns the original), or ``routed_to`` when the text was a command of one of the
-    conversation's mini-programs (then nothing is posted: the app answers)."""
+    returns the original)."""
     draft = await check_send(ctx, user_id, payload)
     await check_rate(ctx, user_id)
-    if ctx.command_router is not None and draft["text"].startswith("/"):
-        app_id = await ctx.command_router(user_id, draft["conversation_id"], draft["text"])
-        if app_id is not None:
-            return {"routed_to": {"app_id": app_id}}
+    return await do_send_draft(ctx, draft)
+
+
+async def do_send_draft(ctx: Messaging, draft: dict[str, Any]) -> dict[str, Any]:
+    """The write half of ``do_send``, for a draft that passed ``check_send`` and ``check_rate``
+    (the gateway checks a slash command first, then offers it to the mini-programs)."""
     message, created = await ctx.writer.submit(draft)
     return {"message": message_view(message), "duplicate": not created}
 

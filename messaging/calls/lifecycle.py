@@ -9,15 +9,19 @@ conversation's ``active_calls`` lock, closes its media and posts its record mess
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from messaging.actions.conversations import check_member
 from messaging.calls.records import do_record, duration_seconds
-from messaging.context import Messaging
 from messaging.events import event
 from messaging.membership import Membership
 from storage.errors import AppError
 from storage.mongo import iso, new_id, now_ms
+
+if TYPE_CHECKING:
+    # The service runs this module's scans; its actions take the service (which holds the
+    # messaging context) explicitly.
+    from messaging.calls.service import CallService
 
 log = logging.getLogger(__name__)
 
@@ -49,20 +53,20 @@ def call_view(call: dict[str, Any], participants: list[dict[str, Any]]) -> dict[
     }
 
 
-async def view_of(ctx: Messaging, call: dict[str, Any]) -> dict[str, Any]:
-    return call_view(call, await ctx.calls.participants.get_all(call["_id"]))
+async def view_of(service: CallService, call: dict[str, Any]) -> dict[str, Any]:
+    return call_view(call, await service.participants.get_all(call["_id"]))
 
 
 def call_not_found() -> AppError:
     return AppError("call_not_found", "there is no such call", status=404)
 
 
-async def check_call(ctx: Messaging, call_id: str, user_id: str) -> tuple[dict, Membership]:
+async def check_call(service: CallService, call_id: str, user_id: str) -> tuple[dict, Membership]:
     """The call and its conversation's membership, for a member of that conversation."""
-    call = await ctx.calls.calls.get_call(call_id)
+    call = await service.calls.get_call(call_id)
     if call is None:
         raise call_not_found()
-    membership = await check_member(ctx, call["conversation_id"], user_id)
+    membership = await check_member(service.ctx, call["conversation_id"], user_id)
     return call, membership
 
 
@@ -71,35 +75,37 @@ def check_live(call: dict[str, Any]) -> None:
         raise AppError("call_ended", "this call has ended", status=409)
 
 
-async def check_joined(ctx: Messaging, call: dict[str, Any], user_id: str) -> dict[str, Any]:
+async def check_joined(service: CallService, call: dict[str, Any], user_id: str) -> dict[str, Any]:
     check_live(call)
-    participant = await ctx.calls.participants.get(call["_id"], user_id)
+    participant = await service.participants.get(call["_id"], user_id)
     if participant is None or participant["state"] != "joined":
         raise AppError("not_in_call", "you are not in this call; accept it first", status=409)
     return participant
 
 
-async def _emit(ctx: Messaging, type_: str, audience: dict, payload: dict) -> None:
-    await ctx.events.emit(event(type_, audience, payload))
+async def _emit(service: CallService, type_: str, audience: dict, payload: dict) -> None:
+    await service.ctx.events.emit(event(type_, audience, payload))
 
 
 async def _stop_ringing_elsewhere(
-    ctx: Messaging, user_id: str, session_id: str | None, call_id: str, reason: str
+    service: CallService, user_id: str, session_id: str | None, call_id: str, reason: str
 ) -> None:
     """Tell the user's other devices to stop ringing (the one that acted knows)."""
-    for session in await ctx.sessions.get_active_sessions(user_id):
+    for session in await service.ctx.sessions.get_active_sessions(user_id):
         if session["_id"] != session_id:
             payload = {"call_id": call_id, "reason": reason}
-            await _emit(ctx, "call.ring_stopped", {"session": session["_id"]}, payload)
+            await _emit(service, "call.ring_stopped", {"session": session["_id"]}, payload)
 
 
-async def _claim_conversation(ctx: Messaging, conversation_id: str, call_id: str, now: int) -> None:
-    active = ctx.calls.active
+async def _claim_conversation(
+    service: CallService, conversation_id: str, call_id: str, now: int
+) -> None:
+    active = service.active
     if await active.claim(conversation_id, call_id, now):
         return
     lock = await active.get(conversation_id)
     if lock is not None:
-        current = await ctx.calls.calls.get_call(lock["call_id"])
+        current = await service.calls.get_call(lock["call_id"])
         stale = (current is not None and current["state"] == "ended") or (
             current is None and now - lock["created_at"] > STALE_LOCK_MS
         )
@@ -128,15 +134,17 @@ def _check_not_in_call(user_id: str, in_calls: dict[str, str], joining: str | No
 
 
 async def do_start(
-    ctx: Messaging, user_id: str, session_id: str | None, conversation_id: str, media: str
+    service: CallService, user_id: str, session_id: str | None, conversation_id: str, media: str
 ) -> dict:
-    membership = await check_member(ctx, conversation_id, user_id)
+    membership = await check_member(service.ctx, conversation_id, user_id)
     others = [m for m in membership.member_ids if m != user_id]
     if not others:
         raise AppError("nobody_to_call", "nobody else is in this conversation", status=409)
-    if membership.type == "direct" and await ctx.blocks.is_blocked_either_way(user_id, others[0]):
+    if membership.type == "direct" and await service.ctx.blocks.is_blocked_either_way(
+        user_id, others[0]
+    ):
         raise AppError("blocked", "you cannot call this user", status=403)
-    service, now = ctx.calls, now_ms()
+    now = now_ms()
     in_calls = await service.participants.get_in_calls([user_id, *others])
     _check_not_in_call(user_id, in_calls)
     # People already in another call are not rung (WeChat's "busy"); with nobody left: busy.
@@ -150,7 +158,7 @@ async def do_start(
             status=409,
         )
     call_id = new_id()
-    await _claim_conversation(ctx, conversation_id, call_id, now)
+    await _claim_conversation(service, conversation_id, call_id, now)
     call = {
         "_id": call_id,
         "conversation_id": conversation_id,
@@ -159,7 +167,7 @@ async def do_start(
         "caller_id": user_id,
         "state": "ringing",
         "created_at": now,
-        "ring_expires_at": now + int(ctx.config.call_ring_timeout * 1000),
+        "ring_expires_at": now + int(service.ctx.config.call_ring_timeout * 1000),
         "heartbeat_at": now,
     }
     try:
@@ -169,27 +177,28 @@ async def do_start(
         await service.active.release(conversation_id, call_id)
         raise
     service.hosted.add(call_id)
-    view = await view_of(ctx, call)
-    await _emit(ctx, "call.ring", {"users": others}, {"call": view})
-    await record(ctx, call, final=False)  # "Video call started" in the chat
+    view = await view_of(service, call)
+    await _emit(service, "call.ring", {"users": others}, {"call": view})
+    await record(service, call, final=False)  # "Video call started" in the chat
     return {"call": view}
 
 
-async def do_accept(ctx: Messaging, user_id: str, session_id: str | None, call_id: str) -> dict:
-    service = ctx.calls
-    call, membership = await check_call(ctx, call_id, user_id)
+async def do_accept(
+    service: CallService, user_id: str, session_id: str | None, call_id: str
+) -> dict:
+    call, membership = await check_call(service, call_id, user_id)
     check_live(call)
     existing = await service.participants.get(call_id, user_id)
     if existing is not None and existing["state"] == "joined":
         if existing.get("session_id") == session_id:
-            return {"call": await view_of(ctx, call)}  # a retry
+            return {"call": await view_of(service, call)}  # a retry
         raise AppError("already_joined", "you are in this call on another device", status=409)
-    if await service.participants.count_joined(call_id) >= ctx.config.call_max_participants:
+    if await service.participants.count_joined(call_id) >= service.ctx.config.call_max_participants:
         raise AppError(
             "call_full",
             "this call is full",
             status=409,
-            details={"limit": ctx.config.call_max_participants},
+            details={"limit": service.ctx.config.call_max_participants},
         )
     _check_not_in_call(user_id, await service.participants.get_in_calls([user_id]), call_id)
     now = now_ms()
@@ -198,7 +207,7 @@ async def do_accept(ctx: Messaging, user_id: str, session_id: str | None, call_i
     if call["state"] == "ringing":
         answered = await service.calls.answer(call_id, now)
         if answered is not None:
-            await record(ctx, answered, final=False)  # "in progress"
+            await record(service, answered, final=False)  # "in progress"
         call = answered or await service.calls.get_call(call_id)
     if call is None or call["state"] == "ended":
         # It ended while we joined: undo, and say so.
@@ -206,30 +215,31 @@ async def do_accept(ctx: Messaging, user_id: str, session_id: str | None, call_i
         raise AppError("call_ended", "this call has ended", status=409)
     service.hosted.add(call_id)
     await _emit(
-        ctx,
+        service,
         "call.participant_joined",
         {"users": membership.member_ids},
         {"call_id": call_id, "conversation_id": call["conversation_id"], "user_id": user_id},
     )
-    await _stop_ringing_elsewhere(ctx, user_id, session_id, call_id, "answered_elsewhere")
-    return {"call": await view_of(ctx, call)}
+    await _stop_ringing_elsewhere(service, user_id, session_id, call_id, "answered_elsewhere")
+    return {"call": await view_of(service, call)}
 
 
-async def do_decline(ctx: Messaging, user_id: str, session_id: str | None, call_id: str) -> dict:
-    service = ctx.calls
-    call, membership = await check_call(ctx, call_id, user_id)
+async def do_decline(
+    service: CallService, user_id: str, session_id: str | None, call_id: str
+) -> dict:
+    call, membership = await check_call(service, call_id, user_id)
     check_live(call)
     if user_id == call["caller_id"]:
         raise AppError("not_allowed", "you started this call: leave or end it", status=403)
     if not await service.participants.decline(call_id, user_id, now_ms()):
         raise AppError("already_answered", "you already answered or declined this call", status=409)
     await _emit(
-        ctx,
+        service,
         "call.declined",
         {"users": membership.member_ids},
         {"call_id": call_id, "conversation_id": call["conversation_id"], "user_id": user_id},
     )
-    await _stop_ringing_elsewhere(ctx, user_id, session_id, call_id, "declined_elsewhere")
+    await _stop_ringing_elsewhere(service, user_id, session_id, call_id, "declined_elsewhere")
     if call["state"] == "ringing":
         # Everyone who could answer declined: the call is over.
         declined = {
@@ -238,29 +248,31 @@ async def do_decline(ctx: Messaging, user_id: str, session_id: str | None, call_
             if p["state"] == "declined"
         }
         if set(membership.member_ids) - {call["caller_id"]} <= declined:
-            await finish(ctx, call_id, "declined")
+            await finish(service, call_id, "declined")
     return {}
 
 
-async def do_leave(ctx: Messaging, user_id: str, call_id: str, *, reason: str = "left") -> dict:
-    call, _ = await check_call(ctx, call_id, user_id)
-    await check_joined(ctx, call, user_id)
-    await remove_participant(ctx, call, user_id, reason)
+async def do_leave(
+    service: CallService, user_id: str, call_id: str, *, reason: str = "left"
+) -> dict:
+    call, _ = await check_call(service, call_id, user_id)
+    await check_joined(service, call, user_id)
+    await remove_participant(service, call, user_id, reason)
     return {}
 
 
-async def remove_participant(ctx: Messaging, call: dict, user_id: str, reason: str) -> None:
+async def remove_participant(service: CallService, call: dict, user_id: str, reason: str) -> None:
     """Take someone out of a call (they left, or their connection stayed lost); the call ends
     when its caller leaves before anyone answered, when nobody is left, or, in a direct chat,
     when one person is left."""
-    service, call_id = ctx.calls, call["_id"]
+    call_id = call["_id"]
     if not await service.participants.leave(call_id, user_id, now_ms()):
         return
     await service.media.remove(call_id, user_id)
-    membership = await ctx.membership.get(call["conversation_id"])
+    membership = await service.ctx.membership.get(call["conversation_id"])
     audience = membership.member_ids if membership else [user_id]
     await _emit(
-        ctx,
+        service,
         "call.participant_left",
         {"users": audience},
         {
@@ -273,14 +285,14 @@ async def remove_participant(ctx: Messaging, call: dict, user_id: str, reason: s
     call = await service.calls.get_call(call_id) or call
     remaining = await service.participants.count_joined(call_id)
     if call["state"] == "ringing" and user_id == call["caller_id"]:
-        await finish(ctx, call_id, "caller_left")
+        await finish(service, call_id, "caller_left")
     elif remaining == 0 or (call["conversation_type"] == "direct" and remaining < 2):
-        await finish(ctx, call_id, "everyone_left")
+        await finish(service, call_id, "everyone_left")
 
 
-async def do_end(ctx: Messaging, user_id: str, call_id: str) -> dict:
-    call, membership = await check_call(ctx, call_id, user_id)
-    await check_joined(ctx, call, user_id)
+async def do_end(service: CallService, user_id: str, call_id: str) -> dict:
+    call, membership = await check_call(service, call_id, user_id)
+    await check_joined(service, call, user_id)
     if (
         membership.type != "direct"
         and user_id != call["caller_id"]
@@ -291,7 +303,7 @@ async def do_end(ctx: Messaging, user_id: str, call_id: str) -> dict:
             "only the caller or a group admin ends a group call; leave it",
             status=403,
         )
-    await finish(ctx, call_id, "hangup")
+    await finish(service, call_id, "hangup")
     return {}
 
 
@@ -305,9 +317,8 @@ def outcome_of(call: dict[str, Any], reason: str) -> str:
     return "missed"  # ring timeout, server restart, lost node
 
 
-async def finish(ctx: Messaging, call_id: str, reason: str) -> dict | None:
+async def finish(service: CallService, call_id: str, reason: str) -> dict | None:
     """End a live call once (whoever's conditional update wins does the rest)."""
-    service = ctx.calls
     call = await service.calls.get_call(call_id)
     if call is None or call["state"] == "ended":
         return None
@@ -319,88 +330,87 @@ async def finish(ctx: Messaging, call_id: str, reason: str) -> dict | None:
     await service.participants.leave_all(call_id, now)
     await service.media.close_call(call_id)
     service.hosted.discard(call_id)
-    message = await record(ctx, ended)
-    membership = await ctx.membership.get(ended["conversation_id"])
+    message = await record(service, ended)
+    membership = await service.ctx.membership.get(ended["conversation_id"])
     if membership is not None:
-        view = await view_of(ctx, ended)
+        view = await view_of(service, ended)
         payload = {"call": view, "reason": reason, "message_id": message and message["id"]}
-        await _emit(ctx, "call.ended", {"users": membership.member_ids}, payload)
+        await _emit(service, "call.ended", {"users": membership.member_ids}, payload)
     return ended
 
 
-async def record(ctx: Messaging, call: dict[str, Any], *, final: bool = True) -> dict | None:
+async def record(service: CallService, call: dict[str, Any], *, final: bool = True) -> dict | None:
     """Post or redraw the call's message; ``final`` (the call ended) marks it recorded."""
     try:
-        message = await do_record(ctx, call)
+        message = await do_record(service.ctx, call)
     except Exception:
         # An ended call stays unrecorded and the next scan redraws it (same client_msg_id).
         log.exception("recording call %s failed", call["_id"])
         return None
     if final:
-        await ctx.calls.calls.mark_recorded(call["_id"], message["id"])
+        await service.calls.mark_recorded(call["_id"], message["id"])
     return message
 
 
 async def do_media_state(
-    ctx: Messaging, user_id: str, call_id: str, audio: bool, video: bool
+    service: CallService, user_id: str, call_id: str, audio: bool, video: bool
 ) -> dict:
-    call, membership = await check_call(ctx, call_id, user_id)
-    await check_joined(ctx, call, user_id)
-    await ctx.calls.participants.set_media_state(call_id, user_id, audio, video)
+    call, membership = await check_call(service, call_id, user_id)
+    await check_joined(service, call, user_id)
+    await service.participants.set_media_state(call_id, user_id, audio, video)
     payload = {"call_id": call_id, "user_id": user_id, "audio": audio, "video": video}
-    await _emit(ctx, "call.media_state", {"users": membership.member_ids}, payload)
+    await _emit(service, "call.media_state", {"users": membership.member_ids}, payload)
     return {}
 
 
 # --- background: ring timeouts, lost participants and nodes, recovery --------------------------
 
 
-async def do_expire_rings(ctx: Messaging) -> int:
+async def do_expire_rings(service: CallService) -> int:
     """Calls nobody answered in time end as missed; an answered group call stops ringing for
     the members who did not answer. Each call's timeout is taken once, by any node."""
-    service, handled = ctx.calls, 0
+    handled = 0
     for call in await service.calls.get_ring_expired(now_ms()):
         claimed = await service.calls.claim_ring_timeout(call["_id"], now_ms())
         if claimed is None:
             continue
         handled += 1
         if claimed["state"] == "ringing":
-            await finish(ctx, call["_id"], "timeout")
+            await finish(service, call["_id"], "timeout")
         elif claimed["state"] == "active":
             answered = {p["user_id"] for p in await service.participants.get_all(call["_id"])}
-            membership = await ctx.membership.get(call["conversation_id"])
+            membership = await service.ctx.membership.get(call["conversation_id"])
             waiting = [
                 m for m in (membership.member_ids if membership else []) if m not in answered
             ]
             if waiting:
                 payload = {"call_id": call["_id"], "reason": "timeout"}
-                await _emit(ctx, "call.ring_stopped", {"users": waiting}, payload)
+                await _emit(service, "call.ring_stopped", {"users": waiting}, payload)
     return handled
 
 
-async def do_remove_dropped(ctx: Messaging) -> int:
+async def do_remove_dropped(service: CallService) -> int:
     """Participants whose device stayed disconnected past the grace period leave the call."""
-    service = ctx.calls
-    before = now_ms() - int(ctx.config.call_grace_period * 1000)
+    before = now_ms() - int(service.ctx.config.call_grace_period * 1000)
     removed = 0
     for participant in await service.participants.get_dropped_before(before):
         call = await service.calls.get_call(participant["call_id"])
         if call is None or call["state"] == "ended":
             continue
-        await remove_participant(ctx, call, participant["user_id"], "connection_lost")
+        await remove_participant(service, call, participant["user_id"], "connection_lost")
         removed += 1
     return removed
 
 
-async def do_end_orphaned(ctx: Messaging, *, heartbeat_before: int | None) -> int:
+async def do_end_orphaned(service: CallService, *, heartbeat_before: int | None) -> int:
     """End live calls whose media node is gone (``heartbeat_before``) or, at start-up on a
     single node, every live call left from the previous run; post unrecorded records."""
-    service, ended = ctx.calls, 0
+    ended = 0
     for call in await service.calls.get_live(heartbeat_before=heartbeat_before):
         if call["_id"] in service.hosted:
             continue
-        if await finish(ctx, call["_id"], "server_restart"):
+        if await finish(service, call["_id"], "server_restart"):
             ended += 1
     for call in await service.calls.get_unrecorded():
-        await record(ctx, call)
+        await record(service, call)
     return ended

@@ -1,6 +1,7 @@
 """The calls service of one node: the stores, the media relay, and the background scan.
 
-Built by the composition root (``calls_ctx``) and reached by actions as ``ctx.calls``. The scan
+Built by the composition root (``calls_ctx``) and handed to every call action as its first
+argument (``lifecycle.do_start(service, …)``); it holds the messaging context as ``ctx``. The scan
 (every ``SCAN_INTERVAL``) ends calls whose ring timed out, removes participants whose device
 stayed disconnected past ``CALL_GRACE_PERIOD``, moves the heartbeat of the calls whose media
 this node holds, and ends calls whose node stopped beating (it crashed). At start-up calls left
@@ -48,7 +49,7 @@ class CallService:
         single_node = not self.ctx.config.redis_url
         before = None if single_node else now_ms() - STALE_AFTER_MS
         try:
-            await lifecycle.do_end_orphaned(self.ctx, heartbeat_before=before)
+            await lifecycle.do_end_orphaned(self, heartbeat_before=before)
         except Exception:
             log.exception("ending calls left from the previous run failed")
         self._scanner = asyncio.create_task(self._scan_forever())
@@ -60,7 +61,7 @@ class CallService:
                 await self._scanner
         for call_id in list(self.hosted):
             try:
-                await lifecycle.finish(self.ctx, call_id, "server_shutdown")
+                await lifecycle.finish(self, call_id, "server_shutdown")
             except Exception:
                 log.exception("ending call %s at shutdown failed", call_id)
         await self.media.close()
@@ -75,10 +76,10 @@ class CallService:
             await self.participants.mark_back(session_id)
 
     async def scan(self) -> None:
-        await lifecycle.do_expire_rings(self.ctx)
-        await lifecycle.do_remove_dropped(self.ctx)
+        await lifecycle.do_expire_rings(self)
+        await lifecycle.do_remove_dropped(self)
         await self.calls.heartbeat(list(self.hosted), now_ms())
-        await lifecycle.do_end_orphaned(self.ctx, heartbeat_before=now_ms() - STALE_AFTER_MS)
+        await lifecycle.do_end_orphaned(self, heartbeat_before=now_ms() - STALE_AFTER_MS)
 
     async def _scan_forever(self) -> None:
         while True:

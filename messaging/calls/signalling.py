@@ -8,12 +8,14 @@ change nothing: the call and the participant's existing connection go on.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from messaging.calls.lifecycle import check_call, check_joined
 from messaging.calls.media import SignallingError
-from messaging.context import Messaging
 from storage.errors import AppError
+
+if TYPE_CHECKING:
+    from messaging.calls.service import CallService
 
 
 def _refused(exc: SignallingError) -> AppError:
@@ -21,11 +23,10 @@ def _refused(exc: SignallingError) -> AppError:
 
 
 async def do_offer(
-    ctx: Messaging, user_id: str, session_id: str | None, call_id: str, sdp: str
+    service: CallService, user_id: str, session_id: str | None, call_id: str, sdp: str
 ) -> dict:
-    call, _ = await check_call(ctx, call_id, user_id)
-    participant = await check_joined(ctx, call, user_id)
-    service = ctx.calls
+    call, _ = await check_call(service, call_id, user_id)
+    participant = await check_joined(service, call, user_id)
     session = session_id or participant.get("session_id") or ""
     try:
         answer = await service.media.handle_offer(call_id, user_id, session, sdp)
@@ -37,21 +38,23 @@ async def do_offer(
     return {"answer": {"type": "answer", "sdp": answer}}
 
 
-async def do_answer(ctx: Messaging, user_id: str, call_id: str, sdp: str) -> dict:
-    call, _ = await check_call(ctx, call_id, user_id)
-    await check_joined(ctx, call, user_id)
+async def do_answer(service: CallService, user_id: str, call_id: str, sdp: str) -> dict:
+    call, _ = await check_call(service, call_id, user_id)
+    await check_joined(service, call, user_id)
     try:
-        await ctx.calls.media.handle_answer(call_id, user_id, sdp)
+        await service.media.handle_answer(call_id, user_id, sdp)
     except SignallingError as exc:
         raise _refused(exc) from None
     return {}
 
 
-async def do_ice(ctx: Messaging, user_id: str, call_id: str, candidate: dict[str, Any]) -> dict:
-    call, _ = await check_call(ctx, call_id, user_id)
-    await check_joined(ctx, call, user_id)
+async def do_ice(
+    service: CallService, user_id: str, call_id: str, candidate: dict[str, Any]
+) -> dict:
+    call, _ = await check_call(service, call_id, user_id)
+    await check_joined(service, call, user_id)
     try:
-        await ctx.calls.media.handle_ice(call_id, user_id, candidate)
+        await service.media.handle_ice(call_id, user_id, candidate)
     except SignallingError as exc:
         raise _refused(exc) from None
     return {}

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gateway.keys import MESSAGING
+from gateway.keys import DATABASE, MESSAGING
 from gateway.routes import APIS
 from messaging.actions.stats import day_of
 from storage.mongo import now_ms
@@ -255,7 +255,7 @@ async def test_disabled_app_refuses_commands_and_installs(gateway):
         status, body = await ann.api.post("/api/v1/admin/miniapps/nope/disable", json={})
         assert (status, body["error"]["code"]) == (404, "app_not_found")
         # persisted: another host loading the collection sees it off
-        assert "poll" in await gateway.app[MESSAGING].miniapps.disabled_apps.get_app_ids()
+        assert await gateway.app[DATABASE].db.disabled_apps.find_one({"_id": "poll"})
 
         status, body = await ann.api.post("/api/v1/admin/miniapps/poll/enable", json={})
         assert status == 200 and body["miniapp"]["enabled"] is True

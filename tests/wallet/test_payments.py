@@ -136,7 +136,8 @@ async def test_app_cannot_forge_a_payment_or_read_a_balance(gateway):
     payload = {"payment_id": "p", "order_ref": "o", "amount": 1, "currency": "USD",
                "user_id": "u", "status": "succeeded", "at": 1}  # fmt: skip
     payload["signature"] = sign_event("not-the-secret", payload)
-    host.deliver_event(entry, ann.user_id, cid, "payment.succeeded", payload)
+    event = {"name": "payment.succeeded", "payload": payload}
+    host.invoker.invoke_later(entry, ann.user_id, cid, "event", event, host_event=True)
     await eventually(lambda: texts_from(ann, cid, "shopper: forged"))
     # The real secret verifies, and any change breaks it.
     secret = await host.remote.launch_secret("shopper")
@@ -151,8 +152,8 @@ async def test_app_cannot_forge_a_payment_or_read_a_balance(gateway):
 async def test_payment_request_bad_input(gateway):
     _, (ann,), cid = await setup(gateway, 1, ["shopper"])
     cases = [
-        ("o5 0", "invalid_amount"),
-        ("o6 -1", "invalid_amount"),
+        ("o5 0", "invalid_params"),  # the capability contract: amount is an integer >= 1
+        ("o6 -1", "invalid_params"),
         ("o7 1000000000000", "amount_too_large"),
         ("bad/ref 10", "invalid_params"),
     ]
