@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
@@ -27,18 +29,49 @@ def _env() -> dict[str, str]:
     return env
 
 
-def start(data_dir: Path, port: int) -> subprocess.Popen:
+def start(data_dir: Path, port: int, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start run.py and wait (with a deadline) for its "running on" line; warnings may come
+    first. On failure the process is killed and what it printed is in the assertion."""
     process = subprocess.Popen(
         [sys.executable, "run.py", "--port", str(port), "--data-dir", str(data_dir)],
         cwd=ROOT,
-        env=_env(),
+        env=env or _env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    line = process.stdout.readline()
-    assert f"http://127.0.0.1:{port}" in line, line + process.stdout.read()
+    try:
+        process.seen = wait_for_line(process, f"http://127.0.0.1:{port}")
+    except BaseException:
+        process.kill()
+        process.wait(timeout=10)
+        raise
     return process
+
+
+def wait_for_line(process: subprocess.Popen, needle: str, timeout: float = 60.0) -> list[str]:
+    """Lines of the process's output up to the first holding ``needle``. A daemon thread keeps
+    reading afterwards, so the pipe never fills and no read ever blocks the test."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        for line in process.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            raise AssertionError(f"no {needle!r} within {timeout}s: {''.join(seen)}") from None
+        if line is None:
+            raise AssertionError(f"the process ended before {needle!r}: {''.join(seen)}")
+        seen.append(line)
+        if needle in line:
+            return seen
 
 
 def http(method: str, url: str, body: dict | None = None) -> tuple[int, dict]:
@@ -176,19 +209,9 @@ def test_production_runs_apps_unsandboxed_only_when_told_to(tmp_path, mongo_url,
         REDIS_URL=redis_url,
     )
     port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "run.py", "--port", str(port), "--data-dir", str(tmp_path / "var")],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start(tmp_path / "var", port, env)
     try:
-        seen = []  # the degraded sandbox's warning comes first, then the "running" line
-        while not seen or ("running on" not in seen[-1] and seen[-1]):
-            seen.append(process.stdout.readline())
-        assert f"http://127.0.0.1:{port}" in seen[-1], "".join(seen)
+        seen = process.seen  # the degraded sandbox's warning comes first, then "running on"
         assert any("sandbox degraded" in line for line in seen), "".join(seen)
         status, body = http("GET", f"http://127.0.0.1:{port}/readyz")
         assert status == 200, body
