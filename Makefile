@@ -42,7 +42,7 @@ else
 endif
 
 run: $(STAMP) web-if-node
-	$(BIN)/python run.py
+	AETHERIAL_ENV=$${AETHERIAL_ENV:-development} $(BIN)/python run.py
 
 test: $(STAMP) web-if-node
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -63,7 +63,7 @@ def check_sandbox(config: Config, degraded: bool) -> None:
     only warns, so a laptop without bubblewrap still runs everything."""
     if not degraded:
         return
-    if config.environment == "production" and not config.miniapps_allow_unsandboxed:
+    if config.production and not config.miniapps_allow_unsandboxed:
         raise ConfigError(
             "the mini-program sandbox is degraded (no usable bubblewrap 'bwrap' was found on "
             "PATH), and AETHERIAL_ENV=production does not run mini-programs without it. "
@@ -73,7 +73,7 @@ def check_sandbox(config: Config, degraded: bool) -> None:
     log.warning(
         "sandbox degraded: bubblewrap (bwrap) not found; mini-programs run without "
         "namespaces%s. Install the 'bubblewrap' package.",
-        " (MINIAPPS_ALLOW_UNSANDBOXED=1)" if config.environment == "production" else "",
+        " (MINIAPPS_ALLOW_UNSANDBOXED=1)" if config.production else "",
     )
 
 

@@ -7,6 +7,7 @@ tested against this list, so it is the single source of truth.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -127,11 +128,13 @@ def _setting(env: str, parse: Callable[[str], Any], default: Any, doc: str, *, p
 class Config:
     """Everything Aetherial reads from its environment."""
 
-    environment: str = _setting(
+    environment: str | None = _setting(
         "AETHERIAL_ENV",
         _parse_choice("development", "production"),
-        "development",
-        "`production` requires MONGODB_URL, REDIS_URL and JWT_SECRET; dev conveniences off.",
+        None,
+        "`development` turns on the dev conveniences (dev top-up, internal `http.fetch` targets, "
+        "`http://` remote apps; `make run` sets it); `production` requires MONGODB_URL, "
+        "REDIS_URL and JWT_SECRET. Unset: conveniences off, and only a loopback bind is allowed.",
     )
     host: str = _setting("AETHERIAL_HOST", str.strip, "127.0.0.1", "Address the gateway binds to.")
     port: int = _setting(
@@ -166,7 +169,7 @@ class Config:
         production=True,
     )
     access_token_ttl: int = _setting(
-        "ACCESS_TOKEN_TTL", _parse_int(30, 86400), 900, "Access token lifetime, seconds."
+        "ACCESS_TOKEN_TTL", _parse_int(2, 86400), 900, "Access token lifetime, seconds."
     )
     refresh_token_ttl: int = _setting(
         "REFRESH_TOKEN_TTL",
@@ -234,11 +237,33 @@ class Config:
         200,
         "Most messages per conversation one sync returns; past it: too_long.",
     )
-    trust_proxy: bool = _setting(
-        "TRUST_PROXY",
-        _parse_bool,
-        False,
-        "Take the client address from X-Forwarded-For (only behind your own proxy).",
+    trusted_proxies: int = _setting(
+        "TRUSTED_PROXIES",
+        _parse_int(0, 16),
+        0,
+        "How many proxies of yours stand in front of the gateway: the client address is that many "
+        "entries from the right of X-Forwarded-For. 0: X-Forwarded-For is ignored.",
+    )
+    register_max_per_address: int = _setting(
+        "REGISTER_MAX_PER_ADDRESS",
+        _parse_int(1, 1_000_000),
+        20,
+        "Sign-ups allowed per client address per REGISTER_WINDOW.",
+    )
+    register_max_global: int = _setting(
+        "REGISTER_MAX_GLOBAL",
+        _parse_int(1, 10_000_000),
+        1000,
+        "Sign-ups allowed in all per REGISTER_WINDOW (each costs an argon2id hash).",
+    )
+    register_window: int = _setting(
+        "REGISTER_WINDOW", _parse_int(1, 86400), 3600, "Sign-up rate-limit window, seconds."
+    )
+    sockets_per_user: int = _setting(
+        "SOCKETS_PER_USER",
+        _parse_int(1, 1000),
+        10,
+        "Most Socket.IO connections one account may hold open; the oldest is told and closed.",
     )
     cors_origins: str = _setting(
         "CORS_ORIGINS",
@@ -371,7 +396,7 @@ class Config:
         return config
 
     def check(self) -> None:
-        if self.environment == "production":
+        if self.production:
             missing = [
                 spec.metadata["env"]
                 for spec in fields(self)
@@ -379,14 +404,30 @@ class Config:
             ]
             if missing:
                 raise ConfigError(f"{', '.join(missing)}: required when AETHERIAL_ENV=production")
+        if self.environment is None and not is_loopback(self.host):
+            raise ConfigError(
+                f"AETHERIAL_HOST={self.host} is not a loopback address: say what this is with "
+                "AETHERIAL_ENV=production (a real deployment: needs MONGODB_URL, REDIS_URL and "
+                "JWT_SECRET) or AETHERIAL_ENV=development (dev conveniences on, reachable from "
+                "the network)"
+            )
         if self.tasks_backend == "celery" and not self.redis_url:
             raise ConfigError("TASKS_BACKEND=celery: REDIS_URL is required (the Celery broker)")
 
     @property
     def dev_topup_enabled(self) -> bool:
         if self.dev_topup is None:
-            return self.environment != "production"
+            return self.development
         return self.dev_topup
+
+    @property
+    def development(self) -> bool:
+        """Only an explicit ``AETHERIAL_ENV=development`` turns on the dev conveniences."""
+        return self.environment == "development"
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "production"
 
     @property
     def stripe_enabled(self) -> bool:
@@ -401,6 +442,17 @@ class Config:
         if self.cors_origins == "*":
             return "*"
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or an address in 127.0.0.0/8 or ::1 (what only this machine can reach)."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def settings() -> list[dict[str, Any]]:

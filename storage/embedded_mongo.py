@@ -1,7 +1,7 @@
 """The embedded MongoDB-wire-compatible server (nx-27017) as a supervised child process.
 
-With ``MONGODB_URL`` unset, Aetherial starts nx-27017 on 127.0.0.1 and a free port with its data
-under ``DATA_DIR/mongo`` and talks to it with the real PyMongo driver. The child must never
+With ``MONGODB_URL`` unset, Aetherial starts nx-27017 on 127.0.0.1 (loopback only: the server has
+no authentication) and a free port with its data under ``DATA_DIR/mongo`` (mode 0700) and talks to it with the real PyMongo driver. The child must never
 outlive us: it asks the kernel for SIGKILL when its parent dies (``PR_SET_PDEATHSIG``), so even a
 SIGKILL of the gateway takes it down. Run as ``python -m storage.embedded_mongo`` it is that child.
 """
@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _PR_SET_PDEATHSIG = 1
+LOOPBACK = "127.0.0.1"
 
 
 def free_port() -> int:
@@ -46,14 +47,17 @@ class EmbeddedMongo:
 
     @property
     def url(self) -> str:
-        return f"mongodb://127.0.0.1:{self.port}/"
+        return f"mongodb://{LOOPBACK}:{self.port}/"
 
     @property
     def log_path(self) -> Path:
         return self.data_dir / "nx-27017.log"
 
     async def start(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # The database files are readable by nobody else on this machine, whatever the umask,
+        # and the server listens on 127.0.0.1 only (see ``main``): it has no authentication.
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.data_dir, 0o700)
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "PYTHONPATH": str(_PROJECT_ROOT),
@@ -159,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
             db_path="memory",
             data_dir=args.data_dir,
             single_db_compat=False,
-            host="127.0.0.1",
+            host=LOOPBACK,  # never a network address: anyone who can connect can read everything
             port=args.port,
             journal_mode=JournalMode.validate("WAL"),
             fts5_tokenizers=None,

@@ -53,6 +53,7 @@ class Platform:
     def env(self) -> dict[str, str]:
         return {
             **os.environ,
+            "AETHERIAL_ENV": "development",  # as `make run`: the wallet screens use dev top-ups
             "AETHERIAL_PORT": str(self.port),
             "AETHERIAL_DATA_DIR": str(self.data_dir),
             "LOG_LEVEL": "warning",

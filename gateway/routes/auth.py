@@ -13,11 +13,18 @@ api = Api("auth", "Accounts and tokens")
 
 
 def client_address(request: web.Request) -> str:
-    """The caller's address; X-Forwarded-For only when we are configured to trust a proxy."""
-    if request.app[CONFIG].trust_proxy:
-        forwarded = request.headers.get("X-Forwarded-For", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
+    """The caller's address. Behind ``TRUSTED_PROXIES`` proxies of ours, each appended the address
+    it saw to X-Forwarded-For, so the client is that many entries from the right; what is further
+    left was written by the client and proves nothing. Without trusted proxies the header is
+    ignored."""
+    trusted = request.app[CONFIG].trusted_proxies
+    if trusted:
+        hops = [hop.strip() for hop in request.headers.get("X-Forwarded-For", "").split(",")]
+        hops = [hop for hop in hops if hop]
+        if len(hops) >= trusted:
+            return hops[-trusted]
+        if hops:  # fewer hops than proxies: the leftmost is the closest we have to the client
+            return hops[0]
     return request.remote or "unknown"
 
 

@@ -156,7 +156,7 @@ async def register_remote(request: web.Request) -> dict:
     return await request.app[MINIAPPS].remote.do_register(
         body["manifest"],
         body["endpoint"],
-        production=request.app[CONFIG].environment == "production",
+        production=not request.app[CONFIG].development,
     )
 
 

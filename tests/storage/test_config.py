@@ -10,9 +10,12 @@ from storage.config import Config, settings
 from storage.errors import ConfigError
 
 
-def test_defaults_are_embedded_development():
+def test_defaults_are_embedded_and_not_development():
+    """Dev conveniences need an explicit AETHERIAL_ENV=development (`make run` sets it)."""
     config = Config.from_env({})
-    assert config.environment == "development"
+    assert config.environment is None and not config.development and not config.production
+    assert not config.dev_topup_enabled
+    assert Config.from_env({"AETHERIAL_ENV": "development"}).dev_topup_enabled
     assert config.embedded_mongo and config.redis_url is None and config.jwt_secret is None
     assert config.port == 8080 and config.data_dir == Path("var")
 
@@ -21,7 +24,7 @@ def test_values_are_parsed():
     config = Config.from_env(
         {
             "AETHERIAL_PORT": "9000",
-            "TRUST_PROXY": "yes",
+            "TRUSTED_PROXIES": "2",
             "MONGODB_URL": "mongodb://db:27017",
             "REDIS_URL": "redis://r:6379/1",
             "AETHERIAL_DATA_DIR": "/srv/a",
@@ -29,7 +32,7 @@ def test_values_are_parsed():
             "REDIS_UNRELATED": "ignored",
         }
     )
-    assert config.port == 9000 and config.trust_proxy is True
+    assert config.port == 9000 and config.trusted_proxies == 2
     assert not config.embedded_mongo and config.redis_url == "redis://r:6379/1"
     assert config.data_dir == Path("/srv/a") and config.cors_allowed == "*"
 
@@ -39,7 +42,9 @@ def test_values_are_parsed():
     [
         ("AETHERIAL_PORT", "eighty"),
         ("AETHERIAL_PORT", "70000"),
-        ("TRUST_PROXY", "maybe"),
+        ("TRUSTED_PROXIES", "many"),
+        ("TRUSTED_PROXIES", "17"),
+        ("SOCKETS_PER_USER", "0"),
         ("MONGODB_URL", "http://db:27017"),
         ("REDIS_URL", "localhost:6379"),
         ("JWT_SECRET", "too-short"),
@@ -74,3 +79,16 @@ def test_every_setting_is_documented_with_a_variable():
     names = [s["env"] for s in settings()]
     assert len(names) == len(set(names))
     assert all(s["doc"] for s in settings())
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.5", "example.org"])
+def test_network_bind_needs_an_explicit_environment(host):
+    with pytest.raises(ConfigError, match="AETHERIAL_ENV=production") as info:
+        Config.from_env({"AETHERIAL_HOST": host})
+    assert "AETHERIAL_ENV=development" in str(info.value)
+    assert Config.from_env({"AETHERIAL_HOST": host, "AETHERIAL_ENV": "development"}).development
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"])
+def test_loopback_bind_needs_no_environment(host):
+    assert Config.from_env({"AETHERIAL_HOST": host}).host == host

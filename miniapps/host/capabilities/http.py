@@ -17,7 +17,7 @@ async def fetch(host: MiniappHost, call: Call, params: dict) -> dict:
         return await outbound.fetch(
             host.apps_catalogue.apps[call.app_id].manifest,
             params,
-            allow_internal=host.messaging.config.environment != "production",
+            allow_internal=host.messaging.config.development,
             resolver=host.resolver,
         )
     except outbound.FetchError as exc:
