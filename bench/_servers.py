@@ -210,6 +210,9 @@ def server_env() -> dict[str, str]:
             "SEND_RATE_WINDOW": "1",
             "LOGIN_MAX_ATTEMPTS_PER_ADDRESS": "100000",
             "LOGIN_MAX_FAILURES": "10000",
+            "REGISTER_MAX_PER_ADDRESS": "1000000",  # every simulated person signs up from loopback
+            "REGISTER_MAX_GLOBAL": "10000000",
+            "AETHERIAL_ENV": "development",  # dev top-ups fund the wallet scenarios
             "ACCESS_TOKEN_TTL": "86400",
             "LOG_LEVEL": "warning",
             "PYTHONUNBUFFERED": "1",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from aiohttp import web
 
 from gateway.api import AUTH, BODY, Api
@@ -10,6 +12,23 @@ from gateway.schemas import TOKENS, USER, obj, string
 from messaging.actions import accounts, auth
 
 api = Api("auth", "Accounts and tokens")
+
+
+def _hop_address(hop: str) -> str:
+    """One X-Forwarded-For entry as a plain IP address: some proxies add the port
+    (``203.0.113.7:4711``, ``[2001:db8::1]:4711``). Anything else is kept as written, bounded."""
+    hop = hop.strip()
+    candidates = [hop]
+    if hop.startswith("[") and "]" in hop:
+        candidates.append(hop[1 : hop.index("]")])
+    elif hop.count(":") == 1:
+        candidates.append(hop.split(":", 1)[0])
+    for candidate in candidates:
+        try:
+            return str(ipaddress.ip_address(candidate))
+        except ValueError:
+            continue
+    return hop[:64]
 
 
 def client_address(request: web.Request) -> str:
@@ -22,9 +41,9 @@ def client_address(request: web.Request) -> str:
         hops = [hop.strip() for hop in request.headers.get("X-Forwarded-For", "").split(",")]
         hops = [hop for hop in hops if hop]
         if len(hops) >= trusted:
-            return hops[-trusted]
-        if hops:  # fewer hops than proxies: the leftmost is the closest we have to the client
-            return hops[0]
+            return _hop_address(hops[-trusted])
+        if hops:  # a proxy was skipped: the leftmost was written by the first one it passed
+            return _hop_address(hops[0])
     return request.remote or "unknown"
 
 
@@ -38,12 +57,17 @@ def client_address(request: web.Request) -> str:
         ["username", "email", "password"],
     ),
     response=obj({"user": USER}, ["user"]),
-    errors=("username_taken", "email_taken", "weak_password", "invalid_field"),
+    errors=("username_taken", "email_taken", "weak_password", "invalid_field", "rate_limited"),
 )
 async def register(request: web.Request) -> dict:
     """Usernames and emails are unique regardless of letter case. Passwords: 8+ characters of two
-    kinds (or 16+), not common, not containing the username or email."""
-    user = await accounts.do_register(request.app[MESSAGING], **request[BODY])
+    kinds (or 16+), not common, not containing the username or email. Sign-ups are limited per
+    client address and in all (``REGISTER_MAX_PER_ADDRESS``, ``REGISTER_MAX_GLOBAL`` per
+    ``REGISTER_WINDOW``), refused attempts included; past a limit the answer is 429
+    ``rate_limited`` with ``Retry-After``."""
+    user = await accounts.do_register(
+        request.app[MESSAGING], **request[BODY], address=client_address(request)
+    )
     return {"user": accounts.user_view(user, private=True)}
 
 

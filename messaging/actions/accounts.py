@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from pymongo.errors import DuplicateKeyError
 
+from messaging.actions.limits import address_bucket, check_limit
 from messaging.actions.stats import note_signup
 from messaging.context import Messaging
 from messaging.passwords import check_password_strength
@@ -55,7 +56,28 @@ def check_register(username: str, email: str, password: str) -> tuple[str, str]:
     return username, email
 
 
-async def do_register(ctx: Messaging, *, username: str, email: str, password: str) -> dict:
+async def check_register_rate(ctx: Messaging, address: str) -> None:
+    """Count a sign-up attempt from ``address`` against its own budget, then against everyone's.
+    Every attempt counts, refused ones too (they are probing), and it is counted before anything
+    else: each sign-up costs an argon2id hash. An address past its own budget is refused before
+    it can eat into the global one."""
+    cfg = ctx.config
+    await check_limit(
+        ctx,
+        f"register:addr:{address_bucket(address)}",
+        cfg.register_max_per_address,
+        cfg.register_window,
+        "sign-ups from your address",
+    )
+    await check_limit(
+        ctx, "register:all", cfg.register_max_global, cfg.register_window, "sign-ups right now"
+    )
+
+
+async def do_register(
+    ctx: Messaging, *, username: str, email: str, password: str, address: str
+) -> dict:
+    await check_register_rate(ctx, address)
     username, email = check_register(username, email, password)
     now = now_ms()
     user = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from messaging.actions.limits import address_bucket, check_limit
 from messaging.actions.stats import note_active
 from messaging.context import Messaging
 from messaging.events import event
@@ -22,16 +23,6 @@ class Auth:
     user_id: str
     session_id: str
     user: dict[str, Any]
-
-
-def _rate_limited(retry_after: int) -> AppError:
-    return AppError(
-        "rate_limited",
-        f"too many login attempts; try again in {retry_after} seconds",
-        status=429,
-        details={"retry_after": retry_after},
-        headers={"Retry-After": str(retry_after)},
-    )
 
 
 async def _issue_tokens(ctx: Messaging, user: dict, session_id: str, now: int) -> dict:
@@ -70,20 +61,24 @@ async def do_login(
     """Check credentials (rate-limited per account and per address) and open a session."""
     cfg = ctx.config
     login_lower = login.strip().lower()
-    by_address = await ctx.limiter.hit(
-        f"login:addr:{address}", cfg.login_max_attempts_per_address, cfg.login_window
+    await check_limit(
+        ctx,
+        f"login:addr:{address_bucket(address)}",
+        cfg.login_max_attempts_per_address,
+        cfg.login_window,
+        "login attempts",
     )
-    if not by_address.allowed:
-        raise _rate_limited(by_address.retry_after)
-    account_key = f"login:acct:{login_lower}"
-    by_account = await ctx.limiter.peek(account_key, cfg.login_max_failures, cfg.login_window)
-    if not by_account.allowed:
-        raise _rate_limited(by_account.retry_after)
-
     user = await ctx.users.get_user_by_login(login_lower) if login_lower else None
+    # Failures count per account, whether its username or its email was typed (unknown logins
+    # per typed text). Each attempt is counted *before* the password is checked and the count
+    # is forgotten on success: counting only after a failed check would let a concurrent burst
+    # all pass the check before any of them is counted.
+    account_key = f"login:acct:{user['_id']}" if user else f"login:unknown:{login_lower}"
+    await check_limit(
+        ctx, account_key, cfg.login_max_failures, cfg.login_window, "failed login attempts"
+    )
     # Verify even for unknown accounts so timing does not reveal which logins exist.
     if not await ctx.passwords.verify(user and user["password_hash"], password):
-        await ctx.limiter.hit(account_key, cfg.login_max_failures, cfg.login_window)
         raise AppError("invalid_credentials", "wrong login or password", status=401)
     user = check_user_may_sign_in(user)
     await ctx.limiter.reset(account_key)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from messaging.actions.conversations import check_member
+from messaging.actions.limits import TYPING_RATE_MAX, TYPING_RATE_WINDOW, check_limit
 from messaging.context import Messaging
 from messaging.events import event
 from storage.errors import AppError
@@ -62,7 +63,11 @@ async def get_readers(ctx: Messaging, user_id: str, conversation_id: str, seq: i
 
 async def do_typing(ctx: Messaging, user_id: str, conversation_id: str, typing: bool) -> bool:
     """Tell the other members; "typing" is throttled per user and chat, "stopped" never is.
-    Returns whether an event went out."""
+    Returns whether an event went out. Every call, ``true`` or ``false``, counts against the
+    person's typing budget: alternating the two would otherwise fan out without bound."""
+    await check_limit(
+        ctx, f"typing:{user_id}", TYPING_RATE_MAX, TYPING_RATE_WINDOW, "typing updates"
+    )
     membership = await check_member(ctx, conversation_id, user_id)
     key = (user_id, conversation_id)
     now = time.monotonic()

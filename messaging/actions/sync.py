@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from messaging.actions.conversations import views_for
+from messaging.actions.limits import SYNC_RATE_MAX, SYNC_RATE_WINDOW, check_limit
 from messaging.actions.messages import views_for_user
 from messaging.context import Messaging
 
@@ -26,6 +27,8 @@ CHANGE_MARGIN = 100
 
 
 async def do_sync(ctx: Messaging, user_id: str, cursors: dict[str, int]) -> dict[str, Any]:
+    # A sync reads every conversation of the person: bounded per person, over all devices.
+    await check_limit(ctx, f"sync:{user_id}", SYNC_RATE_MAX, SYNC_RATE_WINDOW, "sync requests")
     limit = ctx.config.sync_max_messages
     memberships = {m["conversation_id"]: m for m in await ctx.members.get_memberships(user_id)}
     conversations = await ctx.conversations.get_conversations(list(memberships))
