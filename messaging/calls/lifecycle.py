@@ -2,8 +2,11 @@
 
 Every step is a conditional single-document update on the ``calls`` document (or an insert
 decided by a unique id), so concurrent accepts, hang-ups and timeouts on any node end in one
-state; the step's events are emitted after it is stored. Ending a call releases the
-conversation's ``active_calls`` lock, closes its media and posts its record message.
+state; the step's events are emitted after it is stored. Who is in a call is decided by a
+seat (``call_seats``: one per person, at most ``CALL_MAX_PARTICIPANTS`` per call), taken by one
+insert before the participant is written and released by whoever takes them out. Ending a call
+releases the conversation's ``active_calls`` lock and the call's seats, closes its media and
+posts its record message.
 """
 
 from __future__ import annotations
@@ -121,16 +124,68 @@ async def _claim_conversation(
         raise AppError("call_busy", "this conversation already has a call", status=409)
 
 
-def _check_not_in_call(user_id: str, in_calls: dict[str, str], joining: str | None = None) -> None:
-    """One call at a time per person: leave the other call first."""
+def _already_in_call(other: str) -> AppError:
+    return AppError(
+        "already_in_call",
+        "you are in another call; leave it first",
+        status=409,
+        details={"call_id": other},
+    )
+
+
+def _check_not_in_call(user_id: str, in_calls: dict[str, str]) -> None:
+    """One call at a time per person (a quick read; ``take_seat`` is what decides)."""
     other = in_calls.get(user_id)
-    if other is not None and other != joining:
-        raise AppError(
-            "already_in_call",
-            "you are in another call; leave it first",
-            status=409,
-            details={"call_id": other},
-        )
+    if other is not None:
+        raise _already_in_call(other)
+
+
+async def _seat_is_stale(service: CallService, seat: dict[str, Any], now: int) -> bool:
+    """A seat left by a crash: its call ended, or its holder never became (or is no longer) a
+    participant and the seat is older than any join in progress."""
+    call = await service.calls.get_call(seat["call_id"])
+    if call is not None and call["state"] == "ended":
+        return True
+    if now - seat["taken_at"] <= STALE_LOCK_MS:
+        return False
+    if call is None:
+        return True
+    participant = await service.participants.get(seat["call_id"], seat["_id"])
+    return participant is None or participant["state"] != "joined"
+
+
+async def take_seat(service: CallService, call_id: str, user_id: str, now: int) -> None:
+    """Seat a person in a call: one insert that unique indexes decide (``call_seats``), so at
+    most ``CALL_MAX_PARTICIPANTS`` people are in a call and a person is in one call, whatever
+    accepts and starts race on any node. Raises ``call_full``, ``already_in_call`` or
+    ``already_joined`` (this call, another device)."""
+    limit = service.ctx.config.call_max_participants
+    stale_removed = 0
+    seat = 0
+    taken = await service.seats.taken(call_id)
+    while seat < limit:
+        if seat in taken:
+            seat += 1
+            continue
+        if await service.seats.take(call_id, seat, user_id, now):
+            return
+        held = await service.seats.get(user_id)
+        if held is None:
+            seat += 1  # someone else took this seat: try the next one
+            continue
+        if stale_removed < 3 and await _seat_is_stale(service, held, now):
+            await service.seats.release_stale(held)
+            stale_removed += 1
+            continue  # the same seat again
+        if held["call_id"] == call_id:
+            raise AppError("already_joined", "you are in this call on another device", status=409)
+        raise _already_in_call(held["call_id"])
+    raise AppError(
+        "call_full",
+        "this call is full",
+        status=409,
+        details={"limit": limit},
+    )
 
 
 async def do_start(
@@ -159,6 +214,11 @@ async def do_start(
         )
     call_id = new_id()
     await _claim_conversation(service, conversation_id, call_id, now)
+    try:
+        await take_seat(service, call_id, user_id, now)
+    except BaseException:
+        await service.active.release(conversation_id, call_id)
+        raise
     call = {
         "_id": call_id,
         "conversation_id": conversation_id,
@@ -174,6 +234,7 @@ async def do_start(
         await service.calls.add_call(call)
         await service.participants.join(call_id, user_id, session_id, media, now)
     except BaseException:
+        await service.seats.release(call_id, user_id)
         await service.active.release(conversation_id, call_id)
         raise
     service.hosted.add(call_id)
@@ -193,25 +254,27 @@ async def do_accept(
         if existing.get("session_id") == session_id:
             return {"call": await view_of(service, call)}  # a retry
         raise AppError("already_joined", "you are in this call on another device", status=409)
-    if await service.participants.count_joined(call_id) >= service.ctx.config.call_max_participants:
-        raise AppError(
-            "call_full",
-            "this call is full",
-            status=409,
-            details={"limit": service.ctx.config.call_max_participants},
-        )
-    _check_not_in_call(user_id, await service.participants.get_in_calls([user_id]), call_id)
     now = now_ms()
-    if await service.participants.join(call_id, user_id, session_id, call["media"], now) is None:
+    await take_seat(service, call_id, user_id, now)
+    try:
+        joined = await service.participants.join(call_id, user_id, session_id, call["media"], now)
+    except BaseException:
+        await service.seats.release(call_id, user_id)
+        raise
+    if joined is None:
+        await service.seats.release(call_id, user_id)
         raise AppError("already_joined", "you are in this call on another device", status=409)
+    answered = None
     if call["state"] == "ringing":
         answered = await service.calls.answer(call_id, now)
         if answered is not None:
             await record(service, answered, final=False)  # "in progress"
-        call = answered or await service.calls.get_call(call_id)
+    # Read after the seat and the join: if the call is live now, whoever ends it later also
+    # releases them (``finish``); if it ended meanwhile, we undo them ourselves.
+    call = answered or await service.calls.get_call(call_id)
     if call is None or call["state"] == "ended":
-        # It ended while we joined: undo, and say so.
         await service.participants.leave(call_id, user_id, now)
+        await service.seats.release(call_id, user_id)
         raise AppError("call_ended", "this call has ended", status=409)
     service.hosted.add(call_id)
     await _emit(
@@ -267,7 +330,8 @@ async def remove_participant(service: CallService, call: dict, user_id: str, rea
     when one person is left."""
     call_id = call["_id"]
     if not await service.participants.leave(call_id, user_id, now_ms()):
-        return
+        return  # another leave (or the end) took them out: it releases the seat
+    await service.seats.release(call_id, user_id)
     await service.media.remove(call_id, user_id)
     membership = await service.ctx.membership.get(call["conversation_id"])
     audience = membership.member_ids if membership else [user_id]
@@ -328,6 +392,7 @@ async def finish(service: CallService, call_id: str, reason: str) -> dict | None
         return None
     await service.active.release(ended["conversation_id"], call_id)
     await service.participants.leave_all(call_id, now)
+    await service.seats.release_call(call_id)
     await service.media.close_call(call_id)
     service.hosted.discard(call_id)
     message = await record(service, ended)

@@ -24,7 +24,10 @@ back to add the other participants' tracks, one offer at a time per participant 
 clients never offer again on the same connection). A track whose publisher left keeps its
 transceiver (``replaceTrack(None)``), which is reused for the next publisher of the same kind.
 Every server offer keeps the payload types and RTP header-extension ids already negotiated on
-the connection (``keep_numbering``), so clients apply it unchanged.
+the connection (``keep_numbering``), so clients apply it unchanged. A client's offers (and its
+removal) are applied one at a time per participant, each replacing and closing the connection
+before it, so concurrent offers leave exactly one connection, with no relayed track or task of
+the replaced ones.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import contextlib
 import logging
 import queue
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -254,6 +257,12 @@ class Peer:
         return found
 
 
+@dataclass
+class _ParticipantLock:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
 class MediaServer:
     """Every call's peer connections on this node, keyed by call and user."""
 
@@ -268,6 +277,7 @@ class MediaServer:
         self.on_connection_lost = on_connection_lost
         self.calls: dict[str, dict[str, Peer]] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._locks: dict[tuple[str, str], _ParticipantLock] = {}
 
     def peers(self, call_id: str) -> dict[str, Peer]:
         return self.calls.get(call_id, {})
@@ -282,11 +292,34 @@ class MediaServer:
         ]
         return RTCConfiguration(iceServers=servers or None)
 
+    @contextlib.asynccontextmanager
+    async def _serialized(self, call_id: str, user_id: str) -> AsyncIterator[None]:
+        """One offer or removal at a time per participant (the lock lives while it is used)."""
+        key = (call_id, user_id)
+        entry = self._locks.get(key)
+        if entry is None:
+            entry = self._locks[key] = _ParticipantLock()
+        entry.users += 1
+        try:
+            async with entry.lock:
+                yield
+        finally:
+            entry.users -= 1
+            if entry.users == 0:
+                del self._locks[key]
+
     async def handle_offer(self, call_id: str, user_id: str, session_id: str, sdp: str) -> str:
-        """Apply a participant's offer on a fresh connection; returns the answer's SDP."""
+        """Apply a participant's offer on a fresh connection; returns the answer's SDP.
+
+        Offers of one participant are applied one at a time, and each replaces (and closes) the
+        connection before it, so however many arrive together one connection is left: the last.
+        """
         check_offer(sdp)
+        async with self._serialized(call_id, user_id):
+            return await self._apply_offer(call_id, user_id, session_id, sdp)
+
+    async def _apply_offer(self, call_id: str, user_id: str, session_id: str, sdp: str) -> str:
         offer = RTCSessionDescription(sdp=sdp, type="offer")
-        previous = self.peers(call_id).get(user_id)
         pc = RTCPeerConnection(self._configuration())
         peer = Peer(call_id, user_id, session_id, pc)
         new_publications: list[Publication] = []
@@ -316,16 +349,23 @@ class MediaServer:
         try:
             await pc.setRemoteDescription(offer)
             await pc.setLocalDescription(await pc.createAnswer())
-        except Exception as exc:
-            await pc.close()
+        except BaseException as exc:
+            peer.closed = True  # refused, not lost: the participant's connection goes on
+            with contextlib.suppress(Exception):
+                await pc.close()
+            if not isinstance(exc, Exception):
+                raise
             raise SignallingError("invalid_sdp", f"the offer could not be applied: {exc}") from None
+        # Replace in one step (no await between reading and writing), then close the old one.
+        peers = self.calls.setdefault(call_id, {})
+        previous = peers.get(user_id)
+        peers[user_id] = peer
+        peer.negotiator = self._spawn(self._negotiate_forever(peer))
         if previous is not None:
             await self._close_peer(previous)
-        self.calls.setdefault(call_id, {})[user_id] = peer
-        peer.negotiator = self._spawn(self._negotiate_forever(peer))
         for other in self.peers(call_id).values():
-            if other is not peer and new_publications:
-                other.dirty.set()
+            if other is not peer and (new_publications or previous is not None):
+                other.dirty.set()  # subscribe to the new tracks, drop the replaced ones
         peer.dirty.set()
         return pc.localDescription.sdp
 
@@ -361,10 +401,14 @@ class MediaServer:
             ) from None
 
     async def remove(self, call_id: str, user_id: str) -> None:
-        peer = self.calls.get(call_id, {}).pop(user_id, None)
-        if peer is None:
-            return
-        await self._close_peer(peer)
+        async with self._serialized(call_id, user_id):  # after an offer being applied
+            peers = self.calls.get(call_id, {})
+            peer = peers.pop(user_id, None)
+            if not peers:
+                self.calls.pop(call_id, None)
+            if peer is None:
+                return
+            await self._close_peer(peer)
         for other in self.peers(call_id).values():
             other.dirty.set()
 

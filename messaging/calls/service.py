@@ -21,6 +21,7 @@ from messaging.context import Messaging
 from messaging.events import event
 from messaging.store.active_calls import ActiveCalls
 from messaging.store.call_participants import CallParticipants
+from messaging.store.call_seats import CallSeats
 from messaging.store.calls import Calls
 from storage.mongo import now_ms
 
@@ -36,6 +37,7 @@ class CallService:
         self.calls = Calls(ctx.db)
         self.active = ActiveCalls(ctx.db)
         self.participants = CallParticipants(ctx.db)
+        self.seats = CallSeats(ctx.db)
         self.media = MediaServer(list(ctx.config.ice_servers), self._signal, self._connection_lost)
         self.hosted: set[str] = set()  # calls started or joined on this node
         self._scanner: asyncio.Task | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from messaging.calls.lifecycle import check_call, check_joined
+from messaging.calls.lifecycle import check_call, check_joined, check_live
 from messaging.calls.media import SignallingError
 from storage.errors import AppError
 
@@ -32,6 +32,17 @@ async def do_offer(
         answer = await service.media.handle_offer(call_id, user_id, session, sdp)
     except SignallingError as exc:
         raise _refused(exc) from None
+    # Read again after the connection is in place: if they left (or the call ended) meanwhile,
+    # the leave may have closed their media before this connection existed, so close it here;
+    # otherwise whoever takes them out later closes it.
+    call = await service.calls.get_call(call_id)
+    participant = await service.participants.get(call_id, user_id)
+    still_in = participant is not None and participant["state"] == "joined"
+    if call is None or call["state"] == "ended" or not still_in:
+        await service.media.remove(call_id, user_id)
+        if call is not None:
+            check_live(call)
+        raise AppError("not_in_call", "you are not in this call; accept it first", status=409)
     # This device now carries the participant's media (a reconnect, or another device).
     await service.participants.set_session(call_id, user_id, session)
     service.hosted.add(call_id)

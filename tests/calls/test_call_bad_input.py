@@ -60,7 +60,7 @@ async def snapshot(mongo_url: str, db_name: str) -> dict:
                 str({k: v for k, v in doc.items() if k != "heartbeat_at"})
                 for doc in await db[name].find().to_list(None)
             )
-            for name in ("calls", "active_calls", "call_participants", "messages")
+            for name in ("calls", "active_calls", "call_participants", "call_seats", "messages")
         }
     finally:
         await client.close()
