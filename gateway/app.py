@@ -262,7 +262,8 @@ def create_app(config: Config) -> web.Application:
     app[keys.APIS] = APIS
     sio = build_socketio(config)
     app[keys.SIO] = sio
-    sio.register_namespace(ChatNamespace(app))
+    chat = ChatNamespace(app)
+    sio.register_namespace(chat)
     sio.attach(app)
     app.cleanup_ctx.extend(
         [
@@ -273,6 +274,7 @@ def create_app(config: Config) -> web.Application:
             miniapps_ctx,
             wallet_ctx,
             calls_ctx,
+            chat.running,
             socketio_ctx,
         ]
     )

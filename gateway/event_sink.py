@@ -11,6 +11,7 @@ from typing import Any
 
 import socketio
 
+from gateway.socket_manager import ResilientRedisManager
 from messaging.events import Event
 from storage.pubsub import PubSub
 
@@ -57,10 +58,16 @@ class SocketEvents:
             await self.pubsub.publish(SOCKETS_CHANNEL, {"disconnect_room": room})
 
     async def close(self) -> None:
-        """Close a write-only manager's Redis connection (the gateway's server closes itself)."""
+        """Close the Redis client manager's connections: a write-only one's (the worker's), or
+        the gateway server's ``ResilientRedisManager`` (python-socketio never stops its
+        listener)."""
         for task in list(self._pending):
             task.cancel()
         await asyncio.gather(*self._pending, return_exceptions=True)
+        manager = getattr(self.sio, "manager", self.sio)
+        if isinstance(manager, ResilientRedisManager):
+            await manager.close()
+            return
         redis = getattr(self.sio, "redis", None)
         if isinstance(self.sio, socketio.AsyncRedisManager) and redis is not None:
             await redis.aclose()

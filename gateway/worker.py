@@ -23,11 +23,11 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import socketio
 from celery import signals
 
 from gateway.compose import build_messaging, build_wallet, close_messaging
 from gateway.event_sink import SocketEvents
+from gateway.socket_manager import ResilientRedisManager
 from storage.config import Config
 from storage.errors import ConfigError
 from storage.mongo import open_database
@@ -142,9 +142,7 @@ class WorkerRuntime:
             presence = make_presence(config.redis_url)
             stack.push_async_callback(presence.close)
             # Not started either: it does not subscribe to "sockets", it only publishes.
-            events = SocketEvents(
-                socketio.AsyncRedisManager(config.redis_url, write_only=True), pubsub
-            )
+            events = SocketEvents(ResilientRedisManager(config.redis_url, write_only=True), pubsub)
             stack.push_async_callback(events.close)
             messaging = build_messaging(
                 config,

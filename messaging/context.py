@@ -105,7 +105,10 @@ class Messaging:
             reactions=Reactions(db),
             hidden=HiddenMessages(db),
             direct_pairs=DirectPairs(db),
-            membership=MembershipCache(conversations, members),
+            # Invalidations come over pub/sub: while it is down, entries expire in a second.
+            membership=MembershipCache(
+                conversations, members, invalidations_live=lambda: pubsub.connected
+            ),
             passwords=Passwords(
                 memory_kib=config.password_hash_memory_kib,
                 time_cost=config.password_hash_time_cost,
@@ -129,6 +132,7 @@ class Messaging:
         return ctx
 
     async def start(self) -> None:
+        self.pubsub.on_reconnect(self._on_pubsub_reconnect)
         await self.pubsub.subscribe(MEMBERSHIP_CHANNEL, self._on_membership_message)
 
     async def close(self) -> None:
@@ -146,3 +150,7 @@ class Messaging:
 
     async def _on_membership_message(self, message: dict[str, Any]) -> None:
         self.membership.invalidate(message["conversation_id"])
+
+    async def _on_pubsub_reconnect(self) -> None:
+        # Invalidations published while the subscriber was away are lost: trust no entry.
+        self.membership.invalidate_all()

@@ -15,16 +15,33 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from storage.redis_client import OUTAGE_ERRORS, RedisHealth, connect_redis, subscriber_events
+
 log = logging.getLogger(__name__)
+
+SUBSCRIBE_WAIT = 5.0  # seconds the first subscribe waits for Redis to confirm it
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class PubSub(ABC):
-    """Interface: ``publish`` to a channel; ``subscribe`` a coroutine handler to it."""
+    """Interface: ``publish`` to a channel; ``subscribe`` a coroutine handler to it.
+
+    Delivery between nodes is best effort. ``connected`` says whether messages from other nodes
+    are arriving now; hooks given to ``on_reconnect`` run after the backend came back from an
+    outage, when whatever other nodes published meanwhile was lost (caches re-validate there).
+    """
 
     def __init__(self) -> None:
         self._handlers: dict[str, list[Handler]] = defaultdict(list)
+        self._reconnect_hooks: list[Callable[[], Awaitable[None]]] = []
+
+    @property
+    def connected(self) -> bool:
+        return True
+
+    def on_reconnect(self, hook: Callable[[], Awaitable[None]]) -> None:
+        self._reconnect_hooks.append(hook)
 
     async def start(self) -> None:
         pass
@@ -37,7 +54,8 @@ class PubSub(ABC):
 
     @abstractmethod
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
-        """Deliver ``message`` to every subscriber of ``channel`` on every node."""
+        """Deliver ``message`` to every subscriber of ``channel`` on every node (best effort:
+        never raises because another node cannot be reached)."""
 
     async def subscribe(self, channel: str, handler: Handler) -> None:
         self._handlers[channel].append(handler)
@@ -49,6 +67,13 @@ class PubSub(ABC):
             except Exception:
                 log.exception("pub/sub handler for %s failed", channel)
 
+    async def _reconnected(self) -> None:
+        for hook in list(self._reconnect_hooks):
+            try:
+                await hook()
+            except Exception:
+                log.exception("pub/sub reconnect hook failed")
+
 
 class LocalPubSub(PubSub):
     """One process: delivery is a direct call to every subscribed handler."""
@@ -59,57 +84,96 @@ class LocalPubSub(PubSub):
 
 
 class RedisPubSub(PubSub):
-    """Several nodes: Redis PUBLISH/SUBSCRIBE on channels prefixed ``aetherial:``."""
+    """Several nodes: Redis PUBLISH/SUBSCRIBE on channels prefixed ``aetherial:``.
+
+    Redis is a helper here, not a single point of failure: a failed publish is logged (rate
+    limited) and skipped — the publishing node's own subscribers still get the message — and the
+    subscriber reconnects by itself with back-off, then runs the ``on_reconnect`` hooks.
+    """
 
     prefix = "aetherial:"
 
     def __init__(self, url: str) -> None:
         super().__init__()
-        import redis.asyncio as redis
-
-        self._redis = redis.Redis.from_url(url)
-        self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        self._url = url
+        self._redis = connect_redis(url)
+        self._pubsub: Any = None  # the subscriber's live connection, while it is subscribed
         self._reader: asyncio.Task[None] | None = None
+        self._subscribed = asyncio.Event()
+        self.health = RedisHealth("pub/sub publish")
+        self.listener_health = RedisHealth("pub/sub subscriber")
+
+    @property
+    def connected(self) -> bool:
+        return self._pubsub is not None
 
     async def start(self) -> None:
         await self._redis.ping()
 
     async def ping(self) -> None:
         await self._redis.ping()
+        if self._reader is not None and not self.connected:
+            raise ConnectionError("the pub/sub subscriber is reconnecting")
 
     async def close(self) -> None:
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
-        await self._pubsub.aclose()
         await self._redis.aclose()
 
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
-        await self._redis.publish(self.prefix + channel, json.dumps(message))
+        data = json.dumps(message)
+
+        async def on_redis() -> bool:
+            await self._redis.publish(self.prefix + channel, data)
+            return True
+
+        async def skipped() -> bool:
+            return False
+
+        published = await self.health.run(on_redis, skipped)
+        if not published or not self.connected:
+            # It will not come back to us through Redis: this node's subscribers act on it now.
+            await self._dispatch(channel, json.loads(data))
 
     async def subscribe(self, channel: str, handler: Handler) -> None:
         first = channel not in self._handlers
         await super().subscribe(channel, handler)
-        if first:
-            await self._pubsub.subscribe(self.prefix + channel)
         if self._reader is None:
             self._reader = asyncio.create_task(self._read())
+            # Listen before going on (as before), unless Redis does not answer at all.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._subscribed.wait(), SUBSCRIBE_WAIT)
+        elif first and self._pubsub is not None:
+            with contextlib.suppress(*OUTAGE_ERRORS):  # the reader re-subscribes all
+                await self._pubsub.subscribe(self.prefix + channel)
+
+    def _set_pubsub(self, pubsub: Any) -> None:
+        self._pubsub = pubsub
+        if pubsub is not None:
+            # Redis answers again: publish at once rather than at the end of the back-off.
+            self.health.succeeded()
 
     async def _read(self) -> None:
-        while True:
+        events = subscriber_events(
+            self._url,
+            lambda: [self.prefix + c for c in self._handlers],
+            self.listener_health,
+            self._set_pubsub,
+        )
+        async for kind, channel, data in events:
+            if kind == "ready":
+                self._subscribed.set()
+                if data:
+                    await self._reconnected()
+                continue
             try:
-                async for item in self._pubsub.listen():
-                    if item.get("type") != "message":
-                        continue
-                    channel = item["channel"].decode()[len(self.prefix) :]
-                    await self._dispatch(channel, json.loads(item["data"]))
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # Redis dropped: keep trying; redis-py re-subscribes on reconnect.
-                log.warning("redis pub/sub connection lost; retrying", exc_info=True)
-                await asyncio.sleep(1)
+                message = json.loads(data)
+            except ValueError:
+                log.warning("dropped a pub/sub message that is not JSON on %s", channel)
+                continue
+            await self._dispatch(channel[len(self.prefix) :], message)
 
 
 def make_pubsub(redis_url: str | None) -> PubSub:

@@ -7,8 +7,9 @@ import asyncio
 from aiohttp import web
 
 from gateway.api import Api
-from gateway.keys import APIS, CONFIG, DATABASE, MINIAPPS, PUBSUB
+from gateway.keys import APIS, CONFIG, DATABASE, MINIAPPS, PUBSUB, SIO
 from gateway.openapi import build_openapi
+from gateway.socket_manager import ResilientRedisManager
 from storage.errors import AppError
 
 api = Api("health", "Liveness, readiness and this document")
@@ -34,6 +35,14 @@ async def _check(name: str, probe) -> tuple[str, str]:
         return name, f"unreachable: {type(exc).__name__}"
 
 
+async def _redis_probe(request: web.Request) -> None:
+    """Redis answers, and both subscribers (ours and Socket.IO's) are listening again."""
+    await request.app[PUBSUB].ping()
+    manager = request.app[SIO].manager
+    if isinstance(manager, ResilientRedisManager) and not manager.listening:
+        raise ConnectionError("the Socket.IO subscriber is reconnecting")
+
+
 @api.get(
     "/readyz",
     auth=False,
@@ -41,24 +50,25 @@ async def _check(name: str, probe) -> tuple[str, str]:
     errors=("not_ready",),
 )
 async def readyz(request: web.Request) -> dict:
-    """200 when every configured dependency answers; else 503 ``not_ready`` naming it."""
+    """200 when the node can serve; MongoDB down: 503 ``not_ready`` naming it. Redis down is
+    not fatal — every node keeps serving on its own (``storage/redis_client.py``) — so it is a
+    200 whose ``checks.redis`` says ``unreachable: …`` until Redis and both subscribers are
+    back."""
     probes = [_check("mongodb", request.app[DATABASE].ping)]
     if request.app[CONFIG].redis_url:
-        probes.append(_check("redis", request.app[PUBSUB].ping))
+        probes.append(_check("redis", lambda: _redis_probe(request)))
     checks = dict(await asyncio.gather(*probes))
     checks.setdefault("redis", "not configured")
     checks["sandbox"] = "degraded" if request.app[MINIAPPS].degraded else "ok"
-    # A degraded sandbox is reported, not fatal: the platform still serves.
-    failing = [
-        name for name, state in checks.items() if state not in {"ok", "not configured", "degraded"}
-    ]
-    if failing:
+    if checks["mongodb"] != "ok":
         raise AppError(
             "not_ready",
-            f"not ready: {', '.join(failing)} unreachable",
+            "not ready: mongodb unreachable",
             status=503,
             details={"checks": checks},
         )
+    # A degraded sandbox or an unreachable Redis is reported in ``checks``, not fatal: this node
+    # serves (a load balancer must not take every node out because Redis is down).
     return {"status": "ready", "checks": checks}
 
 

@@ -65,6 +65,8 @@ class Catalogue:
         self._pubsub = pubsub
         self.disabled = await self.disabled_apps.get_app_ids()
         await pubsub.subscribe(DISABLED_CHANNEL, self._on_disabled_message)
+        # A switch published while this node's subscriber was away is lost: re-read them all.
+        pubsub.on_reconnect(self._reload_disabled)
 
     async def set_enabled(self, app_id: str, enabled: bool, by: str, reason: str) -> bool:
         """Switch an app on or off on every node; True when that changed something."""
@@ -79,4 +81,7 @@ class Catalogue:
         return changed
 
     async def _on_disabled_message(self, message: dict) -> None:
+        await self._reload_disabled()
+
+    async def _reload_disabled(self) -> None:
         self.disabled = await self.disabled_apps.get_app_ids()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from tests.conftest import RedisServer, make_config
-from tests.helpers import ApiClient, SocketClient
+from tests.conftest import make_config
+from tests.helpers import ApiClient, SocketClient, eventually
+from tests.storage.redis_process import KillableRedis
 
 
 async def _node(aiohttp_server, config):
@@ -39,18 +40,30 @@ async def test_session_revoked_on_one_node_disconnects_socket_on_the_other(two_n
         await api_b.close()
 
 
-async def test_readyz_reports_redis_down(aiohttp_server, mongo_url, mongo_db_name, tmp_path):
-    redis = RedisServer(tmp_path)
+async def test_readyz_reports_redis_down_and_back(
+    aiohttp_server, mongo_url, mongo_db_name, tmp_path
+):
+    """Redis down is reported but not fatal (the node keeps serving: a load balancer must not
+    take every node out); it says ``ok`` again once Redis and the subscribers are back."""
+    redis = KillableRedis(tmp_path)
     api = await _node(
         aiohttp_server, make_config(mongo_url, mongo_db_name, tmp_path / "var", redis_url=redis.url)
     )
     try:
-        assert (await api.get("/readyz"))[0] == 200
-        redis.stop()
         status, body = await api.get("/readyz")
-        assert status == 503 and body["error"]["code"] == "not_ready"
-        assert body["error"]["details"]["checks"]["redis"].startswith("unreachable")
-        assert body["error"]["details"]["checks"]["mongodb"] == "ok"
+        assert status == 200 and body["checks"]["redis"] == "ok"
+        redis.kill()
+        status, body = await api.get("/readyz")
+        assert status == 200 and body["status"] == "ready"
+        assert body["checks"]["redis"].startswith("unreachable")
+        assert body["checks"]["mongodb"] == "ok"
+        redis.start()
+
+        async def redis_ok() -> bool:
+            status, body = await api.get("/readyz")
+            return status == 200 and body["checks"]["redis"] == "ok"
+
+        await eventually(redis_ok, 20, "readyz says redis is back")
     finally:
-        redis.stop()
+        redis.kill()
         await api.close()
