@@ -8,9 +8,14 @@ nx-27017's multi-document transactions are not isolated (DESIGN.md §3), so a mo
 2. **apply** — move each account's balance with one conditional update per entry that also
    marks the account with the transaction id (``Accounts.apply_entry``): a debit of a
    non-negative account only when the balance covers it, and never twice. The one debit that can
-   fail is applied first; if it fails nothing has moved and the transaction ends ``failed``;
+   fail is applied first; if it fails nothing has moved and the transaction ends ``failed``
+   (``reason``: ``insufficient_funds``, or ``negative_balance`` when the account is below zero);
 3. **post** — ``status: applied``, then the entry documents and the transaction kind's hook
    (the transfer card, the red packet…), which are idempotent, then ``status: posted``.
+
+An *overdraft* transaction (``post(..., overdraft=True)``: a card refund or chargeback taking
+back money Stripe took back from us) debits even a non-negative account unconditionally, so a
+user's balance may go below zero; only such transactions can make it so.
 
 A node that dies anywhere in between leaves a transaction whose lease runs out; ``recover``
 (run by every node's job loop) takes the lease and finishes it from where it is. The worker that
@@ -56,6 +61,22 @@ def insufficient_funds() -> AppError:
     return AppError("insufficient_funds", "your balance does not cover this amount", status=402)
 
 
+def negative_balance() -> AppError:
+    return AppError(
+        "negative_balance",
+        "your wallet is below zero after a card refund or chargeback; top up to bring it back "
+        "to zero before paying or sending money",
+        status=402,
+    )
+
+
+FUNDS_ERRORS = ("insufficient_funds", "negative_balance")  # a debit refused: nothing moved
+
+
+def _failure(reason: str | None) -> AppError:
+    return negative_balance() if reason == "negative_balance" else insufficient_funds()
+
+
 class Ledger:
     def __init__(self, accounts: Accounts, txns: LedgerTxns, entries: LedgerEntries) -> None:
         self.accounts = accounts
@@ -77,15 +98,18 @@ class Ledger:
         currency: str,
         legs: list[Leg],
         memo: dict[str, Any] | None = None,
+        *,
+        overdraft: bool = False,
     ) -> dict[str, Any]:
         """Move money once per ``key``; returns the posted transaction.
 
-        Raises ``insufficient_funds`` (also when replayed for the same key) and
-        ``idempotency_key_reused`` when the key was used for a different movement.
+        Raises ``insufficient_funds`` or ``negative_balance`` (also when replayed for the same
+        key) and ``idempotency_key_reused`` when the key was used for a different movement.
+        With ``overdraft`` the debits are unconditional: the account may go below zero.
         """
-        _check_legs(legs)
+        _check_legs(legs, overdraft=overdraft)
         now = now_ms()
-        fingerprint = _fingerprint(kind, currency, legs)
+        fingerprint = _fingerprint(kind, currency, legs, overdraft=overdraft)
         for leg in legs:
             await self.accounts.ensure_account(leg.account_id, currency, now)
         txn = {
@@ -100,6 +124,8 @@ class Ledger:
             "created_at": now,
             "lease_until": now + LEASE_MS,
         }
+        if overdraft:
+            txn["overdraft"] = True
         if await self.txns.add_txn(txn):
             return await self._finish(txn, deadline=now + LEASE_MS)
         existing = await self._await_existing(key)
@@ -138,14 +164,20 @@ class Ledger:
             for leg in _apply_order(txn["entries"]):
                 check_lease()
                 applied = await self.accounts.apply_entry(
-                    leg["account_id"], txn["_id"], leg["amount"], now_ms()
+                    leg["account_id"],
+                    txn["_id"],
+                    leg["amount"],
+                    now_ms(),
+                    overdraft=bool(txn.get("overdraft")),
                 )
                 if not applied:
                     # Only the first leg can fail (see _check_legs): nothing has moved.
+                    balance = await self.accounts.get_balance(leg["account_id"])
+                    reason = "negative_balance" if balance < 0 else "insufficient_funds"
                     await self.txns.set_status(
-                        txn["_id"], "pending", "failed", {"failed_at": now_ms()}
+                        txn["_id"], "pending", "failed", {"failed_at": now_ms(), "reason": reason}
                     )
-                    raise insufficient_funds()
+                    raise _failure(reason)
             check_lease()
             applied_at = now_ms()
             await self.txns.set_status(txn["_id"], "pending", "applied", {"applied_at": applied_at})
@@ -196,7 +228,7 @@ class Ledger:
         return len(txns)
 
 
-def _check_legs(legs: list[Leg]) -> None:
+def _check_legs(legs: list[Leg], *, overdraft: bool = False) -> None:
     if len(legs) < 2 or sum(leg.amount for leg in legs) != 0:
         raise ValueError("a transaction needs two or more legs that sum to zero")
     if any(leg.amount == 0 for leg in legs):
@@ -204,7 +236,7 @@ def _check_legs(legs: list[Leg]) -> None:
     if len({leg.account_id for leg in legs}) != len(legs):
         raise ValueError("one leg per account")
     constrained = [g for g in legs if g.amount < 0 and kind_of(g.account_id) != "external"]
-    if len(constrained) > 1:
+    if len(constrained) > 1 and not overdraft:
         # Then a second debit could fail after the first moved money; no movement needs it.
         raise ValueError("at most one debit of a non-external account per transaction")
 
@@ -220,8 +252,10 @@ def _apply_order(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(entries, key=rank)
 
 
-def _fingerprint(kind: str, currency: str, legs: list[Leg]) -> str:
-    shape = [kind, currency, sorted((g.account_id, g.amount) for g in legs)]
+def _fingerprint(kind: str, currency: str, legs: list[Leg], *, overdraft: bool) -> str:
+    shape: list[Any] = [kind, currency, sorted((g.account_id, g.amount) for g in legs)]
+    if overdraft:  # (only then, so the fingerprints of earlier transactions stay what they were)
+        shape.append("overdraft")
     return hashlib.sha256(json.dumps(shape).encode()).hexdigest()
 
 
@@ -246,5 +280,5 @@ def _entry_docs(txn: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _outcome(txn: dict[str, Any]) -> dict[str, Any]:
     if txn["status"] == "failed":
-        raise insufficient_funds()
+        raise _failure(txn.get("reason"))
     return txn

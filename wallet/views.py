@@ -14,7 +14,8 @@ def money(amount: int, currency: str) -> dict[str, Any]:
 
 
 def balance_view(account: dict[str, Any]) -> dict[str, Any]:
-    return money(account["balance"], account["currency"])
+    # ``flag``: "negative_balance" while a card refund or chargeback has taken it below zero.
+    return {**money(account["balance"], account["currency"]), "flag": account.get("wallet_flag")}
 
 
 def entry_view(entry: dict[str, Any]) -> dict[str, Any]:

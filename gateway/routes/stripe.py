@@ -1,7 +1,8 @@
 """Card top-ups through Stripe: create a PaymentIntent, and the webhook that credits the wallet.
 
 The wallet is credited only by the webhook, after its signature is verified; the client's word
-that it paid counts for nothing.
+that it paid counts for nothing. The same webhook takes money back when Stripe reports a refund
+or a dispute (chargeback) of a top-up.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from aiohttp import web
 from gateway.api import AUTH, BODY, Api
 from gateway.keys import WALLET
 from gateway.schemas import TIMESTAMP, obj, string
+from wallet.actions import stripe_webhook as webhook_actions
 from wallet.actions import topups
 
 api = Api("stripe", "Card top-ups through Stripe (STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET)")
@@ -23,6 +25,10 @@ TOPUP = obj(
         "exponent": {"type": "integer"},
         "status": {"enum": ["requires_payment", "succeeded", "failed", "canceled"]},
         "payment_intent_id": {"type": "string"},
+        "refunded": {
+            "type": "integer",
+            "description": "how much Stripe refunded to the card (taken back from the wallet)",
+        },
         "client_secret": {
             "type": ["string", "null"],
             "description": "for Stripe.js (confirmCardPayment / Payment Element); only in the "
@@ -79,16 +85,19 @@ async def get_topup(request: web.Request) -> dict:
 @api.post(
     "/api/v1/wallet/stripe/webhook",
     auth=False,
-    summary="Stripe's webhook (signed with STRIPE_WEBHOOK_SECRET): credits paid top-ups once",
+    summary="Stripe's webhook (signed with STRIPE_WEBHOOK_SECRET): credits paid top-ups once, "
+    "takes refunded and disputed ones back",
     response=obj({"received": {"const": True}}),
     errors=("invalid_signature", "invalid_payload", "amount_mismatch", "stripe_not_configured"),
 )
 async def stripe_webhook(request: web.Request) -> dict:
     """The raw body is verified against the `Stripe-Signature` header (HMAC-SHA256, 5-minute
-    window). Handles `payment_intent.succeeded`, `payment_intent.payment_failed` and
-    `payment_intent.canceled`; other events are acknowledged and ignored."""
+    window). Handles `payment_intent.succeeded`, `payment_intent.payment_failed`,
+    `payment_intent.canceled`, `charge.refunded` (cumulative `amount_refunded`),
+    `charge.dispute.created` and `charge.dispute.closed` (won: credited back; lost: stays
+    debited); other events, and charges that are not top-ups, are acknowledged and ignored."""
     # read() enforces the app's client_max_size; the signature covers these exact bytes.
     payload = await request.read()
-    return await topups.do_handle_webhook(
+    return await webhook_actions.do_handle_webhook(
         request.app[WALLET], payload, request.headers.get("Stripe-Signature")
     )

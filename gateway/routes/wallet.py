@@ -21,7 +21,16 @@ MONEY = {
     "currency": {"type": "string"},
     "exponent": {"type": "integer"},
 }
-BALANCE = obj(MONEY)
+BALANCE = obj(
+    {
+        **MONEY,
+        "flag": {
+            "type": ["string", "null"],
+            "description": '"negative_balance" while a card refund or chargeback has taken it '
+            "below zero: paying and sending are refused (negative_balance) until it is topped up",
+        },
+    }
+)
 TRANSFER = obj(
     {
         "id": {"type": "string"},
@@ -56,7 +65,13 @@ RED_PACKET = obj(
         "expires_at": TIMESTAMP,
     }
 )
-MONEY_ERRORS = ("invalid_amount", "amount_too_large", "unknown_currency", "insufficient_funds")
+MONEY_ERRORS = (
+    "invalid_amount",
+    "amount_too_large",
+    "unknown_currency",
+    "insufficient_funds",
+    "negative_balance",
+)
 
 
 @api.get(
@@ -245,12 +260,14 @@ async def claim_red_packet(request: web.Request) -> dict:
 
 @api.get(
     "/api/v1/admin/wallet/reconciliation",
-    summary="Per currency: balances against the external accounts (must sum to zero) (admins)",
+    summary="Per currency: balances against the external accounts (must sum to zero), card "
+    "refunds and chargebacks, and users below zero (admins)",
     response=obj(
         {
             "currencies": {"type": "array"},
             "balanced": {"type": "boolean"},
             "mismatched_accounts": {"type": "array"},
+            "negative_accounts": {"type": "array"},
             "transactions_in_flight": {"type": "integer"},
         }
     ),
@@ -294,7 +311,13 @@ async def get_payment(request: web.Request) -> dict:
     "/api/v1/wallet/payments/{payment_id}/confirm",
     summary="Confirm a payment request (same as the payment.confirm socket event)",
     response=obj({"payment": PAYMENT}),
-    errors=("payment_not_found", "payment_closed", "payment_in_progress", "insufficient_funds"),
+    errors=(
+        "payment_not_found",
+        "payment_closed",
+        "payment_in_progress",
+        "insufficient_funds",
+        "negative_balance",
+    ),
 )
 async def confirm_payment(request: web.Request) -> dict:
     payment = await payments.do_confirm(

@@ -59,6 +59,8 @@ class FakeStripe:
     def __init__(self, api_key_prefix: str = "sk_test_") -> None:
         self.api_key_prefix = api_key_prefix
         self.payment_intents: dict[str, dict[str, Any]] = {}
+        self.charges: dict[str, dict[str, Any]] = {}  # the charge of each succeeded intent
+        self.disputes: dict[str, dict[str, Any]] = {}
         self.requests: list[dict[str, Any]] = []  # every request: method, path, headers, params
         self._replays: dict[str, tuple[dict[str, Any], int, dict[str, Any]]] = {}
         self.app = web.Application()
@@ -209,7 +211,59 @@ class FakeStripe:
         intent = self.payment_intents[intent_id]
         intent["status"] = "succeeded"
         intent["amount_received"] = intent["amount"] if amount_received is None else amount_received
+        charge_id = "ch_" + secrets.token_hex(12)
+        intent["latest_charge"] = charge_id
+        self.charges[charge_id] = {
+            "id": charge_id,
+            "object": "charge",
+            "amount": intent["amount"],
+            "amount_captured": intent["amount_received"],
+            "amount_refunded": 0,
+            "currency": intent["currency"],
+            "payment_intent": intent_id,
+            "paid": True,
+            "refunded": False,
+            "disputed": False,
+            "status": "succeeded",
+            "livemode": False,
+        }
         return event("payment_intent.succeeded", intent)
+
+    def refund(self, intent_id: str, amount: int | None = None) -> dict[str, Any]:
+        """Refund (part of) the intent's charge, as from the Dashboard; returns the
+        ``charge.refunded`` event (``amount_refunded`` is the cumulative total)."""
+        charge = self.charges[self.payment_intents[intent_id]["latest_charge"]]
+        left = charge["amount_captured"] - charge["amount_refunded"]
+        charge["amount_refunded"] += left if amount is None else amount
+        charge["refunded"] = charge["amount_refunded"] == charge["amount_captured"]
+        return event("charge.refunded", charge)
+
+    def dispute(
+        self, intent_id: str, amount: int | None = None, *, status: str = "needs_response"
+    ) -> dict[str, Any]:
+        """The cardholder disputes the charge: returns ``charge.dispute.created``."""
+        charge = self.charges[self.payment_intents[intent_id]["latest_charge"]]
+        charge["disputed"] = True
+        dispute_id = "dp_" + secrets.token_hex(12)
+        self.disputes[dispute_id] = {
+            "id": dispute_id,
+            "object": "dispute",
+            "amount": charge["amount_captured"] if amount is None else amount,
+            "currency": charge["currency"],
+            "charge": charge["id"],
+            "payment_intent": intent_id,
+            "reason": "fraudulent",
+            "status": status,
+            "is_charge_refundable": False,
+            "livemode": False,
+        }
+        return event("charge.dispute.created", self.disputes[dispute_id])
+
+    def close_dispute(self, dispute_id: str, status: str) -> dict[str, Any]:
+        """The issuer decided (``won``, ``lost``; ``warning_closed`` for an inquiry): returns
+        ``charge.dispute.closed``."""
+        self.disputes[dispute_id]["status"] = status
+        return event("charge.dispute.closed", self.disputes[dispute_id])
 
     def fail(self, intent_id: str, message: str = "Your card was declined.") -> dict[str, Any]:
         """The card was declined: returns the ``payment_intent.payment_failed`` event."""

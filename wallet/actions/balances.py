@@ -6,6 +6,8 @@ import secrets
 from typing import Any
 
 from storage.errors import AppError
+from storage.mongo import iso
+from wallet.actions import card_reversals
 from wallet.actions.common import check_key
 from wallet.context import Wallet
 from wallet.currencies import EXPONENTS, check_amount, check_currency
@@ -81,15 +83,26 @@ async def do_dev_topup(
 
 async def get_reconciliation(wallet: Wallet) -> dict[str, Any]:
     """Per currency: what users, merchants and holds have against the external accounts (the
-    sum must be zero), and every account whose entries do not add up to its balance."""
+    sum must be zero), what card refunds and chargebacks took back from users, every account
+    whose entries do not add up to its balance, and every user account below zero."""
     accounts = await wallet.accounts.get_all()
     entry_sums = await wallet.entries.sum_by_account()
+    # Taken back from users (positive numbers): refunds, disputes, and disputes won back.
+    refunds = await wallet.entries.sum_by_currency(card_reversals.REFUND_KIND, "user")
+    disputes = await wallet.entries.sum_by_currency(card_reversals.DISPUTE_KIND, "user")
+    won = await wallet.entries.sum_by_currency(card_reversals.DISPUTE_WON_KIND, "user")
+    negative = sorted(
+        (a for a in accounts if a["kind"] != "external" and a["balance"] < 0),
+        key=lambda a: (a["currency"], a["balance"]),
+    )
     currencies: dict[str, dict[str, int]] = {}
     for account in accounts:
         row = currencies.setdefault(
             account["currency"], {"user": 0, "merchant": 0, "hold": 0, "external": 0}
         )
         row[account["kind"]] += account["balance"]
+    for currency in (*refunds, *disputes, *won):
+        currencies.setdefault(currency, {"user": 0, "merchant": 0, "hold": 0, "external": 0})
     unfinished = await wallet.txns.count_unfinished()
     mismatched = [
         {"account_id": a["_id"], "balance": a["balance"], "entries": entry_sums.get(a["_id"], 0)}
@@ -109,12 +122,28 @@ async def get_reconciliation(wallet: Wallet) -> dict[str, Any]:
                 "external": row["external"],
                 "sum": total,
                 "balanced": total == 0,
+                "card_refunds": -refunds.get(currency, 0),
+                "card_disputes": -disputes.get(currency, 0),
+                "card_disputes_won": won.get(currency, 0),
+                "negative_accounts": sum(1 for a in negative if a["currency"] == currency),
+                "negative_total": sum(a["balance"] for a in negative if a["currency"] == currency),
             }
         )
     return {
         "currencies": report,
         "balanced": all(r["balanced"] for r in report) and not mismatched,
         "mismatched_accounts": mismatched,
+        # Users a card refund or chargeback took below zero: the platform is owed this money.
+        "negative_accounts": [
+            {
+                "account_id": a["_id"],
+                "user_id": a["owner"],
+                **money(a["balance"], a["currency"]),
+                "flag": a.get("wallet_flag"),
+                "flagged_at": iso(a.get("flagged_at")),
+            }
+            for a in negative
+        ],
         # Balances move before entries are written; a report taken mid-flight may list them.
         "transactions_in_flight": unfinished,
     }

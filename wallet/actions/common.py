@@ -8,8 +8,9 @@ from typing import Any
 
 from messaging.events import event
 from storage.errors import AppError
+from storage.mongo import now_ms
 from wallet.context import Wallet
-from wallet.store.accounts import kind_of, owner_of, user_account
+from wallet.store.accounts import NEGATIVE_BALANCE, kind_of, owner_of, user_account
 from wallet.views import money
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -44,12 +45,30 @@ def derived_id(kind: str, user_id: str, key: str) -> str:
 
 
 async def notify_balances(wallet: Wallet, txn: dict[str, Any]) -> None:
-    """Tell each person whose balance a posted transaction moved (all their devices)."""
+    """Tell each person whose balance a posted transaction moved (all their devices), and keep
+    the ``negative_balance`` flag of their account true: set when a refund or chargeback took
+    it below zero, cleared once it is covered again."""
     for entry in txn["entries"]:
         if kind_of(entry["account_id"]) != "user":
             continue
         user_id = owner_of(entry["account_id"])
-        balance = await wallet.accounts.get_balance(user_account(user_id, txn["currency"]))
+        account_id = user_account(user_id, txn["currency"])
+        account = await wallet.accounts.get_account(account_id) or {"balance": 0}
+        balance, flag = account["balance"], account.get("wallet_flag")
+        # Both updates are conditional on the live balance, so concurrent movements settle on
+        # the right state whatever order their hooks run in.
+        if (
+            balance < 0
+            and flag is None
+            and await wallet.accounts.flag_if_negative(account_id, now_ms())
+        ):
+            flag = NEGATIVE_BALANCE
+        elif (
+            balance >= 0
+            and flag is not None
+            and await wallet.accounts.unflag_if_covered(account_id)
+        ):
+            flag = None
         await wallet.messaging.events.emit(
             event(
                 "wallet.balance",
@@ -59,6 +78,7 @@ async def notify_balances(wallet: Wallet, txn: dict[str, Any]) -> None:
                     "change": entry["amount"],
                     "kind": txn["kind"],
                     "transaction_id": txn["_id"],
+                    "flag": flag,
                 },
             )
         )

@@ -1,16 +1,26 @@
 """Payments for mini-programs: an app asks, the *user* confirms, the wallet moves the money.
 
 An app's ``payments.request`` creates an order and asks the user (``payment.confirm_required``);
-only the user's ``payment.confirm`` moves money (user → the app's merchant account, ledger key
-``payment:<id>:<attempt>``; one attempt at a time, the first that succeeds makes it paid). The
+only the user's ``payment.confirm`` moves money (user → the app's merchant account). The
 app hears the outcome as a signed event (``payment.succeeded`` / ``payment.failed``) through
 ``Wallet.notify_app``; it never sees a balance. Refunds go back from the merchant account, never
 more in total than was paid.
+
+Confirming is fenced (see ``wallet.store.payment_orders``): an attempt takes the order with a
+conditional update that raises ``attempt_no`` and sets a lease; an attempt that stalls past its
+lease is taken over by the user's next confirm or by the job loop. Every attempt posts the ledger
+key ``payment:<id>:<charge_no>`` — derived from the order, not the attempt — so a stalled attempt
+that wakes up after a takeover finds the movement already made (or failed) and moves nothing.
+A charge that failed for want of funds moved nothing; only then does ``charge_no`` go up (one
+conditional update, only by the attempt that holds the order), so a confirmation after a top-up
+gets a fresh key while a stale attempt's key stays the failed one. The order becomes ``paid`` in
+the ledger's hook, conditional on the charge number being the posted one.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from typing import Any
 
@@ -19,9 +29,12 @@ from storage.errors import AppError
 from storage.mongo import iso, new_id, now_ms
 from wallet.context import Wallet
 from wallet.currencies import check_amount, check_currency
-from wallet.ledger import LEASE_MS, Leg
+from wallet.ledger import FUNDS_ERRORS, LEASE_MS, Leg
 from wallet.store.accounts import merchant_account, user_account
+from wallet.store.payment_orders import charge_is
 from wallet.views import money
+
+log = logging.getLogger(__name__)
 
 ORDER_REF = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 DESCRIPTION_MAX = 200
@@ -105,6 +118,8 @@ async def do_request(
         "conversation_id": conversation_id,
         **checked,
         "status": "requested",
+        "attempt_no": 0,
+        "charge_no": 0,
         "refundable": 0,
         "created_at": now,
         "expires_at": now + wallet.config.payment_expiry * 1000,
@@ -152,45 +167,74 @@ async def do_confirm(wallet: Wallet, user_id: str, payment_id: object) -> dict[s
     order = await _get_own(wallet, user_id, payment_id)
     if order["status"] == "paid":
         return payment_view(order)
-    if order["status"] != "requested" or order["expires_at"] <= now_ms():
+    now = now_ms()
+    if order["status"] == "requested" and order["expires_at"] <= now:
         raise _closed(order)
-    # Each confirmation is its own ledger request: one that failed for want of funds does not
-    # stop the next one (after a top-up) from moving the money.
-    attempt = new_id()
-    claimed = await wallet.payments.transition(
-        order["_id"],
-        ["requested"],
-        "confirming",
-        {"lease_until": now_ms() + LEASE_MS, "attempt": attempt},
-    )
+    if order["status"] not in ("requested", "confirming"):
+        raise _closed(order)
+    claimed = await wallet.payments.claim(order["_id"], now, now + LEASE_MS)
     if claimed is None:
         order = await _get_own(wallet, user_id, payment_id)
         if order["status"] == "paid":
             return payment_view(order)
-        raise AppError("payment_in_progress", "this payment is being confirmed", status=409)
-    try:
-        await wallet.ledger.post(
-            f"payment:{order['_id']}:{attempt}",
-            "payment",
-            order["currency"],
-            [
-                Leg(user_account(user_id, order["currency"]), -order["amount"]),
-                Leg(merchant_account(order["app_id"], order["currency"]), order["amount"]),
-            ],
-            {
-                "payment_id": order["_id"],
-                "app_id": order["app_id"],
-                "app_name": order["app_name"],
-                "description": order["description"],
-                "order_ref": order["order_ref"],
-            },
-        )
-    except AppError as exc:
-        if exc.code == "insufficient_funds":
-            # Nothing moved; the request stays open: top up and confirm again, or cancel.
-            await wallet.payments.transition(order["_id"], ["confirming"], "requested")
-        raise
-    return payment_view(await _get_own(wallet, user_id, payment_id))
+        if order["status"] != "confirming":
+            raise _closed(order)
+        raise _in_progress()
+    return await charge(wallet, claimed)
+
+
+def _in_progress() -> AppError:
+    return AppError("payment_in_progress", "this payment is being confirmed", status=409)
+
+
+def _charge_key(order: dict[str, Any], charge_no: int) -> str:
+    return f"payment:{order['_id']}:{charge_no}"
+
+
+async def charge(wallet: Wallet, claimed: dict[str, Any]) -> dict[str, Any]:
+    """Move the money of an order this attempt has claimed (``claimed`` is the order as the
+    claim left it: its ``attempt_no`` is ours). Safe to run late, after another attempt took
+    the order over: the ledger key is the order's, so the money moves at most once."""
+    attempt_no, charge_no = claimed["attempt_no"], claimed.get("charge_no") or 0
+    currency, amount = claimed["currency"], claimed["amount"]
+    legs = [
+        Leg(user_account(claimed["user_id"], currency), -amount),
+        Leg(merchant_account(claimed["app_id"], currency), amount),
+    ]
+    memo = {
+        "payment_id": claimed["_id"],
+        "app_id": claimed["app_id"],
+        "app_name": claimed["app_name"],
+        "description": claimed["description"],
+        "order_ref": claimed["order_ref"],
+    }
+    while True:
+        key = _charge_key(claimed, charge_no)
+        try:
+            await wallet.ledger.post(
+                key, "payment", currency, legs,
+                {**memo, "charge_no": charge_no, "attempt_no": attempt_no},
+            )  # fmt: skip
+            break
+        except AppError as exc:
+            if exc.code == "in_progress":  # another attempt's posting is still moving it
+                raise _in_progress() from None
+            if exc.code not in FUNDS_ERRORS:
+                raise
+            failed = await wallet.txns.get_by_key(key)
+            ours = failed is not None and failed["memo"].get("attempt_no") == attempt_no
+            # Nothing moved. Ours: the request stays open (top up and confirm again, or
+            # cancel). An earlier attempt's: that charge is spent, so try the next one now.
+            moved_on = await wallet.payments.next_charge(
+                claimed["_id"], attempt_no, charge_no, reopen=ours
+            )
+            if ours or moved_on is None:
+                # (None: a later attempt holds the order now; this one does nothing more.)
+                raise
+            charge_no += 1
+    order = await wallet.payments.get_order(claimed["_id"])
+    assert order is not None
+    return payment_view(order)
 
 
 async def _on_paid(wallet: Wallet, txn: dict) -> None:
@@ -198,11 +242,16 @@ async def _on_paid(wallet: Wallet, txn: dict) -> None:
     order = await wallet.payments.get_order(payment_id)
     if order is None:
         return
+    if "charge_no" in txn["memo"]:
+        old, where = ["confirming"], charge_is(txn["memo"]["charge_no"])
+    else:  # posted before charges were numbered
+        old, where = ["requested", "confirming"], None
     paid = await wallet.payments.transition(
         payment_id,
-        ["requested", "confirming"],
+        old,
         "paid",
         {"paid_at": txn.get("applied_at") or now_ms(), "refundable": order["amount"]},
+        where,
     )
     if paid is not None:  # first time here (a recovered hook does not tell the app twice)
         await _tell_user(wallet, paid)
@@ -309,10 +358,12 @@ async def do_deliver_outbox(wallet: Wallet) -> int:
 
 
 async def do_expire_due(wallet: Wallet) -> int:
-    """Expire unanswered requests (the app hears ``payment.failed``: expired) and put back
-    confirmations whose worker died before the money moved (job loop)."""
+    """Expire unanswered requests (the app hears ``payment.failed``: expired) and finish
+    confirmations whose attempt stalled past its lease (job loop): the user did confirm, so the
+    job takes the order over like a second confirm would and makes the same charge."""
     done = 0
-    for order in await wallet.payments.get_due(now_ms()):
+    now = now_ms()
+    for order in await wallet.payments.get_due(now):
         if order["status"] == "requested":
             expired = await wallet.payments.transition(order["_id"], ["requested"], "expired")
             if expired is not None:
@@ -320,9 +371,16 @@ async def do_expire_due(wallet: Wallet) -> int:
                 await _notify_app(wallet, expired, "payment.failed", _failed("expired"))
                 done += 1
             continue
-        txn = await wallet.txns.get_by_key(f"payment:{order['_id']}:{order.get('attempt')}")
-        if txn is None or txn["status"] == "failed":
-            await wallet.payments.transition(order["_id"], ["confirming"], "requested")
-            done += 1
-        # A transaction still in flight is finished by ledger recovery, whose hook marks it paid.
+        claimed = await wallet.payments.claim(
+            order["_id"], now, now_ms() + LEASE_MS, stalled_only=True
+        )
+        if claimed is None:
+            continue  # the user's own retry took it first
+        try:
+            await charge(wallet, claimed)
+        except AppError as exc:
+            # Funds short: back to requested (it expires in time); in progress: a posting in
+            # flight that ledger recovery finishes, and its hook marks the order paid.
+            log.info("stalled confirmation of payment %s ended %s", order["_id"], exc.code)
+        done += 1
     return done

@@ -2,8 +2,10 @@
 
 ``do_create_topup`` asks Stripe for a PaymentIntent (the client confirms it with Stripe.js and the
 returned ``client_secret``); nothing is credited then. Stripe tells us the payment went through by
-a signed ``payment_intent.succeeded`` webhook, and only that credits the wallet: one ledger posting
-keyed ``stripe:<payment intent id>``, so a delivery repeated or sent concurrently credits once.
+a signed ``payment_intent.succeeded`` webhook (``wallet.actions.stripe_webhook`` verifies and
+dispatches it), and only that credits the wallet: one ledger posting keyed
+``stripe:<payment intent id>``, so a delivery repeated or sent concurrently credits once. Money
+Stripe later takes back (refunds, disputes) is ``wallet.actions.card_reversals``.
 
 Idempotency on both sides: the top-up id is derived from the user and their idempotency key, and
 the PaymentIntent is created with Stripe's ``Idempotency-Key`` derived from it, so a retried
@@ -67,6 +69,7 @@ def topup_view(topup: dict[str, Any], client_secret: str | None = None) -> dict[
         **money(topup["amount"], topup["currency"]),
         "status": topup["status"],
         "payment_intent_id": topup["payment_intent_id"],
+        "refunded": topup.get("refunded", 0),
         "client_secret": client_secret,
         "created_at": iso(topup["created_at"]),
     }
@@ -212,64 +215,28 @@ def _key_reused() -> AppError:
     )
 
 
-# --- the webhook --------------------------------------------------------------------------------
+# --- what Stripe's webhook reports about a PaymentIntent (see wallet.actions.stripe_webhook) ---
 
 
-def check_webhook(config: Config, payload: bytes, signature: str | None) -> dict[str, Any]:
-    """The event, if Stripe signed this exact body within the last 5 minutes."""
-    if not config.stripe_webhook_secret:
-        raise AppError(
-            "stripe_not_configured",
-            "Stripe webhooks are not configured on this server (STRIPE_WEBHOOK_SECRET)",
-            status=501,
-        )
-    try:
-        event = stripe.Webhook.construct_event(payload, signature, config.stripe_webhook_secret)
-    except stripe.SignatureVerificationError:
-        raise AppError(
-            "invalid_signature",
-            "the Stripe-Signature header does not match this body, or it is too old",
-        ) from None
-    except (ValueError, TypeError, AttributeError):  # not UTF-8, not JSON, not an object
-        raise AppError("invalid_payload", "the body is not a Stripe event") from None
-    data = event.to_dict()
-    if not isinstance(data.get("type"), str) or not isinstance(data.get("data"), dict):
-        raise AppError("invalid_payload", "the body is not a Stripe event")
-    return data
-
-
-async def do_handle_webhook(
-    wallet: Wallet, payload: bytes, signature: str | None
-) -> dict[str, Any]:
-    event = check_webhook(wallet.config, payload, signature)
-    kind, intent = event["type"], event["data"].get("object")
-    if kind.startswith("payment_intent.") and (
-        not isinstance(intent, dict) or not isinstance(intent.get("id"), str)
-    ):
-        raise AppError("invalid_payload", "the event carries no payment intent")
-    if kind == "payment_intent.succeeded":
-        await _credit(wallet, event, intent)
-    elif kind == "payment_intent.payment_failed":
-        await _settle_unpaid(wallet, event, intent, "failed")
-    elif kind == "payment_intent.canceled":
-        await _settle_unpaid(wallet, event, intent, "canceled")
-    else:
-        log.debug("ignored Stripe event %s (%s)", event.get("id"), kind)
-    return {"received": True}
-
-
-async def _find(wallet: Wallet, event: dict[str, Any], intent: dict[str, Any]) -> dict | None:
-    topup = await wallet.topups.get_by_payment_intent(intent["id"])
+async def find_topup(
+    wallet: Wallet, event: dict[str, Any], intent_id: str | None, charge_id: str | None = None
+) -> dict | None:
+    """The top-up a Stripe object belongs to, by its PaymentIntent (or, failing that, its
+    charge); None (logged) when it is not one of ours."""
+    topup = await wallet.topups.get_by_payment_intent(intent_id) if intent_id else None
+    if topup is None and charge_id:
+        topup = await wallet.topups.get_by_charge(charge_id)
     if topup is None:
         # Another integration on the same Stripe account, or a top-up we never stored (its
         # creation failed before the client could pay): nothing of ours to update.
-        log.warning("Stripe event %s (%s) names unknown PaymentIntent %s",
-                    event.get("id"), event["type"], intent["id"])  # fmt: skip
+        log.warning("Stripe event %s (%s) names unknown PaymentIntent %s (charge %s)",
+                    event.get("id"), event["type"], intent_id, charge_id)  # fmt: skip
     return topup
 
 
-async def _credit(wallet: Wallet, event: dict[str, Any], intent: dict[str, Any]) -> None:
-    topup = await _find(wallet, event, intent)
+async def do_credit(wallet: Wallet, event: dict[str, Any], intent: dict[str, Any]) -> None:
+    """``payment_intent.succeeded``: credit the top-up once."""
+    topup = await find_topup(wallet, event, intent["id"], _latest_charge(intent))
     if topup is None:
         return
     received, currency = intent.get("amount_received"), intent.get("currency")
@@ -299,6 +266,16 @@ async def _credit(wallet: Wallet, event: dict[str, Any], intent: dict[str, Any])
         {"topup_id": topup["_id"], "payment_intent_id": intent["id"], "label": LABEL},
     )
     await _mark_succeeded(wallet, topup["_id"], txn["_id"])
+    charge_id = _latest_charge(intent)
+    if charge_id and topup.get("charge_id") != charge_id:
+        await wallet.topups.set_charge(topup["_id"], charge_id)
+
+
+def _latest_charge(intent: dict[str, Any]) -> str | None:
+    charge = intent.get("latest_charge")
+    if isinstance(charge, dict):  # expanded
+        charge = charge.get("id")
+    return charge if isinstance(charge, str) else None
 
 
 async def _mark_succeeded(wallet: Wallet, topup_id: str, txn_id: str) -> None:
@@ -310,10 +287,11 @@ async def _mark_succeeded(wallet: Wallet, topup_id: str, txn_id: str) -> None:
     )
 
 
-async def _settle_unpaid(
+async def do_settle_unpaid(
     wallet: Wallet, event: dict[str, Any], intent: dict[str, Any], status: str
 ) -> None:
-    topup = await _find(wallet, event, intent)
+    """``payment_intent.payment_failed`` / ``canceled``: record it (never after success)."""
+    topup = await find_topup(wallet, event, intent["id"])
     if topup is None:
         return
     fields: dict[str, Any] = {f"{status}_at": now_ms()}

@@ -3,7 +3,8 @@
 Account ids say what they are: ``user:<user id>:<CUR>``, ``merchant:<app id>:<CUR>`` (what a
 mini-program was paid), ``hold:<ref>`` (money held for a pending transfer or an open red packet)
 and ``external:<source>:<CUR>`` (Stripe, dev top-ups: where money enters or leaves the platform;
-the only accounts that may go below zero).
+the only accounts that may go below zero — besides a user account that a card refund or
+chargeback overdrew, which is flagged ``wallet_flag: negative_balance`` until it is covered).
 
 Applying an entry is one conditional update that also records the transaction's id under
 ``applied.<txn id>``; the condition ``applied.<txn id>`` does not exist makes the update
@@ -27,6 +28,9 @@ INDEXES = [
     IndexModel([("kind", ASCENDING), ("currency", ASCENDING)], name="kind_currency"),
 ]
 KINDS = ("user", "merchant", "hold", "external")
+# ``wallet_flag`` of a user account a card refund or chargeback took below zero (see
+# ``Ledger.post(overdraft=True)``); cleared when the balance is back at zero or above.
+NEGATIVE_BALANCE = "negative_balance"
 
 
 def user_account(user_id: str, currency: str) -> str:
@@ -93,11 +97,14 @@ class Accounts:
             upsert=True,
         )
 
-    async def apply_entry(self, account_id: str, txn_id: str, amount: int, now: int) -> bool:
+    async def apply_entry(
+        self, account_id: str, txn_id: str, amount: int, now: int, *, overdraft: bool = False
+    ) -> bool:
         """Add ``amount`` once for ``txn_id``; a debit of a non-external account only if the
-        balance covers it. True when applied now or before; False when the funds are short."""
+        balance covers it (unless ``overdraft``). True when applied now or before; False when
+        the funds are short."""
         query: dict[str, Any] = {"_id": account_id, f"applied.{txn_id}": {"$exists": False}}
-        if amount < 0 and kind_of(account_id) != "external":
+        if amount < 0 and kind_of(account_id) != "external" and not overdraft:
             query["balance"] = {"$gte": -amount}
         result = await self.collection.update_one(
             query, {"$inc": {"balance": amount}, "$set": {f"applied.{txn_id}": now}}
@@ -128,6 +135,23 @@ class Accounts:
     async def get_owned(self, owner: str, kind: str) -> list[dict[str, Any]]:
         cursor = self.collection.find({"owner": owner, "kind": kind}, {"applied": 0})
         return await cursor.sort("currency", ASCENDING).to_list(None)
+
+    async def flag_if_negative(self, account_id: str, now: int) -> bool:
+        """Mark the account ``wallet_flag: negative_balance`` if its balance is below zero now
+        (one conditional update: a credit that landed first leaves it unflagged)."""
+        result = await self.collection.update_one(
+            {"_id": account_id, "balance": {"$lt": 0}, "wallet_flag": {"$exists": False}},
+            {"$set": {"wallet_flag": NEGATIVE_BALANCE, "flagged_at": now}},
+        )
+        return result.modified_count == 1
+
+    async def unflag_if_covered(self, account_id: str) -> bool:
+        """Remove the flag once the balance is back at zero or above."""
+        result = await self.collection.update_one(
+            {"_id": account_id, "balance": {"$gte": 0}, "wallet_flag": {"$exists": True}},
+            {"$unset": {"wallet_flag": "", "flagged_at": ""}},
+        )
+        return result.modified_count == 1
 
     async def get_all(self) -> list[dict[str, Any]]:
         return await self.collection.find({}, {"applied": 0}).to_list(None)

@@ -55,3 +55,13 @@ class LedgerEntries:
         pipeline = [{"$group": {"_id": "$account_id", "total": {"$sum": "$amount"}}}]
         rows = await (await self.collection.aggregate(pipeline)).to_list(None)
         return {row["_id"]: row["total"] for row in rows}
+
+    async def sum_by_currency(self, kind: str, account_kind: str) -> dict[str, int]:
+        """Per currency, the sum of the entries of one transaction kind on one kind of account.
+        (One kind per query: nx-27017 groups wrongly by a compound ``_id``.)"""
+        pipeline = [
+            {"$match": {"kind": kind, "account_kind": account_kind}},
+            {"$group": {"_id": "$currency", "total": {"$sum": "$amount"}}},
+        ]
+        rows = await (await self.collection.aggregate(pipeline)).to_list(None)
+        return {row["_id"]: row["total"] for row in rows}

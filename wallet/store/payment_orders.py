@@ -1,7 +1,15 @@
 """The ``payment_orders`` collection: a mini-program's request for money, and what became of it.
 
 ``status``: ``requested`` → ``confirming`` (the user pressed confirm; the ledger is moving the
-money) → ``paid``; or ``cancelled`` / ``expired``. ``(app_id, order_ref)`` is unique: an app asking
+money) → ``paid``; or ``cancelled`` / ``expired``.
+
+Confirming is fenced by two counters. ``attempt_no`` goes up by one with every confirmation that
+takes the order (``claim``: a ``requested`` order, or a ``confirming`` one whose ``lease_until``
+passed because its attempt stalled); an attempt changes the order afterwards only while the
+number is still its own. ``charge_no`` names the ledger movement, ``payment:<id>:<charge_no>``;
+it goes up only once that movement has *failed* (nothing moved: funds short), so every attempt
+of a charge — a stalled one that wakes up included — posts the same idempotency key, and at most
+one movement of money exists per order. ``(app_id, order_ref)`` is unique: an app asking
 again for the same order gets the same payment. ``refundable`` is what may still be refunded; a
 refund reserves its amount with a conditional ``$inc`` that also records ``refunds.<ref>``, so a
 retried refund is recognised and the total refunded can never exceed the amount paid.
@@ -22,6 +30,11 @@ INDEXES = [
 ]
 
 
+def charge_is(charge_no: int) -> dict[str, Any]:
+    """The condition ``charge_no == n`` (orders from before the field existed have none: 0)."""
+    return {"charge_no": charge_no if charge_no else {"$in": [0, None]}}
+
+
 class PaymentOrders:
     def __init__(self, db: AsyncDatabase) -> None:
         self.collection = db[COLLECTION]
@@ -40,12 +53,56 @@ class PaymentOrders:
         return await self.collection.find_one({"app_id": app_id, "order_ref": order_ref})
 
     async def transition(
-        self, payment_id: str, old: list[str], new: str, fields: dict[str, Any] | None = None
+        self,
+        payment_id: str,
+        old: list[str],
+        new: str,
+        fields: dict[str, Any] | None = None,
+        where: dict[str, Any] | None = None,
     ) -> dict[str, Any] | None:
-        """``old`` → ``new``; the document after, or None when it was in another state."""
+        """``old`` → ``new`` (if ``where`` matches too); the document after, or None when it was
+        in another state."""
         return await self.collection.find_one_and_update(
-            {"_id": payment_id, "status": {"$in": old}},
+            {"_id": payment_id, "status": {"$in": old}, **(where or {})},
             {"$set": {"status": new, **(fields or {})}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def claim(
+        self, payment_id: str, now: int, lease_until: int, *, stalled_only: bool = False
+    ) -> dict[str, Any] | None:
+        """Take the order for a confirmation attempt: an open request (unless ``stalled_only``),
+        or a confirmation whose lease ran out. The document after (its ``attempt_no`` is this
+        attempt's fencing token), or None when another attempt holds it or it is closed."""
+        stalled = {"status": "confirming", "lease_until": {"$lt": now}}
+        open_request = {"status": "requested", "expires_at": {"$gt": now}}
+        return await self.collection.find_one_and_update(
+            {"_id": payment_id, "$or": [stalled] if stalled_only else [open_request, stalled]},
+            {
+                "$set": {"status": "confirming", "lease_until": lease_until},
+                "$inc": {"attempt_no": 1},
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def next_charge(
+        self, payment_id: str, attempt_no: int, charge_no: int, *, reopen: bool
+    ) -> dict[str, Any] | None:
+        """After charge ``charge_no`` failed: move to the next charge number, still confirming
+        (``reopen=False``: this attempt tries again) or back to ``requested`` (the user tops up
+        and confirms again). Only while ``attempt_no`` is still the order's."""
+        update: dict[str, Any] = {"$set": {"charge_no": charge_no + 1}}
+        if reopen:
+            update["$set"]["status"] = "requested"
+            update["$unset"] = {"lease_until": ""}
+        return await self.collection.find_one_and_update(
+            {
+                "_id": payment_id,
+                "status": "confirming",
+                "attempt_no": attempt_no,
+                **charge_is(charge_no),
+            },
+            update,
             return_document=ReturnDocument.AFTER,
         )
 

@@ -7,6 +7,13 @@ always set and can be unique (no null or missing values for the index to trip ov
 Status: ``requires_payment`` → ``succeeded`` (the ledger has credited the user: only the verified
 webhook does that), or ``failed`` / ``canceled`` as Stripe reports them; a failed payment may
 still succeed later (the customer tries another card), a succeeded one never changes again.
+
+After success Stripe may take money back: ``charge.refunded`` carries the charge's cumulative
+``amount_refunded``. ``refunded`` is how much of it the wallet has debited so far (our minor
+units) and ``refund_steps.c<total>`` the total before each step, so each step's debit is
+``total - before``; ``reserve_refund`` moves ``refunded`` forward with a compare-and-set, so
+concurrent or out-of-order deliveries record each step once and never debit more than the
+largest total Stripe reported.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ COLLECTION = "stripe_topups"
 INDEXES = [
     IndexModel([("payment_intent_id", ASCENDING)], name="payment_intent", unique=True),
     IndexModel([("user_id", ASCENDING), ("created_at", DESCENDING)], name="user_created"),
+    IndexModel([("charge_id", ASCENDING)], name="charge"),
 ]
 STATUSES = ("requires_payment", "succeeded", "failed", "canceled")
 
@@ -48,6 +56,22 @@ class StripeTopups:
 
     async def get_by_payment_intent(self, payment_intent_id: str) -> dict[str, Any] | None:
         return await self.collection.find_one({"payment_intent_id": payment_intent_id})
+
+    async def get_by_charge(self, charge_id: str) -> dict[str, Any] | None:
+        return await self.collection.find_one({"charge_id": charge_id})
+
+    async def set_charge(self, topup_id: str, charge_id: str) -> None:
+        """The Stripe charge that paid the top-up (disputes may name only the charge)."""
+        await self.collection.update_one({"_id": topup_id}, {"$set": {"charge_id": charge_id}})
+
+    async def reserve_refund(self, topup_id: str, before: int, total: int) -> bool:
+        """``refunded``: ``before`` → ``total``, recording the step; False when another delivery
+        moved it first (read it again)."""
+        result = await self.collection.update_one(
+            {"_id": topup_id, "refunded": before if before else {"$in": [0, None]}},
+            {"$set": {"refunded": total, f"refund_steps.c{total}": before}},
+        )
+        return result.modified_count == 1
 
     async def update_status(
         self, topup_id: str, from_statuses: tuple[str, ...], status: str, fields: dict[str, Any]
