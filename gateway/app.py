@@ -13,7 +13,7 @@ from aiohttp import web
 
 from gateway import keys
 from gateway.compose import build_messaging, build_wallet, close_messaging
-from gateway.errors import error_middleware
+from gateway.errors import ServerLogger, error_middleware
 from gateway.event_sink import SocketEvents
 from gateway.realtime import ChatNamespace, build_socketio, start_client_manager
 from gateway.routes import APIS
@@ -257,7 +257,13 @@ async def socketio_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(config: Config) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=config.max_body_bytes)
+    app = web.Application(
+        middlewares=[error_middleware],
+        client_max_size=config.max_body_bytes,
+        # Requests aiohttp cannot parse (a request line over 8 KiB...) are one INFO line, not an
+        # ERROR traceback any anonymous client could fill the log with.
+        handler_args={"logger": ServerLogger()},
+    )
     app[keys.CONFIG] = config
     app[keys.APIS] = APIS
     sio = build_socketio(config)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import sys
+from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage
 
 from storage.errors import AppError
 
@@ -49,3 +52,24 @@ async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
         return error_response(
             AppError("internal_error", "something went wrong on our side", status=500)
         )
+
+
+class ServerLogger(logging.LoggerAdapter):
+    """aiohttp's own server log, for its request handler:
+    ``web.Application(handler_args={"logger": ServerLogger()})``.
+
+    aiohttp answers a request it cannot parse (a request line or a header over 8190 bytes, a
+    malformed request line) itself, with a plain-text 400, before any middleware runs, and logs
+    it at ERROR with a traceback: any client could fill the error log with them. Such a request
+    is the client's mistake, so it becomes one INFO line; everything else stays an ERROR."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.getLogger("aiohttp.server"), {})
+
+    def exception(self, msg: Any, *args: Any, exc_info: Any = True, **kwargs: Any) -> None:
+        error = sys.exc_info()[1] if exc_info is True else exc_info
+        if isinstance(error, BadHttpMessage):
+            text = msg % args if args else msg
+            self.info("%s: refused an unparsable request (%s)", text, error.message)
+            return
+        super().exception(msg, *args, exc_info=exc_info, **kwargs)

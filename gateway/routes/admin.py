@@ -195,7 +195,13 @@ async def admin_conversation_messages(request: web.Request) -> dict:
     summary="Report a message to the moderators (members; once per message)",
     body=obj({"reason": string(admin.REASON_MAX, 1)}, ["reason"]),
     response=obj({"report": REPORT}),
-    errors=("not_a_member", "message_not_found", "not_allowed", "already_reported"),
+    errors=(
+        "not_a_member",
+        "message_not_found",
+        "not_allowed",
+        "already_reported",
+        "missing_reason",
+    ),
 )
 async def report_message(request: web.Request) -> dict:
     report = await admin.do_report(
@@ -249,7 +255,13 @@ async def admin_dismiss_report(request: web.Request) -> dict:
     summary="Hide a message for everyone (blanked, moderated: true); its reports resolved (admins)",
     body=obj({"reason": string(admin.REASON_MAX, 1)}, ["reason"]),
     response=obj({"message": {"type": "object"}, "reports_resolved": {"type": "integer"}}),
-    errors=("conversation_not_found", "message_not_found", "not_allowed", "already_hidden"),
+    errors=(
+        "conversation_not_found",
+        "message_not_found",
+        "not_allowed",
+        "already_hidden",
+        "missing_reason",
+    ),
     admin=True,
 )
 async def admin_hide_message(request: web.Request) -> dict:

@@ -248,7 +248,16 @@ async def get_user(request: web.Request) -> dict:
 @api.get(
     "/api/v1/presence",
     summary="Online state and last seen of friends",
-    query={"user_ids": string(64 * 200 + 199, 1, description="comma-separated, at most 200")},
+    # User ids are 24 hex digits. The bound keeps the whole request line under the HTTP
+    # parser's 8190 bytes (aiohttp answers longer ones itself, as text, before any route runs).
+    query={
+        "user_ids": string(
+            24 * 200 + 199,
+            1,
+            pattern="^[0-9A-Fa-f,]+$",
+            description="comma-separated user ids, at most 200",
+        )
+    },
     response=obj(
         {
             "presence": {
