@@ -289,19 +289,22 @@ def main() -> int:
     server = start_aetherial(workdir)
     ctx = mp.get_context("spawn")
     workers, processes = [], []
-    for _ in range(args.workers):
-        jobs, results = ctx.Queue(), ctx.Queue()
-        process = ctx.Process(target=client_main, args=(jobs, results, server.url), daemon=True)
-        process.start()
-        workers.append((jobs, results))
-        processes.append(process)
-    print(f"{os.cpu_count()} cores; relay = run.py pid {server.pid}; {args.workers} client workers")
-    print(
-        f"{'N':>3} {'video delivered':>16} {'audio delivered':>16} {'sent fps':>9} "
-        f"{'server CPU':>11} {'CPU/participant':>16}"
-    )
     best = 0
     try:
+        for _ in range(args.workers):
+            jobs, results = ctx.Queue(), ctx.Queue()
+            process = ctx.Process(target=client_main, args=(jobs, results, server.url), daemon=True)
+            process.start()
+            workers.append((jobs, results))
+            processes.append(process)
+        print(
+            f"{os.cpu_count()} cores; relay = run.py pid {server.pid}; "
+            f"{args.workers} client workers"
+        )
+        print(
+            f"{'N':>3} {'video delivered':>16} {'audio delivered':>16} {'sent fps':>9} "
+            f"{'server CPU':>11} {'CPU/participant':>16}"
+        )
         for size in sizes:
             try:
                 row = run_size(server, workers, server.url, size, args.warmup, args.duration)
@@ -323,6 +326,10 @@ def main() -> int:
             process.join(timeout=10)
             if process.is_alive():
                 process.terminate()
+                process.join(timeout=5)
+            if process.is_alive():
+                process.kill()
+                process.join(timeout=5)
         server.stop()
     print(f"largest call with >= 90% of video frames delivered: {best} participants")
     return 0 if best else 1

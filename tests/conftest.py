@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -17,9 +18,11 @@ from pymongo import AsyncMongoClient
 
 from storage.config import Config
 from storage.embedded_mongo import EmbeddedMongo
+from tests import processes
 from tests.helpers import ApiClient
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+RUN_TOKEN = pytest.StashKey[str]()
 
 
 def require(condition: bool, why: str) -> None:
@@ -29,6 +32,46 @@ def require(condition: bool, why: str) -> None:
     if IN_CI:
         pytest.fail(f"required for CI but missing: {why}")
     pytest.skip(why)
+
+
+# --- no process outlives the run ----------------------------------------------------------------
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Mark the run: every process it starts inherits ``AETHERIAL_TEST_RUN=<uuid>`` (unless given
+    a scrubbed environment), so the check at the end finds those that left the process tree."""
+    token = uuid.uuid4().hex
+    os.environ[processes.MARK] = token
+    session.stash[RUN_TOKEN] = token
+
+
+@pytest.hookimpl(trylast=True)  # after the runner's own sessionfinish has torn fixtures down
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Fail the run when a process it started is still alive; kill those."""
+    token = session.stash.get(RUN_TOKEN, None)
+    if token is None or not sys.platform.startswith("linux"):
+        return
+    left = processes.left_running(os.getpid(), token)
+    if not left:
+        return
+    stubborn = processes.kill(left)
+    if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    lines = [f"pid {pid}: {command or '?'}" for pid, command in left.items()]
+    if stubborn:
+        lines.append(f"could not kill: {stubborn}")
+    header = (
+        f"{len(left)} process(es) started by this test run still alive at its end "
+        "(killed now; a test or fixture must stop what it starts, in a finally or a teardown)"
+    )
+    if reporter is None:
+        print("\n".join(["LEFT RUNNING: " + header, *lines]), file=sys.stderr)
+        return
+    reporter.write_sep("=", "processes left running", red=True)
+    reporter.write_line(header, red=True)
+    for line in lines:
+        reporter.write_line("  " + line, red=True)
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -149,7 +192,11 @@ class RedisServer:
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
-            self.process.wait(timeout=10)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from storage.config import settings as settings_list
+from tests import processes
 from tests.conftest import _free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,6 +75,20 @@ def wait_for_line(process: subprocess.Popen, needle: str, timeout: float = 60.0)
             return seen
 
 
+def stop(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+    """Send ``sig`` and wait (with a deadline) for the exit code; SIGKILL when it is ignored,
+    so a failing test never leaves run.py behind."""
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            return process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+            raise AssertionError(f"run.py ignored signal {sig} for {timeout}s") from None
+    return process.returncode
+
+
 def http(method: str, url: str, body: dict | None = None) -> tuple[int, dict]:
     request = urllib.request.Request(
         url,
@@ -104,9 +119,13 @@ def embedded_pids(data_dir: Path) -> list[int]:
 
 
 def wait_gone(data_dir: Path, timeout: float = 10.0) -> list[int]:
+    """The embedded servers of ``data_dir`` still alive after ``timeout``, which are then
+    killed: they run in their own session with a scrubbed environment, so the session-end
+    check would not find one that outlived run.py."""
     deadline = time.monotonic() + timeout
     while (pids := embedded_pids(data_dir)) and time.monotonic() < deadline:
         time.sleep(0.05)
+    processes.kill(pids)
     return pids
 
 
@@ -125,8 +144,8 @@ def test_serves_stops_cleanly_and_keeps_data(tmp_path):
         )
         assert status == 201
     finally:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=20) == 0
+        code = stop(process, signal.SIGTERM)
+    assert code == 0
     assert wait_gone(data_dir) == []
     assert (data_dir / "jwt.key").exists()
 
@@ -137,8 +156,8 @@ def test_serves_stops_cleanly_and_keeps_data(tmp_path):
         )
         assert status == 200, body
     finally:
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=20) == 0
+        code = stop(process, signal.SIGINT)
+    assert code == 0
     assert wait_gone(data_dir) == []
 
 
@@ -146,9 +165,11 @@ def test_serves_stops_cleanly_and_keeps_data(tmp_path):
 def test_sigkill_leaves_no_orphan(tmp_path):
     data_dir = tmp_path / "var"
     process = start(data_dir, _free_port())
-    assert embedded_pids(data_dir)
-    process.kill()
-    process.wait(timeout=10)
+    try:
+        assert embedded_pids(data_dir)
+    finally:
+        process.kill()
+        process.wait(timeout=10)
     assert wait_gone(data_dir) == [], "embedded MongoDB outlived its parent"
 
 
@@ -217,13 +238,8 @@ def test_production_runs_apps_unsandboxed_only_when_told_to(tmp_path, mongo_url,
         assert status == 200, body
         assert body["checks"]["sandbox"] == "degraded"
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-    assert process.returncode == 0
+        code = stop(process, signal.SIGTERM)
+    assert code == 0
 
 
 def test_bad_config_stops_startup_naming_the_variable(tmp_path):

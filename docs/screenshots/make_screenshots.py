@@ -70,12 +70,18 @@ class Platform:
                 if self.process.poll() is not None:
                     raise SystemExit("run.py exited during start-up") from None
                 time.sleep(0.2)
+        self.stop()
         raise SystemExit("run.py did not start in 60 s")
 
     def stop(self) -> None:
+        """SIGINT, as Ctrl-C; SIGKILL when it has not exited after 30 s."""
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
-            self.process.wait(timeout=30)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
 
     def create_admin(self, username: str) -> None:
         subprocess.run(
@@ -83,6 +89,7 @@ class Platform:
             cwd=ROOT,
             env=self.env(),
             check=True,
+            timeout=120,
         )
 
 

@@ -72,7 +72,9 @@ class Worker:
         return self.log_path.read_text(errors="replace")
 
     async def stop(self, timeout: float = 20.0) -> int:
-        """Warm shutdown (SIGTERM, as docker stop sends); SIGKILL if it does not exit."""
+        """Warm shutdown (SIGTERM, as docker stop sends); SIGKILL if it does not exit. Then
+        SIGKILL whatever is left in its session (prefork children): it runs in a session of its
+        own, so a straggler would escape the test run's process tree."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -81,6 +83,8 @@ class Worker:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.process.pid, signal.SIGKILL)
                 await asyncio.to_thread(self.process.wait, 10)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         self._log.close()
         return self.process.returncode
 

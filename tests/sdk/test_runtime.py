@@ -63,7 +63,7 @@ class AppProcess:
     async def stop(self) -> None:
         if self.process.returncode is None:
             self.process.kill()
-            await self.process.wait()
+            await asyncio.wait_for(self.process.wait(), 10)
 
 
 def context(call_id: str = "c-1", user: str = "u-alice") -> dict:
@@ -279,7 +279,7 @@ async def test_a_crashing_handler_answers_internal_error_without_its_trace(tmp_p
         answers = {(await process.receive())["id"], (await process.receive())["id"]}
         assert answers == {slow, shutdown}
         assert await asyncio.wait_for(process.process.wait(), 5) == 0
-        stderr = (await process.process.stderr.read()).decode()
+        stderr = (await asyncio.wait_for(process.process.stderr.read(), 10)).decode()
         assert "secret detail" in stderr and "Traceback" in stderr
         assert "printed by the app" in stderr
     finally:
@@ -291,5 +291,8 @@ async def test_a_bad_app_folder_does_not_start(tmp_path):
     folder.mkdir()
     (folder / "manifest.json").write_text(json.dumps({"id": "Bad", "name": "B", "version": "1"}))
     process = await AppProcess.start(folder)
-    assert await asyncio.wait_for(process.process.wait(), 10) == 1
-    assert b"id:" in await process.process.stderr.read()
+    try:
+        assert await asyncio.wait_for(process.process.wait(), 10) == 1
+        assert b"id:" in await asyncio.wait_for(process.process.stderr.read(), 10)
+    finally:
+        await process.stop()

@@ -1,10 +1,10 @@
 """Browser tests: a real gateway on a loopback port and Debian's Chromium driven by Playwright.
 
 ``web_base`` is the URL of a running gateway (the same ``create_app`` as ``run.py``, serving the
-built web client); ``browser`` is headless Chromium from ``/usr/bin/chromium`` (never a
-downloaded one) with a fake camera and microphone. Without Chromium or the built client the
-tests skip locally and fail under ``CI=true`` (``.ci/run`` installs Chromium; ``make test``
-builds the client when Node is present).
+built web client); ``browser`` is headless Chromium, Debian's ``chromium`` found on ``PATH``
+or the one ``CHROMIUM_PATH`` names (never a downloaded one), with a fake camera and microphone.
+Without Chromium or the built client the tests skip locally and fail under ``CI=true``
+(``.ci/run`` installs Chromium; ``make test`` builds the client when Node is present).
 """
 
 from __future__ import annotations
@@ -21,11 +21,18 @@ from aiohttp import web
 from tests.conftest import _free_port, make_config, require
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+# Looked up on PATH like any other tool (no fixed path), so a PATH without it hides it.
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium")
 WEB_DIST = ROOT / "gateway" / "web" / "dist"
 # Looked at once, at import (not inside the async fixtures).
 WEB_BUILT = (WEB_DIST / "index.html").exists()
-HAVE_CHROMIUM = Path(CHROMIUM).exists()
+HAVE_CHROMIUM = CHROMIUM is not None and Path(CHROMIUM).exists()
+WEB_MISSING = (
+    "the web client is not built (make web)"
+    if shutil.which("node") and shutil.which("npm")
+    else "the web client is not built: Node.js and npm are not on PATH "
+    "(apt-get install nodejs npm, then make web)"
+)
 CHROMIUM_ARGS = [
     "--use-fake-device-for-media-stream",
     "--use-fake-ui-for-media-stream",
@@ -39,7 +46,7 @@ async def _serve(mongo_url, mongo_db_name, tmp_path) -> AsyncIterator[tuple[str,
     """A gateway on a real loopback port (browsers need a fixed origin), like ``make run``."""
     from gateway.app import create_app
 
-    require(WEB_BUILT, "the web client is not built (make web)")
+    require(WEB_BUILT, WEB_MISSING)
     config = make_config(mongo_url, mongo_db_name, tmp_path / "var", jobs_interval=0.2)
     app = create_app(config)
     runner = web.AppRunner(app)
@@ -73,7 +80,12 @@ async def web_gateway(
 
 @pytest.fixture
 async def browser():
-    require(HAVE_CHROMIUM, f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    require(
+        HAVE_CHROMIUM,
+        f"no Chromium at {CHROMIUM}"
+        if CHROMIUM
+        else "chromium is not on PATH (apt-get install chromium, or set CHROMIUM_PATH)",
+    )
     try:
         from playwright.async_api import async_playwright
     except ImportError:  # pragma: no cover - a test dependency
