@@ -1,9 +1,10 @@
 """The embedded MongoDB-wire-compatible server (nx-27017) as a supervised child process.
 
 With ``MONGODB_URL`` unset, Aetherial starts nx-27017 on 127.0.0.1 (loopback only: the server has
-no authentication) and a free port with its data under ``DATA_DIR/mongo`` (mode 0700) and talks to it with the real PyMongo driver. The child must never
-outlive us: it asks the kernel for SIGKILL when its parent dies (``PR_SET_PDEATHSIG``), so even a
-SIGKILL of the gateway takes it down. Run as ``python -m storage.embedded_mongo`` it is that child.
+no authentication) and a free port, with its data under ``DATA_DIR/mongo`` (mode 0700), and talks
+to it with the real PyMongo driver. The child must never outlive us: it asks the kernel for
+SIGKILL when its parent dies (``PR_SET_PDEATHSIG``), so even a SIGKILL of the gateway takes it
+down. Run as ``python -m storage.embedded_mongo`` it is that child.
 """
 
 from __future__ import annotations
