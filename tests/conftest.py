@@ -156,16 +156,27 @@ def _free_port() -> int:
 
 
 class RedisServer:
-    """A private redis-server process on a free loopback port."""
+    """A private redis-server process on a free loopback port. ``kill()`` (SIGKILL, as a crash)
+    and ``start()`` again bring it back on the same port, empty."""
 
     def __init__(self, workdir) -> None:
-        binary = shutil.which("redis-server")
-        require(binary is not None, "redis-server is not installed (apt-get install redis-server)")
+        require(
+            shutil.which("redis-server") is not None,
+            "redis-server is not installed (apt-get install redis-server)",
+        )
+        self.workdir = workdir
         self.port = _free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+        self.start()
+
+    def start(self) -> None:
+        """Start it and wait until it answers PING (a listening socket is not yet a server)."""
+        import redis
+
         self.process = subprocess.Popen(
             [
-                binary,
+                shutil.which("redis-server"),
                 "--port",
                 str(self.port),
                 "--bind",
@@ -175,30 +186,39 @@ class RedisServer:
                 "--appendonly",
                 "no",
                 "--dir",
-                str(workdir),
+                str(self.workdir),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
         deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    self.stop()
-                    pytest.fail("redis-server did not start")
-                time.sleep(0.05)
+        try:
+            while True:
+                try:
+                    if client.ping():
+                        return
+                except redis.exceptions.RedisError:
+                    if time.monotonic() > deadline or self.process.poll() is not None:
+                        self.stop()
+                        pytest.fail("redis-server did not start")
+                    time.sleep(0.05)
+        finally:
+            client.close()
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.kill()
 
 
 @pytest.fixture(scope="session")
@@ -214,16 +234,34 @@ def redis_url(tmp_path_factory):
         server.stop()
 
 
+def node_configs(mongo_url, mongo_db_name, tmp_path, redis_url, **extra) -> list[Config]:
+    """Configs of two gateways sharing one MongoDB database, one Redis and one JWT key."""
+    return [
+        make_config(
+            mongo_url,
+            mongo_db_name,
+            tmp_path / name,
+            redis_url=redis_url,
+            jwt_secret="k" * 40,
+            **extra,
+        )
+        for name in ("a", "b")
+    ]
+
+
+async def start_nodes(aiohttp_server, configs: list[Config]) -> list:
+    """Each config's gateway running on loopback: their ``TestServer`` objects."""
+    from gateway.app import create_app
+
+    return [await aiohttp_server(create_app(config)) for config in configs]
+
+
+def base_url(server) -> str:
+    return str(server.make_url("")).rstrip("/")
+
+
 @pytest.fixture
 async def two_nodes(aiohttp_server, mongo_url, mongo_db_name, redis_url, tmp_path) -> list[str]:
     """Two gateways sharing one MongoDB database, one Redis and one JWT key: their base URLs."""
-    from gateway.app import create_app
-
-    bases = []
-    for name in ("a", "b"):
-        config = make_config(
-            mongo_url, mongo_db_name, tmp_path / name, redis_url=redis_url, jwt_secret="k" * 40
-        )
-        server = await aiohttp_server(create_app(config))
-        bases.append(str(server.make_url("")).rstrip("/"))
-    return bases
+    configs = node_configs(mongo_url, mongo_db_name, tmp_path, redis_url)
+    return [base_url(server) for server in await start_nodes(aiohttp_server, configs)]

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from tests.conftest import make_config
+from tests.conftest import RedisServer, make_config
 from tests.helpers import ApiClient, SocketClient, eventually
-from tests.storage.redis_process import KillableRedis
 
 
 async def _node(aiohttp_server, config):
@@ -45,7 +44,7 @@ async def test_readyz_reports_redis_down_and_back(
 ):
     """Redis down is reported but not fatal (the node keeps serving: a load balancer must not
     take every node out); it says ``ok`` again once Redis and the subscribers are back."""
-    redis = KillableRedis(tmp_path)
+    redis = RedisServer(tmp_path)
     api = await _node(
         aiohttp_server, make_config(mongo_url, mongo_db_name, tmp_path / "var", redis_url=redis.url)
     )

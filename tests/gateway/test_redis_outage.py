@@ -7,34 +7,16 @@ import asyncio
 import itertools
 from typing import Any
 
-from tests.conftest import make_config
+from tests.conftest import RedisServer, base_url, node_configs, start_nodes
 from tests.helpers import ApiClient, SocketClient, eventually
 from tests.messaging.chat_helpers import Person, close_all, group, person
-from tests.storage.redis_process import KillableRedis
 
 _ids = itertools.count(1)
 
 
-async def _node(aiohttp_server, config) -> str:
-    from gateway.app import create_app
-
-    server = await aiohttp_server(create_app(config))
-    return str(server.make_url("")).rstrip("/")
-
-
 async def _two_nodes(aiohttp_server, mongo_url, mongo_db_name, tmp_path, redis_url, **extra):
-    bases = []
-    for name in ("a", "b"):
-        config = make_config(
-            mongo_url,
-            mongo_db_name,
-            tmp_path / name,
-            redis_url=redis_url,
-            jwt_secret="k" * 40,
-            **extra,
-        )
-        bases.append(await _node(aiohttp_server, config))
-    return bases
+    configs = node_configs(mongo_url, mongo_db_name, tmp_path, redis_url, **extra)
+    return [base_url(server) for server in await start_nodes(aiohttp_server, configs)]
 
 
 async def _redis_check(api: ApiClient) -> str:
@@ -75,7 +57,7 @@ async def _sync_all(p: Person, conversation_id: str, cursor: int) -> list[dict]:
 async def test_two_nodes_keep_chatting_through_a_redis_outage(
     aiohttp_server, mongo_url, mongo_db_name, tmp_path
 ):
-    redis = KillableRedis(tmp_path)
+    redis = RedisServer(tmp_path)
     base_a, base_b = await _two_nodes(
         aiohttp_server,
         mongo_url,
@@ -217,7 +199,7 @@ async def test_removed_member_cannot_read_on_a_node_that_missed_the_invalidation
     """Node B cached the member list; the removal happens on node A while Redis is down, so its
     invalidation never reaches B. Once Redis is back B re-validates (not only after the cache's
     age bound): the removed member can no longer read, send or receive there."""
-    redis = KillableRedis(tmp_path)
+    redis = RedisServer(tmp_path)
     base_a, base_b = await _two_nodes(aiohttp_server, mongo_url, mongo_db_name, tmp_path, redis.url)
     owner = await person(base_a)
     removed, stays = await person(base_b), await person(base_b)

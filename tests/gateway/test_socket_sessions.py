@@ -10,7 +10,7 @@ import pytest
 from gateway import keys
 from gateway.realtime import ChatNamespace
 from storage.mongo import now_ms
-from tests.conftest import RedisServer, make_config
+from tests.conftest import RedisServer, make_config, node_configs
 from tests.helpers import ApiClient, SocketClient, eventually
 
 CAP = 2
@@ -44,17 +44,8 @@ async def capped(aiohttp_server, mongo_url, mongo_db_name, tmp_path):
 @pytest.fixture
 async def capped_nodes(aiohttp_server, mongo_url, mongo_db_name, redis_url, tmp_path):
     """Two nodes sharing MongoDB, Redis and the JWT key, with the cap at CAP sockets."""
-    nodes = []
-    for name in ("a", "b"):
-        config = make_config(
-            mongo_url,
-            mongo_db_name,
-            tmp_path / name,
-            redis_url=redis_url,
-            jwt_secret="k" * 40,
-            sockets_per_user=CAP,
-        )
-        nodes.append(await _start(aiohttp_server, config))
+    configs = node_configs(mongo_url, mongo_db_name, tmp_path, redis_url, sockets_per_user=CAP)
+    nodes = [await _start(aiohttp_server, config) for config in configs]
     yield nodes
     for api, _ in nodes:
         await api.close()

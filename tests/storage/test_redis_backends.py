@@ -198,9 +198,9 @@ async def test_memory_rate_limiter_sweep_drops_expired_windows():
 
 
 async def test_redis_pubsub_survives_a_redis_restart(tmp_path):
-    from tests.storage.redis_process import KillableRedis
+    from tests.conftest import RedisServer
 
-    redis = KillableRedis(tmp_path)
+    redis = RedisServer(tmp_path)
     node_a, node_b = RedisPubSub(redis.url), RedisPubSub(redis.url)
     got_a: list[dict] = []
     got_b: list[dict] = []
@@ -252,9 +252,9 @@ async def test_redis_pubsub_survives_a_redis_restart(tmp_path):
 async def test_redis_backends_fall_back_per_node_while_redis_is_down(tmp_path):
     from storage.presence import RedisPresence
     from storage.replay import RedisReplayGuard
-    from tests.storage.redis_process import KillableRedis
+    from tests.conftest import RedisServer
 
-    redis = KillableRedis(tmp_path)
+    redis = RedisServer(tmp_path)
     limiter = RedisRateLimiter(redis.url)
     guard = RedisReplayGuard(redis.url)
     presence, other_node = RedisPresence(redis.url), RedisPresence(redis.url)
