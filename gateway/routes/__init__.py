@@ -8,7 +8,11 @@ from gateway.routes import (
     conversations,
     health,
     me,
+    media,
     miniapps,
+    notifications,
+    push,
+    search,
     stripe,
     wallet,
 )
@@ -23,5 +27,9 @@ APIS = [
     wallet.api,
     calls.api,
     stripe.api,
+    media.api,
+    search.api,
+    notifications.api,
+    push.api,
     admin.api,
 ]

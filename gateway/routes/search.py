@@ -1,0 +1,7 @@
+"""REST routes: Search: messages, people, conversations and apps."""
+
+from __future__ import annotations
+
+from gateway.api import Api
+
+api = Api("search", "Search: messages, people, conversations and apps")
