@@ -1,7 +1,8 @@
 """The web chat and the admin panel: static pages built into ``gateway/web/dist`` (``make web``).
 
 ``GET /`` is the chat (``dist/index.html``), ``GET /admin`` the admin panel (``dist/admin.html``),
-``GET /static/<path>`` any file of ``dist/``. These routes are not API: they are left out of
+``GET /static/<path>`` any file of ``dist/``, ``GET /sw.js`` the service worker (Web Push; at the
+root so that its scope is the whole site). These routes are not API: they are left out of
 OpenAPI (their route names start with ``web:``). Without a build, ``/`` says how to make one and
 the API keeps working. Every page is sent with a Content-Security-Policy that allows only our
 own scripts (no inline code), sockets to this host, camera/microphone streams and sandboxed
@@ -95,7 +96,18 @@ def register_web(app: web.Application, dist_dir: Path = DIST_DIR) -> None:
             raise web.HTTPNotFound()
         return web.FileResponse(path, headers=_headers(request))
 
+    async def service_worker(request: web.Request) -> web.StreamResponse:
+        # A service worker controls only the paths under its script's folder: served from the
+        # root, it covers the whole chat. ``no-cache``: the browser revalidates it on every
+        # update check, so a new build reaches open browsers.
+        path = dist_dir / "sw.js"
+        if not path.is_file():
+            raise web.HTTPNotFound()
+        headers = {**_headers(request), "Content-Type": "text/javascript; charset=utf-8"}
+        return web.FileResponse(path, headers=headers)
+
     app.router.add_get("/", page("index.html", "not_built"), name=ROUTE_PREFIX + "index")
+    app.router.add_get("/sw.js", service_worker, name=ROUTE_PREFIX + "service_worker")
     app.router.add_get("/admin", page("admin.html", "not_found"), name=ROUTE_PREFIX + "admin")
     app.router.add_get("/static/{path:.+}", static, name=ROUTE_PREFIX + "static")
 

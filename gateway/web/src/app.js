@@ -3,18 +3,24 @@
 // copy with a higher `version` replaces an older one, so live events, sync and history merge.
 // This is the entry module (index.html loads it): it wires the page's buttons and boots. Each
 // concern is its own module: state.js (shared state and helpers), auth.js, socket.js,
-// conversations.js, messages.js, composer.js, contacts.js, miniapps.js, wallet.js, call-view.js.
+// conversations.js, messages.js, composer.js, contacts.js, miniapps.js, wallet.js, call-view.js,
+// media.js (photos, files, the viewer), voice.js (voice notes), search.js, notifications.js,
+// push.js (desktop notifications; the service worker is sw.js).
 
 import { describeError } from "./api.js";
 import { onAuthSubmit, setAuthMode, showAuth, signOut, startApp } from "./auth.js";
 import { hangUp, startCall, toggleMute } from "./call-view.js";
 import { setReply, wireComposer } from "./composer.js";
 import { findPeople, newGroup, showRequests } from "./contacts.js";
-import { closeConversation } from "./conversations.js";
+import { closeConversation, toggleConversationMute } from "./conversations.js";
 import { $ } from "./dom.js";
+import { wireAttachments } from "./media.js";
 import { loadOlder, markRead } from "./messages.js";
 import { showApps } from "./miniapps.js";
+import { wireNotifications } from "./notifications.js";
+import { wireSearch } from "./search.js";
 import { api } from "./state.js";
+import { wireVoice } from "./voice.js";
 import { sendMoney, sendRedPacket, showWallet } from "./wallet.js";
 
 // --- wiring ---------------------------------------------------------------------------------------
@@ -37,7 +43,12 @@ function wire() {
   $("#back").addEventListener("click", closeConversation);
   $("#reply-cancel").addEventListener("click", () => setReply(null));
   $("#load-older").addEventListener("click", loadOlder);
+  $("#mute-button").addEventListener("click", toggleConversationMute);
   wireComposer();
+  wireAttachments();
+  wireVoice();
+  wireSearch();
+  wireNotifications();
   document.addEventListener("visibilitychange", () => document.visibilityState === "visible" && markRead());
   window.addEventListener("focus", markRead);
   api.onSignedOut = (reason) => signOut(reason || "Your session ended. Please sign in again.", { callServer: false });

@@ -5,6 +5,9 @@ import { endCallLocally } from "./call-view.js";
 import { loadConversations, openConversation } from "./conversations.js";
 import { refreshRequests } from "./contacts.js";
 import { $, clear } from "./dom.js";
+import { resetNotifications } from "./notifications.js";
+import { forgetPush, refreshPush } from "./push.js";
+import { closeSearch } from "./search.js";
 import { connectSocket } from "./socket.js";
 import { api, banner, rememberUser, state } from "./state.js";
 import { refreshWallet } from "./wallet.js";
@@ -60,6 +63,8 @@ export async function signOut(reason, { callServer = true } = {}) {
     state.socket.disconnect();
     state.socket = null;
   }
+  // Before the session ends (the DELETE needs it): this browser stops getting this account's pushes.
+  await forgetPush({ callServer });
   if (callServer) {
     try {
       await api.logout();
@@ -73,6 +78,9 @@ export async function signOut(reason, { callServer = true } = {}) {
   state.messages.clear();
   state.loaded.clear();
   state.currentId = null;
+  state.media.clear();
+  resetNotifications();
+  closeSearch();
   clear($("#conversation-list"));
   clear($("#message-list"));
   banner("");
@@ -93,6 +101,7 @@ export async function startApp() {
   connectSocket();
   refreshWallet();
   refreshRequests();
+  refreshPush({ resubscribe: true });
   const wanted = location.hash.startsWith("#c/") ? location.hash.slice(3) : null;
   if (wanted && state.conversations.has(wanted)) openConversation(wanted);
 }

@@ -4,7 +4,8 @@
 
 import { el } from "./dom.js";
 
-const SAFE_IMAGE = /^https:\/\/[^\s/?#]+[^\s]*$/;
+// An https image of the app's, or one of its uploads signed by our server (/media/…).
+const SAFE_IMAGE = /^(https:\/\/[^\s/?#]+[^\s]*|\/media\/[0-9a-f]{24}(\/thumbnail)?\?[^\s]*)$/;
 
 export function renderCard(card, { onPress, testid = "card" } = {}) {
   const root = el("div", { class: "card", "data-testid": testid, role: "group", "aria-label": card.title || "Card" });

@@ -1,9 +1,11 @@
 // The composer: sending (retried with the same client_msg_id, so exactly once), typing
-// notices and the reply being written.
+// notices, the reply being written, and the read-only state of service chats. Attachments are
+// media.js, voice notes voice.js.
 
 import { $ } from "./dom.js";
+import { mediaPreview } from "./media.js";
 import { applyMessage } from "./messages.js";
-import { emit, nameOf, newId, showError, state } from "./state.js";
+import { api, emit, nameOf, newId, showError, state } from "./state.js";
 
 // --- composer ---------------------------------------------------------------------------------
 
@@ -14,7 +16,38 @@ async function sendText(text) {
   if (state.replyTo) payload.reply_to = state.replyTo.id;
   setReply(null);
   stopTyping();
-  // Retried with the same client_msg_id after a timeout or a reconnect: exactly once.
+  const mentions = await mentionsIn(cid, text);
+  if (mentions.length) payload.mentions = mentions;
+  await sendMessage(payload);
+}
+
+const MENTION = /(?:^|[^\w@])@([A-Za-z0-9_.-]{1,64})/g;
+
+/** `@username` of a group's members (and `@all`) in a text: the ids that get a notification.
+ * Members are fetched once per group (again when a name is not known yet). */
+async function mentionsIn(cid, text) {
+  const names = [...text.matchAll(MENTION)].map((match) => match[1].replace(/[.-]+$/, "").toLowerCase());
+  if (!names.length || state.conversations.get(cid)?.type !== "group") return [];
+  let members = state.members.get(cid);
+  if (!members || names.some((name) => name !== "all" && !members.has(name))) {
+    try {
+      const { conversation } = await api.get(`/api/v1/conversations/${cid}`);
+      members = new Map((conversation.members || []).map((m) => [String(m.user.username).toLowerCase(), { id: m.user.id, role: m.role }]));
+      state.members.set(cid, members);
+    } catch {
+      members = members || new Map();
+    }
+  }
+  // @all is for the group's owner and admins; from anyone else it stays plain text.
+  const mine = [...members.values()].find((m) => m.id === api.user.id);
+  const mayMentionAll = mine && ["owner", "admin"].includes(mine.role);
+  const ids = names.map((name) => (name === "all" ? (mayMentionAll ? "all" : null) : members.get(name)?.id)).filter((id) => id && id !== api.user.id);
+  return [...new Set(ids)];
+}
+
+/** `message.send` (text, or photos/files/voice by `type` + `media_ids`), retried with the same
+ * client_msg_id after a timeout or a reconnect: exactly once. Errors are shown, not thrown. */
+export async function sendMessage(payload) {
   for (let attempt = 0; attempt < 3; attempt += 1) {
     try {
       const ack = await emit("message.send", payload);
@@ -53,8 +86,19 @@ export function stopTyping() {
 export function setReply(message) {
   state.replyTo = message;
   $("#reply-preview").hidden = !message;
-  $("#reply-text").textContent = message ? `Replying to ${nameOf(message.sender_id)}: ${(message.text || message.card?.title || "").slice(0, 80)}` : "";
+  $("#reply-text").textContent = message ? `Replying to ${nameOf(message.sender_id)}: ${(message.text || message.card?.title || mediaPreview(message)).slice(0, 80)}` : "";
   if (message) $("#composer-input").focus();
+}
+
+/** Service chats are read-only: no composer (their cards' buttons still work). */
+export function setComposerReadOnly(readOnly) {
+  const input = $("#composer-input");
+  input.disabled = readOnly;
+  input.placeholder = readOnly ? "This is a service chat: it only sends you notices." : "Message";
+  for (const node of document.querySelectorAll("#composer button")) node.disabled = readOnly;
+  $("#composer").dataset.readonly = String(readOnly);
+  $("#composer").classList.toggle("composer-readonly", readOnly);
+  if (readOnly) setReply(null);
 }
 
 /** Enter sends, Shift+Enter starts a new line, Esc drops the reply. */

@@ -4,8 +4,9 @@
 
 import { renderCard } from "./cards.js";
 import { setReply } from "./composer.js";
-import { renderConversationList, upsertConversation } from "./conversations.js";
+import { openConversation, renderConversationList, upsertConversation } from "./conversations.js";
 import { $, clear, el, formatTime, openSheet } from "./dom.js";
+import { mediaPreview, renderMediaMessage } from "./media.js";
 import { api, emit, mapIn, nameOf, showError, showingErrors, state, toast } from "./state.js";
 import { walletButton } from "./wallet.js";
 
@@ -47,8 +48,8 @@ export function applyMessage(message, { live = false, render = true } = {}) {
   }
 }
 
-export async function loadHistory(cid, before) {
-  const query = before ? `?before=${before}&limit=50` : "?limit=50";
+export async function loadHistory(cid, before, limit = 50) {
+  const query = before ? `?before=${before}&limit=${limit}` : `?limit=${limit}`;
   const answer = await api.get(`/api/v1/conversations/${cid}/messages${query}`);
   mapIn(state.messages, cid);
   for (const message of answer.messages) applyMessage(message, { render: false });
@@ -67,6 +68,42 @@ export async function loadOlder() {
   } catch (error) {
     showError(error);
   }
+}
+
+const JUMP_PAGES = 30; // pages of 100 loaded back at most to reach a message (search, notifications)
+
+/** Open a conversation (at one message when `seq` is given): history is paged back until it is held (so the list has no
+ * gap), then it is scrolled to, focused and flashed. */
+export async function showMessage(cid, seq) {
+  if (!state.conversations.has(cid)) {
+    const { conversation } = await api.get(`/api/v1/conversations/${cid}`);
+    upsertConversation(conversation);
+    renderConversationList();
+  }
+  if (state.currentId !== cid) await openConversation(cid);
+  if (state.currentId !== cid || !seq) return;
+  let messages = mapIn(state.messages, cid);
+  if (!messages.size || seq > Math.max(...messages.keys())) await loadHistory(cid);
+  messages = mapIn(state.messages, cid);
+  for (let page = 0; page < JUMP_PAGES && !messages.has(seq) && messages.size && state.hasMore.get(cid); page += 1) {
+    const oldest = Math.min(...messages.keys());
+    if (oldest <= seq) break; // held range covers it: the message is gone
+    await loadHistory(cid, oldest, 100);
+  }
+  if (state.currentId !== cid) return;
+  renderMessages();
+  const node = document.querySelector(`#message-list [data-seq="${seq}"]`);
+  if (!node) {
+    toast("That message is no longer available.");
+    return;
+  }
+  for (const old of document.querySelectorAll("#message-list .jump-target")) old.classList.remove("jump-target");
+  node.classList.add("jump-target");
+  node.dataset.jumped = "true";
+  node.tabIndex = -1;
+  node.scrollIntoView({ block: "center" });
+  node.focus({ preventScroll: true });
+  setTimeout(() => node.classList.remove("jump-target"), 2500);
 }
 
 /** Drop a deleted message; false when the conversation's messages are not held. */
@@ -140,6 +177,7 @@ function messageBody(message) {
   if (message.type === "call") {
     return el("span", { class: "call-record", "data-testid": "call-record" }, message.text || "Call");
   }
+  if (message.type === "image" || message.type === "file" || message.type === "voice") return renderMediaMessage(message);
   return el("span", { class: "message-text", "data-testid": "message-text" }, message.text);
 }
 
@@ -163,7 +201,7 @@ function renderMessage(message) {
   if (message.reply_to) {
     const original = state.messages.get(message.conversation_id)?.get(message.reply_to.seq);
     item.append(el("div", { class: "reply-quote", "data-testid": "reply-quote" },
-      `${nameOf(message.reply_to.sender_id)}: ${original ? (original.text || original.card?.title || "") : "an earlier message"}`.slice(0, 100)));
+      `${nameOf(message.reply_to.sender_id)}: ${original ? (original.text || original.card?.title || mediaPreview(original)) : "an earlier message"}`.slice(0, 100)));
   }
   item.append(messageBody(message));
   if (message.reactions?.length) {
@@ -179,7 +217,7 @@ function renderMessage(message) {
     el("time", { datetime: message.created_at }, formatTime(message.created_at)),
     message.edited_at ? el("span", {}, " · edited") : null,
     mine && message.type !== "call" ? el("span", { class: "status", "data-testid": "message-status" }, "") : null);
-  if (!message.recalled && message.type !== "call") {
+  if (!message.recalled && message.type !== "call" && conversation?.type !== "service") {
     const react = el("button", { type: "button", class: "btn-icon", "data-testid": "react-button", "aria-label": "React with a thumbs up" }, "👍");
     react.addEventListener("click", () => toggleReaction(message, "👍"));
     const reply = el("button", { type: "button", class: "btn-icon", "data-testid": "reply-button", "aria-label": "Reply" }, "↩");

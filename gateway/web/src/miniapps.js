@@ -12,10 +12,12 @@ export async function showApps() {
   if (!cid) return;
   let catalogue;
   let installed;
+  let consents;
   try {
     catalogue = state.catalogue || (await api.get("/api/v1/miniapps")).miniapps;
     state.catalogue = catalogue;
     installed = (await api.get(`/api/v1/conversations/${cid}/apps`)).miniapps;
+    consents = (await api.get("/api/v1/me/consents")).consents;
   } catch (error) {
     showError(error);
     return;
@@ -41,6 +43,7 @@ export async function showApps() {
       item.append(add);
     } else {
       item.append(el("span", { class: "muted", "data-testid": "app-added" }, "In this chat"));
+      if (app.permissions?.includes("notifications.send")) item.append(noticesToggle(app, consents));
       if (app.webview) {
         const open = el("button", { type: "button", class: "btn", "data-testid": "launch-app" }, "Open");
         open.addEventListener("click", () => launchApp(cid, app));
@@ -50,6 +53,33 @@ export async function showApps() {
     list.append(item);
   }
   openSheet({ title: "Mini-programs", body: list, testid: "apps-sheet", actions: [{ label: "Close" }] });
+}
+
+/** Opting in (or out) of an app's notices, which arrive in its read-only service chat: the
+ * `notifications` consent, which nobody is ever asked for on an app's behalf. */
+function noticesToggle(app, consents) {
+  // The newest answer counts (the list is newest first).
+  let on = Boolean(consents.find((c) => c.app_id === app.id && c.scope === "notifications")?.granted);
+  const button = el("button", { type: "button", class: "btn", "data-testid": "app-notices" });
+  const show = () => {
+    button.textContent = on ? "Stop its notices" : "Get its notices";
+    button.setAttribute("aria-pressed", String(on));
+  };
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      await emit("miniapp.consent", { app_id: app.id, scope: "notifications", granted: !on });
+      on = !on;
+      show();
+      toast(on ? `${app.name} may now send you notices in its service chat.` : `${app.name} will send you no more notices.`);
+    } catch (error) {
+      showError(error);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  show();
+  return button;
 }
 
 async function launchApp(cid, app) {
@@ -78,7 +108,7 @@ function webviewActions(cid) {
 }
 
 export function showConsent(event) {
-  const scopes = { "users.profile": "see your display name and avatar" };
+  const scopes = { "users.profile": "see your display name and avatar", notifications: "send you notices in a service chat" };
   const answer = (granted) => emit("miniapp.consent", { app_id: event.app_id, scope: event.scope, granted }).catch(showError);
   openSheet({
     title: `${event.app_name} asks for permission`,

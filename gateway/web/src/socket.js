@@ -6,10 +6,11 @@ import { describeError } from "./api.js";
 import { signOut } from "./auth.js";
 import { endCallLocally, showRing } from "./call-view.js";
 import { refreshRequests } from "./contacts.js";
-import { forgetConversation, renderConversationList, upsertConversation } from "./conversations.js";
+import { forgetConversation, renderChatHeader, renderConversationList, upsertConversation } from "./conversations.js";
 import { $ } from "./dom.js";
 import { applyMessage, forgetMessage, loadHistory, markRead, noteRead, renderMessages, renderReadMarks, renderTyping } from "./messages.js";
 import { showConsent, showPaymentSheet } from "./miniapps.js";
+import { onNotificationNew, onNotificationRead, refreshNotifications } from "./notifications.js";
 import { api, banner, emit, mapIn, nameOf, rememberUser, showError, state, toast } from "./state.js";
 import { refreshWallet, renderWallet } from "./wallet.js";
 
@@ -75,8 +76,9 @@ export function connectSocket() {
     if (!conversation) return;
     if (event.title !== undefined) conversation.title = event.title;
     if (event.muted !== undefined) conversation.muted = event.muted;
+    if (event.avatar_url !== undefined) conversation.avatar_url = event.avatar_url;
     renderConversationList();
-    if (event.conversation_id === state.currentId) $("#chat-title").textContent = conversation.title;
+    if (event.conversation_id === state.currentId) renderChatHeader();
   });
   socket.on("conversation.removed", ({ conversation_id }) => {
     forgetConversation(conversation_id);
@@ -135,6 +137,9 @@ export function connectSocket() {
     renderWallet();
   });
 
+  socket.on("notification.new", onNotificationNew);
+  socket.on("notification.read", onNotificationRead);
+
   socket.on("call.ring", ({ call }) => showRing(call));
   socket.on("call.ring_stopped", ({ call_id }) => {
     if (state.ringing?.call.id === call_id) {
@@ -191,6 +196,7 @@ async function resync() {
       if (entry.too_long) state.loaded.delete(id); // refetch when shown
     }
     renderConversationList();
+    refreshNotifications();
     if (state.currentId) {
       if (!state.loaded.has(state.currentId)) await loadHistory(state.currentId);
       renderMessages();

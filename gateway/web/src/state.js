@@ -24,6 +24,12 @@ export const state = {
   typingSentAt: 0,
   typingTimer: null,
   signingOut: false,
+  media: new Map(), // media id → MEDIA, the most recently signed copy (media.js)
+  uploads: new Map(), // upload id → {xhr, row} while a photo, file or voice note uploads
+  notifications: { items: new Map(), unread: 0, nextBefore: null, loaded: false }, // notifications.js
+  search: { query: "", type: "messages", nextBefore: null, timer: null, ticket: 0 }, // search.js
+  recorder: null, // the voice note being recorded (voice.js)
+  members: new Map(), // group id → Map(lower-case username → user id), for @mentions
 };
 
 // --- helpers ------------------------------------------------------------------------------
