@@ -4,6 +4,10 @@ A handler is ``async def handler(request) -> dict | None``; before it runs the w
 authenticated the caller (``request[AUTH]``), parsed and validated the JSON body
 (``request[BODY]``) and query (``request[QUERY]``). A dict becomes a JSON response with the declared
 status; ``None`` becomes ``204 No Content``.
+
+Routes that are not JSON (a multipart upload, bytes served) declare ``request_content`` and/or
+``response_content`` (OpenAPI ``content`` maps): the wrapper leaves the body to the handler,
+which returns its own ``web.StreamResponse``; the OpenAPI document still describes them.
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ class Route:
     query: dict[str, dict[str, Any]] | None
     response: dict[str, Any] | None
     errors: tuple[str, ...]
+    request_content: dict[str, Any] | None = None
+    response_content: dict[str, Any] | None = None
     body_validator: Validator | None = field(default=None, repr=False)
     query_validator: Validator | None = field(default=None, repr=False)
 
@@ -72,6 +78,8 @@ class Api:
         query: dict[str, dict[str, Any]] | None = None,
         response: dict[str, Any] | None = None,
         errors: tuple[str, ...] = (),
+        request_content: dict[str, Any] | None = None,
+        response_content: dict[str, Any] | None = None,
     ) -> Callable[[Handler], Handler]:
         def decorator(handler: Handler) -> Handler:
             query_schema = None
@@ -95,6 +103,8 @@ class Api:
                     query=query,
                     response=response,
                     errors=(*errors, "not_admin") if admin else errors,
+                    request_content=request_content,
+                    response_content=response_content,
                     body_validator=Validator(body) if body else None,
                     query_validator=Validator(query_schema) if query_schema else None,
                 )

@@ -18,9 +18,11 @@ from gateway.event_sink import SocketEvents
 from gateway.realtime import ChatNamespace, build_socketio, start_client_manager
 from gateway.routes import APIS
 from gateway.web import register_web
+from messaging.actions import push, search
 from messaging.actions.auth import Auth, authenticate, do_sweep_expired
 from messaging.calls.service import CallService
 from messaging.store import INDEXES as MESSAGING_INDEXES
+from messaging.webpush import WebPush, WebPushSender, load_vapid_key
 from miniapps.host.host import MiniappHost
 from miniapps.host.payments import deliver_payment_event
 from miniapps.host.registry import discover
@@ -33,7 +35,7 @@ from storage.presence import make_presence
 from storage.pubsub import make_pubsub
 from storage.ratelimit import make_rate_limiter
 from storage.secrets import shared_key
-from storage.tasks import WALLET_DUE_JOBS, TaskQueue, make_task_queue
+from storage.tasks import PUSH_SEND_DUE, WALLET_DUE_JOBS, TaskQueue, make_task_queue
 from wallet.actions import payments
 from wallet.context import Wallet
 from wallet.jobs import run_due_jobs
@@ -168,6 +170,44 @@ async def _repeating(
             await task
 
 
+async def push_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Web Push: notifications become push outbox rows (a notification hook), sent by the task
+    ``PUSH_SEND_DUE`` here (in-process tasks) or on a Celery worker; every interval a tick has
+    what is due sent (retries, rows a crashed node left). Production without VAPID_PRIVATE_KEY:
+    off, with a warning (a key generated per node would not match the other nodes')."""
+    config, messaging = app[keys.CONFIG], app[keys.MESSAGING]
+    key = load_vapid_key(config)
+    if key is None:
+        log.warning(
+            "Web Push is off: set VAPID_PRIVATE_KEY (a P-256 key, the same on every node and "
+            "worker) to send notifications to browsers with the tab closed"
+        )
+        yield
+        return
+    if config.production and config.vapid_subject.endswith("@localhost"):
+        log.warning("VAPID_SUBJECT is %s: push services may refuse it", config.vapid_subject)
+    sender = WebPushSender(key, config.vapid_subject)
+    queue = make_task_queue(config)
+    queue.register(PUSH_SEND_DUE, functools.partial(push.do_send_due, messaging, sender))
+    web_push = WebPush(sender, functools.partial(queue.enqueue, PUSH_SEND_DUE))
+    hook = functools.partial(push.do_enqueue_push, messaging)
+    messaging.web_push = web_push
+    messaging.notification_hooks.append(hook)
+
+    async def tick() -> None:
+        await queue.enqueue(PUSH_SEND_DUE, once_per=config.jobs_interval)
+
+    try:
+        async with _repeating(tick, config.jobs_interval, "sending Web Pushes"):
+            yield
+    finally:
+        # The hook stays: notifications derived while messaging drains still get their outbox
+        # rows (no kick: the next tick, here or on another node, sends them).
+        messaging.web_push = None
+        await web_push.close()
+        await queue.close()
+
+
 async def wallet_ctx(app: web.Application) -> AsyncIterator[None]:
     """The wallet, after the mini-program host: this node hosts the apps, so it tells an app
     about its payment at once (``notify_app``), and delivers what other processes (a Celery
@@ -247,6 +287,26 @@ async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
         await calls.close()
 
 
+async def search_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Search's text index, then messages stored before search existed are indexed in the
+    background (once; cheap when there are none): searches meanwhile miss only those."""
+    await search.ensure_index(app[keys.MESSAGING])
+
+    async def backfill() -> None:
+        try:
+            await search.do_backfill(app[keys.MESSAGING])
+        except Exception:
+            log.exception("indexing older messages for search failed; next start tries again")
+
+    task = asyncio.create_task(backfill())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 async def socketio_ctx(app: web.Application) -> AsyncIterator[None]:
     sio = app[keys.SIO]
     await start_client_manager(sio)
@@ -277,6 +337,8 @@ def create_app(config: Config) -> web.Application:
             database_ctx,
             infrastructure_ctx,
             domains_ctx,
+            search_ctx,
+            push_ctx,
             miniapps_ctx,
             wallet_ctx,
             calls_ctx,

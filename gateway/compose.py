@@ -15,6 +15,7 @@ from messaging.actions import stats
 from messaging.actions.messages import deliver_committed
 from messaging.context import Messaging
 from messaging.events import EventSink
+from messaging.notifier import Notifier
 from storage.config import Config
 from storage.presence import PresenceCounter
 from storage.pubsub import PubSub
@@ -33,23 +34,30 @@ def build_messaging(
     presence: PresenceCounter,
     events: EventSink,
 ) -> Messaging:
-    """The messaging context over ``db``; ``start()`` it, and close it with ``close_messaging``."""
-    return Messaging.build(
+    """The messaging context over ``db``; ``start()`` it, and close it with ``close_messaging``.
+    Its events pass through the ``Notifier``, which derives the notification center's entries
+    (mentions, replies, friend requests, missed calls, payment results) from them."""
+    notifier = Notifier(events)
+    messaging = Messaging.build(
         config,
         db,
         jwt_secret=jwt_secret(config),
         limiter=limiter,
         pubsub=pubsub,
         presence=presence,
-        events=events,
+        events=notifier,
         on_commit=deliver_committed,
     )
+    notifier.attach(messaging)
+    return messaging
 
 
 async def close_messaging(messaging: Messaging) -> None:
     """Drain the writer, then write the admin chart counts gathered so far (the last commits'
     included), so a clean shutdown loses none."""
     await messaging.close()
+    if isinstance(messaging.events, Notifier):
+        await messaging.events.drain()
     await stats.flush_counts(messaging)
 
 

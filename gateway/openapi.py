@@ -37,9 +37,13 @@ def build_openapi(apis: list[Api], *, version: str) -> dict[str, Any]:
                     "required": True,
                     "content": {"application/json": {"schema": route.body}},
                 }
+            elif route.request_content is not None:  # a raw body: multipart upload, bytes
+                operation["requestBody"] = {"required": True, "content": route.request_content}
             success: dict[str, Any] = {"description": _STATUS_TEXT.get(route.status, "OK")}
             if route.response is not None:
                 success["content"] = {"application/json": {"schema": route.response}}
+            elif route.response_content is not None:
+                success["content"] = route.response_content
             operation["responses"][str(route.status)] = success
             error_text = "Error; `error.code` is one of: " + ", ".join(
                 sorted(

@@ -78,8 +78,21 @@ MESSAGE = obj(
         "seq": {"type": "integer", "description": "gap-free position in the conversation"},
         "sender_id": {"type": "string"},
         "client_msg_id": {"type": "string"},
-        "type": {"enum": ["text", "system"]},
-        "text": {"type": "string"},
+        "type": {
+            "type": "string",
+            "description": "text, image, file, voice, system, card (a mini-program's), call, or "
+            "a wallet card (transfer, red_packet)",
+        },
+        "text": {"type": "string", "description": "the text, or a media message's caption"},
+        "media": {
+            "type": "array",
+            "items": {"type": "object"},
+            "description": "image/file/voice messages: MEDIA objects with signed URLs",
+        },
+        "card": {"type": ["object", "null"]},
+        "app_id": {"type": ["string", "null"]},
+        "wallet": {"type": "object"},
+        "call": {"type": "object"},
         "reply_to": {"type": ["object", "null"]},
         "mentions": {"type": "array", "items": {"type": "string"}},
         "mention_all": {"type": "boolean"},
@@ -97,8 +110,10 @@ MESSAGE = obj(
 CONVERSATION = obj(
     {
         "id": {"type": "string"},
-        "type": {"enum": ["direct", "group"]},
+        "type": {"enum": ["direct", "group", "service"]},
         "title": {"type": "string"},
+        "avatar_url": {"type": "string"},
+        "app_id": {"type": "string", "description": "service chats: the mini-program"},
         "created_at": TIMESTAMP,
         "updated_at": TIMESTAMP,
         "last_seq": {"type": "integer"},

@@ -28,23 +28,28 @@ MESSAGE_REF = {"conversation_id": ID, "message_id": ID}
 
 @socket_api.on(
     "message.send",
-    summary="Send a text message; acked after it is durable",
+    summary="Send a message (text, or image/file/voice with media_ids); acked after it is durable",
     schema=obj(
         {
             "conversation_id": ID,
             "client_msg_id": ID,
-            "type": {"const": "text"},
+            "type": {"enum": ["text", "image", "file", "voice"]},
             "text": TEXT,
+            "media_ids": {"type": "array", "items": ID, "minItems": 1, "maxItems": 9},
             "reply_to": ID,
             "mentions": {"type": "array", "items": ID, "maxItems": 100},
         },
-        ["conversation_id", "client_msg_id", "text"],
+        ["conversation_id", "client_msg_id"],
     ),
     uses=(MESSAGING, MINIAPPS),
 )
 async def send(ctx: Messaging, host: MiniappHost, user_id: str, data: dict) -> dict:
-    """A slash command of one of the conversation's apps goes to that app (``routed_to``)."""
-    return await send_message(ctx, host, user_id, data)
+    """A slash command of one of the conversation's apps goes to that app (``routed_to``).
+    Media messages (1-9 images as an album, or one file or voice note; ``text`` is the optional
+    caption) are never commands."""
+    if data.get("type", "text") != "text":
+        return await messages.do_send(ctx, user_id, data)
+    return await send_message(ctx, host, user_id, {"text": "", **data})
 
 
 @socket_api.on(
@@ -134,13 +139,18 @@ async def typing(ctx: Messaging, user_id: str, data: dict) -> dict:
                 "type": "object",
                 "additionalProperties": {"type": "integer", "minimum": 0},
                 "maxProperties": 10000,
-            }
+            },
+            # The id of the newest notification this device has: the answer's
+            # ``notifications`` are the newer ones (without it: the newest ones).
+            "notifications_after": ID,
         },
         ["cursors"],
     ),
 )
 async def do_sync(ctx: Messaging, user_id: str, data: dict) -> dict:
-    return await sync.do_sync(ctx, user_id, data["cursors"])
+    return await sync.do_sync(
+        ctx, user_id, data["cursors"], notifications_after=data.get("notifications_after")
+    )
 
 
 @socket_api.on(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import logging
 import os
 import threading
@@ -28,13 +29,15 @@ from celery import signals
 from gateway.compose import build_messaging, build_wallet, close_messaging
 from gateway.event_sink import SocketEvents
 from gateway.socket_manager import ResilientRedisManager
+from messaging.actions import push
+from messaging.webpush import WebPush, WebPushSender, load_vapid_key
 from storage.config import Config
 from storage.errors import ConfigError
 from storage.mongo import open_database
 from storage.presence import make_presence
 from storage.pubsub import make_pubsub
 from storage.ratelimit import make_rate_limiter
-from storage.tasks import WALLET_DUE_JOBS, make_celery
+from storage.tasks import PUSH_SEND_DUE, WALLET_DUE_JOBS, make_celery
 from wallet.context import Wallet
 from wallet.jobs import run_due_jobs
 
@@ -154,6 +157,20 @@ class WorkerRuntime:
             )
             stack.push_async_callback(close_messaging, messaging)
             await messaging.start()  # member-list invalidations from the gateways
+            # Web Push: the worker sends the pushes (PUSH_SEND_DUE), and notifications its own
+            # work creates (a payment's result) are queued for push like the gateway's.
+            key = load_vapid_key(config)
+            if key is None:
+                log.warning("Web Push is off on this worker: VAPID_PRIVATE_KEY is unset")
+            else:
+                sender = WebPushSender(key, config.vapid_subject)
+                messaging.web_push = WebPush(
+                    sender, functools.partial(push.do_send_due, messaging, sender)
+                )
+                stack.push_async_callback(messaging.web_push.close)
+                messaging.notification_hooks.append(
+                    functools.partial(push.do_enqueue_push, messaging)
+                )
             # No ``notify_app``: a worker hosts no mini-programs, so a payment's outcome waits in
             # the order's outbox for a gateway to deliver.
             wallet = build_wallet(config, messaging)
@@ -171,6 +188,13 @@ async def _call(job: Callable[[Wallet], Awaitable[T]], wallet: Wallet) -> T:
     return await job(wallet)
 
 
+async def _send_due_pushes(wallet: Wallet) -> dict[str, int]:
+    web_push = wallet.messaging.web_push
+    if web_push is None:
+        return {}  # off here (warned at start-up); the rows wait for a worker that has a key
+    return await push.do_send_due(wallet.messaging, web_push.sender)
+
+
 def create_worker(config: Config) -> Celery:
     """The Celery app of a worker process, its tasks registered over ``config``."""
     check_worker_config(config)
@@ -180,6 +204,10 @@ def create_worker(config: Config) -> Celery:
     @app.task(name=WALLET_DUE_JOBS)
     def run_wallet_due_jobs(prune: bool = False) -> dict[str, int]:
         return runtime.run(lambda wallet: run_due_jobs(wallet, prune=prune))
+
+    @app.task(name=PUSH_SEND_DUE)
+    def send_due_pushes() -> dict[str, int]:
+        return runtime.run(_send_due_pushes)
 
     # Celery's signals are process-wide; these connect once, when the app is built.
     def open_in_child(**_: Any) -> None:

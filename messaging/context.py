@@ -20,15 +20,21 @@ from messaging.store.daily_active import DailyActive
 from messaging.store.daily_stats import DailyStats
 from messaging.store.direct_pairs import DirectPairs
 from messaging.store.hidden_messages import HiddenMessages
+from messaging.store.media import MediaStore
+from messaging.store.media_refs import MediaRefs
 from messaging.store.members import Members
 from messaging.store.message_reports import MessageReports
 from messaging.store.messages import Messages
+from messaging.store.notifications import Notifications
+from messaging.store.push_outbox import PushOutbox
+from messaging.store.push_subscriptions import PushSubscriptions
 from messaging.store.reactions import Reactions
 from messaging.store.refresh_tokens import RefreshTokens
 from messaging.store.sessions import Sessions
 from messaging.store.users import Users
 from messaging.tokens import TokenService
 from messaging.writer import MessageWriter
+from storage.blobs import BlobStore, UrlSigner, make_blob_store
 from storage.config import Config
 from storage.presence import PresenceCounter
 from storage.pubsub import PubSub
@@ -66,9 +72,25 @@ class Messaging:
     admin_audit: AdminAudit
     daily_stats: DailyStats
     daily_active: DailyActive
+    notifications: Notifications = field(init=False)
+    push_subscriptions: PushSubscriptions = field(init=False)
+    push_outbox: PushOutbox = field(init=False)
     # The database, for collections other domains keep beside ours (the mini-program host's).
     db: AsyncDatabase = field(repr=False)
     writer: MessageWriter = field(init=False)
+    # Media (photos, files, voice notes): documents, where each was shared, the bytes, and the
+    # signer of their short-lived URLs (its key is loaded in ``start``).
+    media: MediaStore = field(init=False)
+    media_refs: MediaRefs = field(init=False)
+    blobs: BlobStore = field(init=False, repr=False)
+    media_urls: UrlSigner = field(init=False, repr=False)
+    # Awaited with each stored notification (its NOTIF view plus ``user_id``) once it is
+    # durable, e.g. Web Push; a failing hook is logged and never fails the action.
+    notification_hooks: list[Callable[[dict[str, Any]], Awaitable[None]]] = field(
+        default_factory=list
+    )
+    # Web Push in a process that sends pushes (messaging.webpush.WebPush; None: push is off).
+    web_push: Any = None
     # Ephemeral per-node state (typing throttles): losing it on restart is harmless.
     typing_sent: dict[tuple[str, str], float] = field(default_factory=dict)
     # (day, user id) pairs this node already recorded as active (see actions/stats.py).
@@ -128,10 +150,16 @@ class Messaging:
         async def committed(conversation_id: str, messages: list, membership: Membership) -> None:
             await on_commit(ctx, conversation_id, messages, membership)
 
+        ctx.notifications = Notifications(db)
+        ctx.push_subscriptions, ctx.push_outbox = PushSubscriptions(db), PushOutbox(db)
+        ctx.media, ctx.media_refs = MediaStore(db), MediaRefs(db)
+        ctx.blobs = make_blob_store(config, db)
+        ctx.media_urls = UrlSigner(db, config.media_url_ttl)
         ctx.writer = MessageWriter(ctx.messages, conversations, members, ctx.membership, committed)
         return ctx
 
     async def start(self) -> None:
+        await self.media_urls.load()
         self.pubsub.on_reconnect(self._on_pubsub_reconnect)
         await self.pubsub.subscribe(MEMBERSHIP_CHANNEL, self._on_membership_message)
 

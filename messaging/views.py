@@ -8,9 +8,19 @@ from storage.mongo import iso
 
 # Messages the wallet posts on a user's behalf: a card to draw, and what it refers to.
 WALLET_TYPES = ("transfer", "red_packet")
+# Messages carrying media (``media_ids``; the caption is their ``text``).
+MEDIA_TYPES = ("image", "file", "voice")
 
 
-def message_view(message: dict[str, Any], reactions: list[dict[str, Any]] | None = None) -> dict:
+def message_view(
+    message: dict[str, Any],
+    reactions: list[dict[str, Any]] | None = None,
+    media: dict[str, dict[str, Any]] | None = None,
+) -> dict:
+    """``media``: signed MEDIA views by id (``messaging.actions.media.media_views``) for a
+    message with media; without it the message lists only their ids. A card whose ``image``
+    is a media id (an app's upload) shows a signed URL there, and the MEDIA as
+    ``image_media``; without its signed view the image is left out (an id is no URL)."""
     view = {
         "id": message["_id"],
         "conversation_id": message["conversation_id"],
@@ -34,14 +44,35 @@ def message_view(message: dict[str, Any], reactions: list[dict[str, Any]] | None
         view["moderated"] = True
     if message["type"] == "card":
         # A recalled or hidden card is blanked like text: its content (and buttons) go too.
-        view["card"] = None if message.get("recalled") else message.get("card")
+        card = None if message.get("recalled") else message.get("card")
+        view["card"] = _card_with_media(card, message.get("media_ids") or (), media or {})
         view["app_id"] = message.get("app_id")
     elif message["type"] in WALLET_TYPES:
         view["card"] = message.get("card")
         view["wallet"] = message.get("wallet")
     elif message["type"] == "call":
         view["call"] = message.get("call")
+    elif message["type"] in MEDIA_TYPES:
+        # A recalled or hidden message loses its media, like its text.
+        ids = [] if message.get("recalled") or message.get("moderated") else message["media_ids"]
+        view["media"] = [(media or {}).get(i) or {"id": i} for i in ids]
     return view
+
+
+def _card_with_media(
+    card: dict[str, Any] | None, media_ids: Any, media: dict[str, dict[str, Any]]
+) -> dict[str, Any] | None:
+    image = card.get("image") if card else None
+    if card is None or image not in media_ids:
+        return card  # no image, or an https URL the app gave
+    card = dict(card)
+    signed = media.get(image)
+    if signed is None:
+        del card["image"]
+    else:
+        card["image"] = signed["url"]
+        card["image_media"] = signed
+    return card
 
 
 def preview_view(preview: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -71,6 +102,8 @@ def conversation_view(
         "unread_count": max(0, last_seq - last_read),
         "muted": bool(member.get("muted")),
     }
+    if conversation.get("avatar_url"):  # a group's picture (direct chats show the peer's)
+        view["avatar_url"] = conversation["avatar_url"]
     if peer is not None:
         view["peer"] = peer
     return view

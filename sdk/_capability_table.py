@@ -29,6 +29,27 @@ USER_ID_MAX = 64
 PAYMENT_DESCRIPTION_MAX = 200
 REF_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")  # order_ref, refund_ref
 CURRENCY_PATTERN = re.compile(r"^[A-Z]{3}$")
+# media.upload: the decoded bytes of one upload. Base64 makes them 4/3 larger, so one upload
+# stays well inside a protocol line (sdk.protocol.MAX_LINE_BYTES, 1 MiB) and a remote app's
+# request body (the server's MAX_BODY_BYTES, 1 MiB by default).
+MEDIA_UPLOAD_MAX_BYTES = 512 * 1024
+MEDIA_UPLOADS_PER_MINUTE = 60  # per app, then rate_limited
+MEDIA_KINDS = ("image", "file", "voice")
+CONTENT_TYPE_MAX = 100
+MEDIA_NAME_MAX = 200
+# What media.upload may answer: the size and base64 checks (sdk.media.decode_upload), then the
+# host's verification of the bytes (messaging/media_pipeline.py), which the simulator mirrors.
+MEDIA_ERRORS = (
+    "media_too_large",
+    "empty_file",
+    "not_an_image",
+    "invalid_image",
+    "image_too_large",
+    "svg_not_allowed",
+    "not_audio",
+    "invalid_audio",
+    "voice_too_long",
+)
 
 # What a user grants an app: data about them (users.profile, asked by the host the first time),
 # or reaching them directly (notifications: opt-in, never asked by a call).
@@ -236,8 +257,16 @@ _TABLE = (
     ),
     _capability(
         "notifications.send",
-        "Notify a user of this app (per-app id) who opted in to `notifications` → `{}`.",
-        _params({"user_id": _text(USER_ID_MAX, "a per-app user id"), "text": _text(TEXT_MAX)}),
+        "A service message, a text or a card (exactly one), to a user of this app (per-app "
+        "id) who opted in to `notifications`: it lands in their service chat with the app and "
+        "their notification center → `{}`.",
+        {
+            **_params(
+                {"user_id": _text(USER_ID_MAX, "a per-app user id")},
+                {"text": _text(TEXT_MAX), "card": CARD},
+            ),
+            "oneOf": [{"required": ["text"]}, {"required": ["card"]}],
+        },
         errors=("not_found", "scope_denied"),
     ),
     _capability(
@@ -336,6 +365,31 @@ _TABLE = (
             "amount_too_large",
             "payments_unavailable",
         ),
+    ),
+    _capability(
+        "media.upload",
+        "Store a photo, file or voice note for this app, verified and cleaned like a user's "
+        "upload → `{media_id}`; a card's `image` may then be that id (members see a signed "
+        "URL).",
+        _params(
+            {
+                "data": {
+                    "type": "string",
+                    "description": f"the bytes in standard base64, at most "
+                    f"{MEDIA_UPLOAD_MAX_BYTES} bytes once decoded",
+                },
+                "content_type": _text(CONTENT_TYPE_MAX, "a MIME type"),
+            },
+            {
+                "name": _text(MEDIA_NAME_MAX, "a file name"),
+                "kind": {
+                    "type": "string",
+                    "enum": list(MEDIA_KINDS),
+                    "description": "image, file or voice (default: what the bytes are)",
+                },
+            },
+        ),
+        errors=MEDIA_ERRORS,
     ),
 )
 

@@ -9,6 +9,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from sdk._sim_media import MediaMixin
 from sdk._sim_world import SimCall, SimConversation, SimMessage, SimUser
 from sdk.capabilities import FIND_SCAN_MAX, check_emit, check_fetch_target, json_size
 from sdk.errors import (
@@ -23,8 +24,9 @@ from sdk.errors import (
 from sdk.filters import FilterError, select
 
 
-class EffectsMixin:
-    """The in-memory effects of every capability but ``payments.*`` (``sdk._sim_payments``)."""
+class EffectsMixin(MediaMixin):
+    """The in-memory effects of every capability but ``payments.*`` (``sdk._sim_payments``);
+    ``media.upload`` is ``sdk._sim_media``'s."""
 
     # provided by the Simulator
     manifest: dict[str, Any]
@@ -35,7 +37,7 @@ class EffectsMixin:
     _users: dict[str, SimUser]
     _messages: dict[str, SimMessage]
     _ephemeral: dict[str, list[dict[str, Any]]]
-    _notifications: dict[str, list[str]]
+    _notifications: dict[str, list[Any]]
     _group_state: dict[str, tuple[int, dict[str, Any]]]
     _storage: dict[str, dict[str, Any]]
     _http: dict[str, Any]
@@ -54,10 +56,13 @@ class EffectsMixin:
         return {"message_id": self._post(call.conversation, "text", params["text"])}
 
     def _send_card(self, call: SimCall, params: dict) -> dict:
+        self._check_card_media(params["card"])
         return {"message_id": self._post(call.conversation, "card", params["card"])}
 
     def _reply_ephemeral(self, call: SimCall, params: dict) -> dict:
         assert call.user is not None  # the capability needs_user
+        if "card" in params:
+            self._check_card_media(params["card"])
         content = {"card": params["card"]} if "card" in params else {"text": params["text"]}
         conversation = call.conversation.id if call.conversation else None
         self._ephemeral.setdefault(call.user.id, []).append(
@@ -74,6 +79,7 @@ class EffectsMixin:
             or message.conversation_id != call.conversation.id
         ):
             raise NotFound("this app posted no such card in this conversation")
+        self._check_card_media(params["card"])
         message.versions.append(params["card"])
         return {}
 
@@ -144,7 +150,11 @@ class EffectsMixin:
             raise NotFound("no such user")
         if not user.notifications:
             raise ScopeDenied("the user has not opted in to this app's notifications")
-        self._notifications.setdefault(user.id, []).append(params["text"])
+        if params.get("card") is not None:
+            self._check_card_media(params["card"])
+        # A text, or a card (the host posts either into the user's service chat with the app).
+        sent = params["card"] if params.get("card") is not None else params["text"]
+        self._notifications.setdefault(user.id, []).append(copy.deepcopy(sent))
         return {}
 
     def _emit(self, call: SimCall, params: dict) -> dict:
@@ -204,8 +214,8 @@ class EffectsMixin:
         """The app's stored items in ``collection``, by key."""
         return copy.deepcopy(self._storage.get(collection, {}))
 
-    def notifications(self, user: SimUser) -> list[str]:
-        """Notifications the app sent ``user``."""
+    def notifications(self, user: SimUser) -> list[Any]:
+        """Service messages the app sent ``user``: each a text, or a card (a dict)."""
         return list(self._notifications.get(user.id, []))
 
 
@@ -225,4 +235,5 @@ EFFECTS: dict[str, Effect] = {
     "notifications.send": EffectsMixin._notify,
     "events.emit": EffectsMixin._emit,
     "http.fetch": EffectsMixin._fetch,
+    "media.upload": EffectsMixin._upload_media,
 }

@@ -34,6 +34,7 @@ from sdk.errors import (
     SDKError,
     UnknownMethod,
 )
+from sdk.media import encode_upload
 from sdk.signing import APP_SECRET_ENV, verify_event
 
 Handler = Callable[["Context"], Awaitable[Any] | Any]
@@ -119,6 +120,43 @@ class Context:
     async def update_card(self, message_id: str, card: Card | dict) -> None:
         """Replace a card this app posted in this conversation (``messages.update_card``)."""
         await self.call("messages.update_card", message_id=message_id, card=as_dict(card))
+
+    # --- media ----------------------------------------------------------------------------
+
+    async def upload_media(
+        self,
+        data: bytes,
+        content_type: str,
+        name: str | None = None,
+        *,
+        kind: str | None = None,
+    ) -> str:
+        """Upload a photo, file or voice note for this app (``media.upload``) and return its
+        media id — put it in a card's ``image`` to show a product photo::
+
+            photo = await ctx.upload_media(png_bytes, "image/png", "mug.png")
+            await ctx.send_card(Card("Blue mug", text="12.50 USD", image=photo))
+
+        ``data`` is at most 512 KiB (``MEDIA_UPLOAD_MAX_BYTES``; upload once and keep the id
+        in storage rather than uploading per card). The host never trusts ``content_type`` or
+        ``name``: the bytes decide. A JPEG, PNG, GIF or WebP image is re-encoded without its
+        metadata (EXIF, GPS) and gets a thumbnail; Opus/Ogg or AAC/M4A audio is a voice note;
+        anything else a file (shown as a download). ``kind`` (``"image"``, ``"file"``,
+        ``"voice"``) insists on one; unset, the bytes decide.
+
+        Members of a conversation where a card shows it get a short-lived signed URL in the
+        card's ``image``; only this app's cards may show its uploads. Raises ``HostError`` with
+        ``.code`` ``media_too_large``, ``empty_file``, ``not_an_image`` (declared an image, or
+        ``kind="image"``, but it is not one), ``invalid_image`` (damaged), ``image_too_large``
+        (over 50 megapixels), ``svg_not_allowed``, ``not_audio``, ``invalid_audio``,
+        ``voice_too_long``; ``PermissionDenied`` without ``media.upload`` in the manifest.
+        """
+        params: dict[str, Any] = {"data": encode_upload(data), "content_type": content_type}
+        if name is not None:
+            params["name"] = name
+        if kind is not None:
+            params["kind"] = kind
+        return (await self.call("media.upload", **params))["media_id"]
 
     # --- group state ----------------------------------------------------------------------
 

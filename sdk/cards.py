@@ -47,7 +47,11 @@ class Field:
 
 @dataclass
 class Card:
-    """A structured message: title, optional text, fields, image and up to 10 buttons."""
+    """A structured message: title, optional text, fields, image and up to 10 buttons.
+
+    ``image`` is an https URL, or the media id of an image this app uploaded with
+    ``ctx.upload_media`` (``media.upload``): members then see a short-lived signed URL in its
+    place. Another app's or a user's media id is refused (``invalid_params``)."""
 
     title: str
     text: str | None = None

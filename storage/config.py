@@ -7,6 +7,7 @@ tested against this list, so it is the single source of truth.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import json
 import os
@@ -115,6 +116,35 @@ def _parse_ice_servers(raw: str) -> tuple:
             raise ValueError("username and credential must be strings")
         cleaned.append({"urls": list(urls), **extra})
     return tuple(cleaned)
+
+
+def _parse_vapid_key(raw: str) -> str:
+    """A P-256 private key: PEM (``\\n`` escapes allowed, for one-line env files) or the
+    base64url raw 32-byte scalar most Web Push tools print. Checked by loading it."""
+    value = raw.strip().replace("\\n", "\n")
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    try:
+        if value.startswith("-----BEGIN"):
+            key = serialization.load_pem_private_key(value.encode(), password=None)
+        else:
+            scalar = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+            if len(scalar) != 32:
+                raise ValueError
+            key = ec.derive_private_key(int.from_bytes(scalar, "big"), ec.SECP256R1())
+    except (ValueError, TypeError):
+        raise ValueError("expected a P-256 private key as PEM or base64url raw 32 bytes") from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
+        raise ValueError("expected a P-256 (prime256v1) private key")
+    return value
+
+
+def _parse_vapid_subject(raw: str) -> str:
+    value = raw.strip()
+    if not re.fullmatch(r"mailto:[^@\s]+@[^@\s]+|https://[^\s/]+(/\S*)?", value):
+        raise ValueError("expected mailto:<address> or an https:// URL")
+    return value
 
 
 def _setting(env: str, parse: Callable[[str], Any], default: Any, doc: str, *, production=False):
@@ -368,6 +398,39 @@ class Config:
         False,
         "With AETHERIAL_ENV=production, start even when the mini-program sandbox is degraded "
         "(no usable bubblewrap): apps then run without namespaces. Unset: production refuses.",
+    )
+    media_max_bytes: int = _setting(
+        "MEDIA_MAX_BYTES",
+        _parse_int(1024, 2**32),
+        25 * 1024 * 1024,
+        "Largest media upload (photo, file, voice note), bytes; past it: 413 media_too_large.",
+    )
+    media_url_ttl: int = _setting(
+        "MEDIA_URL_TTL",
+        _parse_int(10, 7 * 86400),
+        3600,
+        "How long a signed media URL (/media/{id}?exp=&sig=) stays valid, seconds.",
+    )
+    media_backend: str = _setting(
+        "MEDIA_BACKEND",
+        _parse_choice("local", "gridfs"),
+        "local",
+        "Where media bytes live: local (content-addressed files under DATA_DIR/media, one node) "
+        "or gridfs (the same MongoDB, shared by every node: use it with several nodes).",
+    )
+    vapid_private_key: str | None = _setting(
+        "VAPID_PRIVATE_KEY",
+        _parse_vapid_key,
+        None,
+        "Web Push (VAPID) signing key: a P-256 private key as PEM or base64url raw 32 bytes. "
+        "Unset: generated once into DATA_DIR/vapid_private.pem, except in production, where "
+        "Web Push is then off (a warning at start). Every node and worker needs the same key.",
+    )
+    vapid_subject: str = _setting(
+        "VAPID_SUBJECT",
+        _parse_vapid_subject,
+        "mailto:admin@localhost",
+        "Contact the push services may use about our pushes (a mailto: or https: URL).",
     )
     log_level: str = _setting(
         "LOG_LEVEL", _parse_choice("debug", "info", "warning", "error"), "info", "Log verbosity."

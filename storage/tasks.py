@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WALLET_DUE_JOBS = "aetherial.wallet.run_due_jobs"
+PUSH_SEND_DUE = "aetherial.push.send_due"
 
 QUEUE_NAME = "aetherial"
 # A periodic tick not started within this long is dropped by the worker (Celery ``expires``):

@@ -99,14 +99,20 @@ async def get_conversation(request: web.Request) -> dict:
 
 @api.patch(
     "/api/v1/conversations/{conversation_id}",
-    summary="Rename a group (owner and admins)",
-    body=obj({"title": string(256)}, ["title"]),
+    summary="Rename a group or change its picture (owner and admins)",
+    body=obj(
+        {
+            "title": string(256),
+            "avatar_media_id": {"type": ["string", "null"], "minLength": 1, "maxLength": 64},
+        }
+    ),
     response=CONVERSATION_REPLY,
-    errors=("not_a_member", "not_a_group", "not_allowed"),
+    errors=("not_a_member", "not_a_group", "not_allowed", "empty_update", "media_not_found"),
 )
 async def rename(request: web.Request) -> dict:
-    view = await conversations.do_rename(
-        request.app[MESSAGING], request[AUTH].user_id, _cid(request), request[BODY]["title"]
+    """``title`` and/or ``avatar_media_id`` (an image you uploaded, or null to remove it)."""
+    view = await conversations.do_update_group(
+        request.app[MESSAGING], request[AUTH].user_id, _cid(request), request[BODY]
     )
     return {"conversation": view}
 

@@ -25,13 +25,15 @@ async def get_me(request: web.Request) -> dict:
             "display_name": string(accounts.DISPLAY_NAME_MAX),
             "bio": string(accounts.BIO_MAX),
             "avatar_url": {"type": ["string", "null"], "maxLength": accounts.AVATAR_URL_MAX},
+            "avatar_media_id": {"type": ["string", "null"], "minLength": 1, "maxLength": 64},
         }
     ),
     response=obj({"user": USER}, ["user"]),
-    errors=("empty_update",),
+    errors=("empty_update", "media_not_found"),
 )
 async def patch_me(request: web.Request) -> dict:
-    """Any of display_name (1-64), bio (<= 280), avatar_url (http(s) URL or null)."""
+    """Any of display_name (1-64), bio (<= 280), avatar_media_id (an image you uploaded, or
+    null; ``avatar_url`` then serves its thumbnail) or avatar_url (http(s) URL or null)."""
     user = await accounts.do_update_profile(
         request.app[MESSAGING], request[AUTH].user_id, request[BODY]
     )

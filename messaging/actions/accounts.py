@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from pymongo.errors import DuplicateKeyError
 
+from messaging.actions import media
 from messaging.actions.limits import address_bucket, check_limit
 from messaging.actions.stats import note_signup
 from messaging.context import Messaging
@@ -112,7 +113,8 @@ async def do_register(
 
 
 def check_profile_changes(changes: dict[str, Any]) -> dict[str, Any]:
-    """Validate and normalise a profile patch (display_name, bio, avatar_url)."""
+    """Validate and normalise a profile patch (display_name, bio, avatar_url); an
+    ``avatar_media_id`` is checked by ``check_avatar_change``."""
     clean: dict[str, Any] = {}
     if "display_name" in changes:
         name = " ".join(str(changes["display_name"]).split())
@@ -135,15 +137,42 @@ def check_profile_changes(changes: dict[str, Any]) -> dict[str, Any]:
             ):
                 raise _invalid("avatar_url", "avatar_url must be an http(s) URL or null")
         clean["avatar_url"] = url
-    if not clean:
-        raise AppError("empty_update", "nothing to change: send display_name, bio or avatar_url")
+    if "avatar_media_id" in changes and "avatar_url" in changes:
+        raise _invalid("avatar_media_id", "send avatar_media_id or avatar_url, not both")
+    if not clean and "avatar_media_id" not in changes:
+        raise AppError(
+            "empty_update",
+            "nothing to change: send display_name, bio, avatar_media_id or avatar_url",
+        )
     return clean
+
+
+async def check_avatar_change(ctx: Messaging, user_id: str, changes: dict[str, Any]) -> dict:
+    """The user-document fields for an ``avatar_media_id`` (an image you uploaded, or null):
+    the media id and its avatar URL (valid while it is your avatar)."""
+    if "avatar_media_id" not in changes:
+        return {}
+    media_id = changes["avatar_media_id"]
+    if media_id is None:
+        return {"avatar_media_id": None, "avatar_url": None}
+    await media.check_avatar(ctx, user_id, media_id)
+    return {"avatar_media_id": media_id, "avatar_url": media.avatar_url(ctx, media_id)}
 
 
 async def do_update_profile(ctx: Messaging, user_id: str, changes: dict[str, Any]) -> dict:
     clean = check_profile_changes(changes)
+    clean.update(await check_avatar_change(ctx, user_id, changes))
+    if "avatar_url" in changes:  # an outside picture replaces an uploaded one
+        clean["avatar_media_id"] = None
     clean["updated_at"] = now_ms()
+    before = await ctx.users.get_user(user_id) if "avatar_media_id" in clean else None
+    if clean.get("avatar_media_id"):
+        await media.do_set_avatar_of(ctx, f"user:{user_id}", clean["avatar_media_id"], None)
     user = await ctx.users.update_user(user_id, clean)
     if user is None:
         raise AppError("user_not_found", "that account no longer exists", status=404)
+    if before is not None:
+        await media.do_set_avatar_of(
+            ctx, f"user:{user_id}", user.get("avatar_media_id"), before.get("avatar_media_id")
+        )
     return user

@@ -2,13 +2,19 @@
 
 A card goes through the same ordered, exactly-once path as text; its sender is ``app:<app id>``.
 Only the app that posted a card may update it; every member then gets ``message.updated``.
+
+A card's ``image`` is an https URL or the id of an image the app uploaded (``media.upload``):
+such an id is kept on the message as its ``media_ids`` and shared with the conversation
+(``media_refs``) before the write, so every member who gets the card may fetch it; views give
+members a signed URL in its place (``messaging.views.message_view``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from messaging.actions.messages import broadcast_update
+from messaging.actions import media as media_actions
+from messaging.actions.messages import broadcast_update, media_for
 from messaging.context import Messaging
 from messaging.views import WALLET_TYPES, message_view
 from storage.errors import AppError
@@ -35,19 +41,23 @@ async def do_post_card(
     *,
     client_msg_id: str | None = None,
 ) -> dict:
-    message, _ = await ctx.writer.submit(
-        {
-            "_id": new_id(),
-            "conversation_id": conversation_id,
-            "sender_id": bot_id(app_id),
-            "client_msg_id": client_msg_id or f"card:{new_id()}",
-            "type": "card",
-            "text": card_text(card),
-            "card": card,
-            "app_id": app_id,
-        }
-    )
-    return message_view(message)
+    media_ids = await media_actions.check_card_image(ctx, app_id, card)
+    draft = {
+        "_id": new_id(),
+        "conversation_id": conversation_id,
+        "sender_id": bot_id(app_id),
+        "client_msg_id": client_msg_id or f"card:{new_id()}",
+        "type": "card",
+        "text": card_text(card),
+        "card": card,
+        "app_id": app_id,
+    }
+    if media_ids:
+        # Before the commit, so every member who gets the card may also fetch its image.
+        await media_actions.do_note_shared(ctx, conversation_id, media_ids)
+        draft["media_ids"] = media_ids  # an array of scalars: safe on nx-27017 (DESIGN §3)
+    message, _ = await ctx.writer.submit(draft)
+    return message_view(message, media=await media_for(ctx, [message]))
 
 
 async def do_post_app_text(ctx: Messaging, conversation_id: str, app_id: str, text: str) -> dict:
@@ -120,16 +130,19 @@ async def do_update_card(
         raise AppError("not_found", "this app posted no such card in this conversation", status=404)
     if message.get("recalled"):  # recalled by a member or hidden by an admin: it stays blank
         raise AppError("message_recalled", "this card was recalled or hidden", status=409)
+    media_ids = await media_actions.check_card_image(ctx, app_id, card)
     membership = await ctx.membership.get(conversation_id)
     if membership is None:
         raise AppError("not_found", "no such conversation", status=404)
+    if media_ids:
+        await media_actions.do_note_shared(ctx, conversation_id, media_ids)
     stamp = await ctx.conversations.note_change(conversation_id)
     updated = await ctx.messages.update_message(
         conversation_id,
         message_id,
         # Not recalled *now*: a recall landing between the read above and this write wins.
         {"app_id": app_id, "recalled": False},
-        {"card": card, "text": card_text(card), "updated_at_seq": stamp},
+        {"card": card, "text": card_text(card), "media_ids": media_ids, "updated_at_seq": stamp},
     )
     if updated is None:
         raise AppError("message_recalled", "this card was recalled or hidden", status=409)

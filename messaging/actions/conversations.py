@@ -102,11 +102,16 @@ async def views_for(ctx: Messaging, user_id: str, conversations: list[dict]) -> 
             if others:
                 peers[conversation["_id"]] = others[0]
     users = {u["_id"]: user_view(u) for u in await ctx.users.get_users(list(set(peers.values())))}
-    return [
+    views = [
         conversation_view(c, members[c["_id"]], peer=users.get(peers.get(c["_id"], "")))
         for c in conversations
         if c["_id"] in members
     ]
+    apps = {c["_id"]: c.get("app_id") for c in conversations if c["type"] == "service"}
+    for view in views:
+        if view["id"] in apps:  # a user's chat with one app (actions/service_chats.py)
+            view["app_id"] = apps[view["id"]]
+    return views
 
 
 async def view_for(ctx: Messaging, user_id: str, conversation: dict) -> dict:
@@ -224,6 +229,56 @@ async def do_rename(ctx: Messaging, user_id: str, conversation_id: str, title: s
     )
     await post_system(ctx, conversation_id, user_id, "renamed", title=title)
     return await view_for(ctx, user_id, conversation)
+
+
+async def do_set_group_avatar(
+    ctx: Messaging, user_id: str, conversation_id: str, media_id: str | None
+) -> dict:
+    """Set (an image the admin uploaded) or clear (None) a group's picture; members see it as
+    the conversation's ``avatar_url``."""
+    from messaging.actions import media
+
+    membership = await check_member(ctx, conversation_id, user_id)
+    if membership.type != "group":
+        raise AppError("not_a_group", "only groups have a picture")
+    if not membership.is_admin(user_id):
+        raise AppError(
+            "not_allowed", "only the owner and admins can change the group picture", status=403
+        )
+    url = None
+    if media_id is not None:
+        await media.check_avatar(ctx, user_id, media_id)
+        url = media.avatar_url(ctx, media_id)
+        await media.do_set_avatar_of(ctx, f"conversation:{conversation_id}", media_id, None)
+    before = await ctx.conversations.get_conversation(conversation_id)
+    conversation = await ctx.conversations.update_conversation(
+        conversation_id, {"avatar_media_id": media_id, "avatar_url": url}
+    )
+    await media.do_set_avatar_of(
+        ctx, f"conversation:{conversation_id}", media_id, (before or {}).get("avatar_media_id")
+    )
+    await ctx.events.emit(
+        event(
+            "conversation.updated",
+            {"users": membership.member_ids},
+            {"conversation_id": conversation_id, "avatar_url": url},
+        )
+    )
+    return await view_for(ctx, user_id, conversation)
+
+
+async def do_update_group(
+    ctx: Messaging, user_id: str, conversation_id: str, changes: dict
+) -> dict:
+    """A group's title and/or picture (``avatar_media_id``)."""
+    if "title" not in changes and "avatar_media_id" not in changes:
+        raise AppError("empty_update", "nothing to change: send title or avatar_media_id")
+    view = None
+    if "title" in changes:
+        view = await do_rename(ctx, user_id, conversation_id, changes["title"])
+    if "avatar_media_id" in changes:
+        view = await do_set_group_avatar(ctx, user_id, conversation_id, changes["avatar_media_id"])
+    return view
 
 
 async def do_set_muted(ctx: Messaging, user_id: str, conversation_id: str, muted: bool) -> dict:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from messaging.actions import media as media_actions
 from messaging.actions.conversations import check_member
 from messaging.actions.stats import note_messages
 from messaging.context import Messaging
 from messaging.events import event
 from messaging.membership import Membership
-from messaging.views import message_view
+from messaging.views import MEDIA_TYPES, message_view
 from storage.errors import AppError
 from storage.mongo import new_id, now_ms
 
@@ -68,7 +69,30 @@ def check_mentions(membership: Membership, user_id: str, mentions: list[str]) ->
 async def check_send(ctx: Messaging, user_id: str, payload: dict[str, Any]) -> dict[str, Any]:
     """Validate a send and build the draft the writer stores."""
     membership = await check_member(ctx, payload["conversation_id"], user_id)
-    text = check_text(ctx, payload["text"])
+    if membership.type == "service":
+        raise AppError(
+            "not_allowed", "a service chat is read-only: only its app posts here", status=403
+        )
+    kind = payload.get("type") or "text"
+    media_ids: list[str] = []
+    if kind in MEDIA_TYPES:
+        # The caption is optional and kept as the message's text (search finds it).
+        text = check_text(ctx, payload["text"]) if (payload.get("text") or "").strip() else ""
+        media_ids = await media_actions.check_media_for_message(
+            ctx, user_id, kind, payload.get("media_ids") or []
+        )
+    elif kind == "text":
+        if payload.get("media_ids"):
+            raise AppError(
+                "invalid_field",
+                "media_ids go with type image, file or voice",
+                details={"field": "media_ids"},
+            )
+        text = check_text(ctx, payload.get("text") or "")
+    else:
+        raise AppError(
+            "invalid_field", "type must be text, image, file or voice", details={"field": "type"}
+        )
     mentions, mention_all = check_mentions(membership, user_id, payload.get("mentions") or [])
     if membership.type == "direct":
         peer = next((u for u in membership.member_ids if u != user_id), None)
@@ -85,17 +109,20 @@ async def check_send(ctx: Messaging, user_id: str, payload: dict[str, Any]) -> d
                 details={"field": "reply_to"},
             )
         reply_to = {"id": target["_id"], "seq": target["seq"], "sender_id": target["sender_id"]}
-    return {
+    draft = {
         "_id": new_id(),
         "conversation_id": membership.conversation_id,
         "sender_id": user_id,
         "client_msg_id": payload["client_msg_id"],
-        "type": "text",
+        "type": kind,
         "text": text,
         "reply_to": reply_to,
         "mentions": mentions,
         "mention_all": mention_all,
     }
+    if media_ids:
+        draft["media_ids"] = media_ids  # an array of scalars: safe on nx-27017 (DESIGN §3)
+    return draft
 
 
 async def do_send(ctx: Messaging, user_id: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -109,8 +136,18 @@ async def do_send(ctx: Messaging, user_id: str, payload: dict[str, Any]) -> dict
 async def do_send_draft(ctx: Messaging, draft: dict[str, Any]) -> dict[str, Any]:
     """The write half of ``do_send``, for a draft that passed ``check_send`` and ``check_rate``
     (the gateway checks a slash command first, then offers it to the mini-programs)."""
+    if draft.get("media_ids"):
+        # Before the commit, so every member who gets the message may also fetch its media.
+        await media_actions.do_note_shared(ctx, draft["conversation_id"], draft["media_ids"])
     message, created = await ctx.writer.submit(draft)
-    return {"message": message_view(message), "duplicate": not created}
+    media = await media_for(ctx, [message])
+    return {"message": message_view(message, media=media), "duplicate": not created}
+
+
+async def media_for(ctx: Messaging, messages: list[dict]) -> dict[str, dict]:
+    """Signed MEDIA views for the media of these messages (none: no database read)."""
+    ids = [i for m in messages if not m.get("recalled") for i in m.get("media_ids") or ()]
+    return await media_actions.media_views(ctx, ids) if ids else {}
 
 
 async def deliver_committed(
@@ -118,8 +155,10 @@ async def deliver_committed(
 ) -> None:
     """Called by the writer, in commit order: tell every member's devices."""
     audience = {"users": membership.member_ids}
+    media = await media_for(ctx, messages)
     for message in messages:
-        await ctx.events.emit(event("message.new", audience, {"message": message_view(message)}))
+        view = message_view(message, media=media)
+        await ctx.events.emit(event("message.new", audience, {"message": view}))
     await note_messages(ctx, messages)
 
 
@@ -134,7 +173,7 @@ async def _get_visible(ctx: Messaging, membership: Membership, user_id: str, mes
 
 async def broadcast_update(ctx: Messaging, membership: Membership, message: dict) -> dict:
     summaries = await ctx.reactions.get_summaries([message["_id"]])
-    view = message_view(message, summaries.get(message["_id"]))
+    view = message_view(message, summaries.get(message["_id"]), await media_for(ctx, [message]))
     await ctx.events.emit(
         event("message.updated", {"users": membership.member_ids}, {"message": view})
     )
@@ -146,8 +185,10 @@ async def do_edit(
 ) -> dict:
     membership = await check_member(ctx, conversation_id, user_id)
     message = await _get_visible(ctx, membership, user_id, message_id)
-    if message["sender_id"] != user_id or message["type"] != "text":
-        raise AppError("not_allowed", "you can only edit your own text messages", status=403)
+    if message["sender_id"] != user_id or message["type"] not in ("text", *MEDIA_TYPES):
+        raise AppError(
+            "not_allowed", "you can only edit your own messages' text or caption", status=403
+        )
     if message.get("recalled"):
         raise AppError("message_recalled", "a recalled message cannot be edited", status=409)
     now = now_ms()
@@ -235,7 +276,8 @@ async def views_for_user(
     )
     visible = [m for m in messages if m["seq"] not in hidden]
     summaries = await ctx.reactions.get_summaries([m["_id"] for m in visible])
-    return [message_view(m, summaries.get(m["_id"])) for m in visible]
+    media = await media_for(ctx, visible)
+    return [message_view(m, summaries.get(m["_id"]), media) for m in visible]
 
 
 async def get_history(

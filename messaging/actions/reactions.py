@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from messaging.actions.conversations import check_member
-from messaging.actions.messages import _get_visible, broadcast_update, check_rate
+from messaging.actions.messages import _get_visible, broadcast_update, check_rate, media_for
 from messaging.context import Messaging
 from messaging.views import message_view
 from storage.errors import AppError
@@ -49,7 +49,7 @@ async def do_react(
         changed = await ctx.reactions.remove_reaction(message_id, user_id, emoji)
     if not changed:  # already so: nothing to tell anyone
         summaries = await ctx.reactions.get_summaries([message_id])
-        return message_view(message, summaries.get(message_id))
+        return message_view(message, summaries.get(message_id), await media_for(ctx, [message]))
     stamp = await ctx.conversations.note_change(conversation_id)
     message = (
         await ctx.messages.update_message(

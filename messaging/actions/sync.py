@@ -8,13 +8,16 @@ that do not exist — non-members learn nothing) are listed as ``removed``.
 
 Past ``SYNC_MAX_MESSAGES`` new messages in one conversation the answer holds the newest ones and
 ``too_long: true``: the client pages the gap over REST (``before=<first returned seq>``).
-Membership changes are system messages, so they arrive as messages.
+Membership changes are system messages, so they arrive as messages. The notification center
+rides along: ``notifications`` newer than the device's ``notifications_after`` (bounded,
+``notifications_too_long`` past the bound) and ``notifications_unread``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from messaging.actions import notifications
 from messaging.actions.conversations import views_for
 from messaging.actions.limits import SYNC_RATE_MAX, SYNC_RATE_WINDOW, check_limit
 from messaging.actions.messages import views_for_user
@@ -26,9 +29,16 @@ from messaging.context import Messaging
 CHANGE_MARGIN = 100
 
 
-async def do_sync(ctx: Messaging, user_id: str, cursors: dict[str, int]) -> dict[str, Any]:
+async def do_sync(
+    ctx: Messaging, user_id: str, cursors: dict[str, int], *, notifications_after: object = None
+) -> dict[str, Any]:
+    """``notifications_after``: the id of the newest notification the device has; the answer
+    also carries the newer ones (``notifications.get_sync``) and the unread count."""
+    # A bad notification cursor is refused before anything is counted against the person.
+    notifications.check_cursor(notifications_after, "notifications_after")
     # A sync reads every conversation of the person: bounded per person, over all devices.
     await check_limit(ctx, f"sync:{user_id}", SYNC_RATE_MAX, SYNC_RATE_WINDOW, "sync requests")
+    feed = await notifications.get_sync(ctx, user_id, notifications_after)
     limit = ctx.config.sync_max_messages
     memberships = {m["conversation_id"]: m for m in await ctx.members.get_memberships(user_id)}
     conversations = await ctx.conversations.get_conversations(list(memberships))
@@ -71,4 +81,5 @@ async def do_sync(ctx: Messaging, user_id: str, cursors: dict[str, int]) -> dict
         "conversations": result,
         "new_conversation_ids": [c for c in memberships if c not in cursors],
         "removed": [c for c in cursors if c not in memberships],
+        **feed,
     }

@@ -393,7 +393,7 @@ def domain_cases(event: str, w: World) -> list[Case]:
                 "empty_message",
                 "text",
             ),
-            Case("type image", changed(valid, type="image"), "invalid_field", "type"),
+            Case("type sticker", changed(valid, type="sticker"), "invalid_field", "type"),
             Case(
                 "reply to an unknown message",
                 changed(valid, reply_to=UNKNOWN_ID),

@@ -14,7 +14,8 @@ gives ``("ok", result)`` or ``("error", code)``, like ``Simulator.call_capabilit
 What cannot match offline, and how it is made to: ``http.fetch`` goes to a real local server on
 the host side and to ``sim.fake_http`` for the same URL on the simulator's (header *names*
 differ, so a result is compared by its keys and value types only); ids differ between the
-worlds, so a case naming one (``"$card"``, ``"$me"``, ``"$version"``) gets each side's own;
+worlds, so a case naming one (``"$card"``, ``"$me"``, ``"$version"``, ``"$media"``) gets each
+side's own;
 ``payments.refund`` can only be compared on a payment neither side has (``not_found``), since
 paying needs a user's confirmation in the wallet.
 """
@@ -29,7 +30,7 @@ from aiohttp import web
 
 from sdk.capabilities import CAPABILITIES
 from sdk.simulator import Simulator
-from tests.sdk.capability_cases import CARD, all_cases, resolve
+from tests.sdk.capability_cases import CARD, PNG_UPLOAD, all_cases, resolve
 
 CONTRACT_APP = Path(__file__).resolve().parent / "apps" / "contract"
 
@@ -78,6 +79,10 @@ class World:
             outcome, posted = await self.call("messages.send_card", {"card": CARD})
             assert outcome == "ok", posted
             self.values["$card"] = posted["message_id"]
+        if "$media" in text and "$media" not in self.values:
+            outcome, uploaded = await self.call("media.upload", PNG_UPLOAD)
+            assert outcome == "ok", uploaded
+            self.values["$media"] = uploaded["media_id"]
         if "$version" in text:  # read each time: a valid group_state.set moves it on
             outcome, state = await self.call("group_state.get", {})
             assert outcome == "ok", state

@@ -6,11 +6,14 @@ Shared by ``tests/sdk/test_capabilities.py`` (the contract alone) and
 ``tests/miniapps/test_capability_contract.py`` (the simulator against the host). A case may hold
 placeholders that each side resolves against its own world before the call: ``"$card"`` (a card
 the app posted in the conversation), ``"$version"`` (the group state's current version),
-``"$me"`` (the invoker's per-app id), ``"$url"`` (a URL the app may fetch and that answers).
+``"$me"`` (the invoker's per-app id), ``"$url"`` (a URL the app may fetch and that answers),
+``"$media"`` (an image the app uploaded: ``PNG``).
 """
 
 from __future__ import annotations
 
+import struct
+import zlib
 from typing import Any
 
 from sdk.capabilities import (
@@ -20,8 +23,32 @@ from sdk.capabilities import (
     STATE_MAX_BYTES,
     STORAGE_VALUE_MAX_BYTES,
 )
+from sdk.media import MEDIA_UPLOAD_MAX_BYTES, encode_upload
 
-PLACEHOLDERS = ("$card", "$version", "$me", "$url")
+PLACEHOLDERS = ("$card", "$version", "$me", "$url", "$media")
+
+
+def png(width: int = 4, height: int = 3, rgb: tuple[int, int, int] = (200, 30, 60)) -> bytes:
+    """A small valid RGB PNG, made without Pillow."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + body))
+        return struct.pack(">I", len(body)) + kind + body + crc
+
+    rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+PNG = png()
+PNG_UPLOAD = {"data": encode_upload(PNG), "content_type": "image/png", "name": "dot.png"}
+SVG = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><script>x()</script></svg>'
+UNKNOWN_MEDIA = "0123456789abcdef01234567"  # a media id nobody uploaded
 CARD = {"title": "Lunch?", "text": "Vote", "buttons": [{"action_id": "vote", "label": "Pizza"}]}
 # A filter far past every bound, yet small enough to travel on one protocol line.
 WIDE_OR = {"$or": [{"n": i} for i in range(10_000)]}
@@ -56,7 +83,19 @@ VALID: dict[str, list[dict[str, Any]]] = {
         {"amount": 1250, "currency": "USD", "description": "A mug", "order_ref": "o-1"},
     ],
     "payments.refund": [{"payment_id": "pay-404", "amount": 100}],
+    "media.upload": [
+        PNG_UPLOAD,
+        {"data": encode_upload(b"hello"), "content_type": "text/plain", "kind": "file"},
+        {"data": encode_upload(b"just words"), "content_type": "text/plain", "name": None},
+    ],
 }
+# A card showing the app's own upload, wherever a card goes.
+VALID["messages.send_card"].append({"card": {"title": "Mug", "image": "$media"}})
+VALID["messages.update_card"].append(
+    {"message_id": "$card", "card": {"title": "v3", "image": "$media"}}
+)
+VALID["notifications.send"].append({"user_id": "$me", "card": {"title": "Mug", "image": "$media"}})
+VALID["messages.reply_ephemeral"].append({"card": {"title": "Mug", "image": "$media"}})
 
 INVALID: dict[str, list[dict[str, Any]]] = {
     "messages.send_text": [{"text": "   "}, {"text": "x" * 4001}],
@@ -64,11 +103,20 @@ INVALID: dict[str, list[dict[str, Any]]] = {
         {"card": {"title": "x", "buttons": [{"action_id": "bad id!", "label": "x"}]}},
         {"card": {"title": "x", "colour": "red"}},
         {"card": {"title": "x", "buttons": [{"action_id": "a", "label": "b"}] * 11}},
+        {"card": {"title": "x", "image": UNKNOWN_MEDIA}},
+        {"card": {"title": "x", "image": "0123456789ABCDEF01234567"}},
+        {"card": {"title": "x", "image": "http://example.com/a.png"}},
     ],
-    "messages.reply_ephemeral": [{}, {"text": "a", "card": {"title": "b"}}, {"card": "hi"}],
+    "messages.reply_ephemeral": [
+        {},
+        {"text": "a", "card": {"title": "b"}},
+        {"card": "hi"},
+        {"card": {"title": "x", "image": UNKNOWN_MEDIA}},
+    ],
     "messages.update_card": [
         {"message_id": "m-does-not-exist", "card": {"title": "v2"}},
         {"message_id": "$card", "card": 5},
+        {"message_id": "$card", "card": {"title": "x", "image": UNKNOWN_MEDIA}},
     ],
     "group_state.set": [
         {"state": {}, "expected_version": 987654},
@@ -89,7 +137,24 @@ INVALID: dict[str, list[dict[str, Any]]] = {
         {"collection": "c", "filter": []},
         {"collection": "c", "limit": 7.5},
     ],
-    "notifications.send": [{"user_id": "u-nobody", "text": "hi"}, {"user_id": "$me", "text": ""}],
+    "notifications.send": [
+        {"user_id": "u-nobody", "text": "hi"},
+        {"user_id": "$me", "text": ""},
+        {"user_id": "$me", "card": {"title": "x", "image": UNKNOWN_MEDIA}},
+    ],
+    "media.upload": [
+        {"data": encode_upload(b"not an image"), "content_type": "image/png"},
+        {"data": encode_upload(b"hello"), "content_type": "text/plain", "kind": "image"},
+        {"data": encode_upload(SVG), "content_type": "image/svg+xml"},
+        {"data": encode_upload(PNG[:40]), "content_type": "image/png"},
+        {"data": encode_upload(b"hello"), "content_type": "audio/ogg"},
+        {"data": encode_upload(b"hello"), "content_type": "text/plain", "kind": "voice"},
+        {"data": "", "content_type": "image/png"},
+        {"data": "not base64!", "content_type": "image/png"},
+        {"data": encode_upload(PNG)[:-2], "content_type": "image/png"},  # bad padding
+        {"data": encode_upload(b"x" * (MEDIA_UPLOAD_MAX_BYTES + 1)), "content_type": "text/plain"},
+        {"data": encode_upload(b"x"), "content_type": "text/plain", "kind": "video"},
+    ],
     "events.emit": [
         {"name": "other.thing", "payload": {}},
         {"name": "payment.succeeded", "payload": {}},

@@ -35,7 +35,15 @@ from sdk.errors import (
 )
 from sdk.manifest import SCHEMA_DIR, capabilities
 from sdk.simulator import Simulator
-from tests.sdk.capability_cases import CARD, INVALID, VALID, all_cases, resolve
+from tests.sdk.capability_cases import (
+    CARD,
+    INVALID,
+    PNG_UPLOAD,
+    UNKNOWN_MEDIA,
+    VALID,
+    all_cases,
+    resolve,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = {
@@ -48,7 +56,7 @@ MANIFEST = {
     "http": {"allowed_domains": ["127.0.0.1", "api.example.com"]},
 }
 URL = "https://api.example.com/rate"
-OFFLINE = {"$me": None, "$card": "m-1", "$version": 0, "$url": URL}
+OFFLINE = {"$me": None, "$card": "m-1", "$version": 0, "$url": URL, "$media": UNKNOWN_MEDIA}
 
 
 def _card_registry() -> Registry:
@@ -58,7 +66,7 @@ def _card_registry() -> Registry:
 
 def test_the_table_is_every_capability_of_the_manifest_schema():
     assert sorted(CAPABILITIES) == sorted(capabilities())
-    assert len(CAPABILITIES) == 16
+    assert len(CAPABILITIES) == 17
     assert set(SCOPES) == {"users.profile", "notifications"}
     assert set(COMMON_ERRORS) == {
         "invalid_params",
@@ -67,7 +75,16 @@ def test_the_table_is_every_capability_of_the_manifest_schema():
         "rate_limited",
         "internal_error",
     }
-    groups = {"messages", "group_state", "users", "storage", "notifications", "events", "http"}
+    groups = {
+        "messages",
+        "group_state",
+        "users",
+        "storage",
+        "notifications",
+        "events",
+        "http",
+        "media",
+    }
     for name, capability in CAPABILITIES.items():
         assert isinstance(capability, Capability) and capability.name == name
         assert capability.group in groups | {"payments"}
@@ -200,7 +217,8 @@ async def test_the_simulator_answers_every_case(name):
     alice = sim.user("alice")
     chat = sim.conversation(members=[alice, "bob"])
     _, card = await sim.call_capability(alice, chat, "messages.send_card", {"card": CARD})
-    values = {**OFFLINE, "$me": alice.id, "$card": card["message_id"]}
+    _, upload = await sim.call_capability(alice, chat, "media.upload", PNG_UPLOAD)
+    values = {**OFFLINE, "$me": alice.id, "$card": card["message_id"], "$media": upload["media_id"]}
     for label, valid, params in all_cases(name):
         outcome, answer = await sim.call_capability(alice, chat, name, resolve(params, values))
         if name == "payments.refund":

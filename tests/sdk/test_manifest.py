@@ -115,6 +115,7 @@ def test_every_protocol_capability_is_a_permission():
         "http.fetch",
         "payments.request",
         "payments.refund",
+        "media.upload",
     }
 
 

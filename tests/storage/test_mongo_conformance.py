@@ -1315,3 +1315,120 @@ async def test_update_many_conditional_counts_modified(mongo_db):
     )
     assert res.modified_count == 2
     assert await _ids(c.find({"status": "resolved"}).sort("_id", 1)) == [1, 3]
+
+
+# --- text search (messaging.search_terms, messaging.store.messages) ----------------------------
+# What nx-27017's $text does, probed here: Latin words case- and diacritic-insensitively (like
+# MongoDB's version 3 text index), ranked by textScore; quoted phrases all required. It has no
+# stemming and does not split CJK runs or keep emoji (MongoDB does not split CJK either), so the
+# app indexes its own tokens (ASCII letters and digits) under language "none".
+
+
+async def _texts(db):
+    c = db.t
+    await c.create_indexes([IndexModel([("s", "text")], name="s_text", default_language="none")])
+    await c.insert_many(
+        [
+            {"_id": 1, "s": "alpha beta gamma", "conv": "a", "at": 1, "seq": 1},
+            {"_id": 2, "s": "alpha delta", "conv": "a", "at": 2, "seq": 2},
+            {"_id": 3, "s": "beta gamma xe4b8ad", "conv": "b", "at": 3, "seq": 1},
+            {"_id": 4, "s": "Café crème", "conv": "b", "at": 3, "seq": 2},
+            {"_id": 5, "s": "我们明天去北京", "conv": "b", "at": 5, "seq": 3},
+        ]
+    )
+    return c
+
+
+async def test_text_quoted_phrases_are_all_required(mongo_db):
+    c = await _texts(mongo_db)
+    assert await _ids(c.find({"$text": {"$search": '"alpha" "beta"'}})) == [1]
+    assert await _ids(c.find({"$text": {"$search": '"gamma" "beta"'}}).sort("_id", 1)) == [1, 3]
+    assert await _ids(c.find({"$text": {"$search": '"xe4b8ad"'}})) == [3]
+    assert await _ids(c.find({"$text": {"$search": '"alph"'}})) == []
+
+
+async def test_text_with_equality_range_in_and_sort(mongo_db):
+    """The search shape: $text + conversation ($in or equality) + seq/created_at + sort."""
+    c = await _texts(mongo_db)
+    order = [("at", DESCENDING), ("conv", DESCENDING), ("seq", DESCENDING)]
+    flt = {"$text": {"$search": '"beta"'}, "conv": {"$in": ["a", "b"]}, "at": {"$lte": 3}}
+    assert await _ids(c.find(flt, {"s": 0}).sort(order)) == [3, 1]
+    flt = {"$text": {"$search": '"alpha"'}, "conv": "a", "seq": {"$gt": 1}}
+    assert await _ids(c.find(flt).sort(order)) == [2]
+
+
+async def test_text_is_case_and_diacritic_insensitive(mongo_db):
+    c = await _texts(mongo_db)
+    assert await _ids(c.find({"$text": {"$search": "CAFE"}})) == [4]
+    assert await _ids(c.find({"$text": {"$search": "crème"}})) == [4]
+
+
+async def test_text_does_not_split_cjk_runs(mongo_db):
+    """A run of Han characters is one token: a word inside it is not found by $text."""
+    c = await _texts(mongo_db)
+    assert await _ids(c.find({"$text": {"$search": "北京"}})) == []
+
+
+async def test_text_index_follows_updates(mongo_db):
+    c = await _texts(mongo_db)
+    await c.find_one_and_update({"_id": 2}, {"$set": {"s": "omega"}, "$inc": {"v": 1}})
+    assert await _ids(c.find({"$text": {"$search": '"alpha"'}})) == [1]
+    assert await _ids(c.find({"$text": {"$search": '"omega"'}})) == [2]
+    await c.update_one({"_id": 1}, {"$set": {"s": ""}})
+    assert await _ids(c.find({"$text": {"$search": '"alpha"'}})) == []
+
+
+async def test_exists_false_finds_documents_without_the_field(mongo_db):
+    c = await _texts(mongo_db)
+    await c.insert_one({"_id": 9, "conv": "a"})
+    assert await _ids(c.find({"s": {"$exists": False}})) == [9]
+    res = await c.update_one({"_id": 9, "s": {"$exists": False}}, {"$set": {"s": "zeta"}})
+    assert res.modified_count == 1
+    assert await _ids(c.find({"$text": {"$search": '"zeta"'}})) == [9]
+
+
+@deviation("bare words in $search are ANDed; MongoDB ORs them")
+async def test_text_bare_words_are_any_of(mongo_db):
+    c = await _texts(mongo_db)
+    assert await _ids(c.find({"$text": {"$search": "alpha beta"}}).sort("_id", 1)) == [1, 2, 3]
+
+
+@deviation("a negated term (-word) does not exclude documents")
+async def test_text_negated_term_excludes(mongo_db):
+    c = await _texts(mongo_db)
+    assert await _ids(c.find({"$text": {"$search": "alpha -delta"}})) == [1]
+
+
+@deviation("no stemming: 'run' does not find 'running' (MongoDB's English stemmer does)")
+async def test_text_english_stemming(mongo_db):
+    c = mongo_db.t
+    await c.create_index([("s", "text")])
+    await c.insert_one({"_id": 1, "s": "running late"})
+    assert await _ids(c.find({"$text": {"$search": "run"}})) == [1]
+
+
+@deviation("$text together with $or matches nothing")
+async def test_text_with_or(mongo_db):
+    c = await _texts(mongo_db)
+    flt = {"$text": {"$search": '"beta"'}, "$or": [{"conv": "a"}, {"seq": 1}]}
+    assert await _ids(c.find(flt).sort("_id", 1)) == [1, 3]
+
+
+@deviation("$text together with a condition on _id matches nothing")
+async def test_text_with_id_range(mongo_db):
+    c = await _texts(mongo_db)
+    assert await _ids(c.find({"$text": {"$search": '"beta"'}, "_id": {"$lt": 3}})) == [1]
+
+
+@deviation("creating an existing text index again fails ('constraint failed')")
+async def test_create_existing_text_index_again_is_a_no_op(mongo_db):
+    c = await _texts(mongo_db)
+    await c.create_indexes([IndexModel([("s", "text")], name="s_text", default_language="none")])
+
+
+@deviation("equality on an array field with a single-field index matches nothing")
+async def test_scalar_array_equality_with_index(mongo_db):
+    c = mongo_db.c
+    await c.create_index("tags")
+    await c.insert_many([{"_id": 1, "tags": ["x", "y"]}, {"_id": 2, "tags": ["y"]}])
+    assert await _ids(c.find({"tags": "x"})) == [1]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from messaging.actions import cards
+from messaging.actions import cards, notifications
 from messaging.actions.conversations import check_member
 from storage.errors import AppError
 from storage.mongo import now_ms
@@ -118,6 +118,27 @@ async def _on_created(wallet: Wallet, txn: dict) -> None:
             await _card(wallet, transfer),
         )
         await wallet.transfers.set_message(transfer["_id"], message["id"])
+    await _notify_recipient(wallet, transfer)
+
+
+async def _notify_recipient(wallet: Wallet, transfer: dict) -> None:
+    """``money_received`` for the recipient (once per transfer, also when the hook reruns)."""
+    ctx = wallet.messaging
+    sender = await ctx.users.get_user(transfer["sender_id"]) or {}
+    name = sender.get("display_name") or sender.get("username") or "Someone"
+    amount = format_amount(transfer["amount"], transfer["currency"])
+    muted = await notifications.muted_in(ctx, transfer["conversation_id"])
+    await notifications.do_notify(
+        ctx,
+        transfer["recipient_id"],
+        "money_received",
+        title=f"{name} sent you {amount}",
+        body=transfer.get("note") or "Accept it in the chat",
+        source=f"transfer:{transfer['_id']}",
+        silent=transfer["recipient_id"] in muted,
+        conversation_id=transfer["conversation_id"],
+        actor_id=transfer["sender_id"],
+    )
 
 
 async def _card(wallet: Wallet, transfer: dict) -> dict:

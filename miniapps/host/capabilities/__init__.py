@@ -17,6 +17,7 @@ from miniapps.host.capabilities import (
     events,
     group_state,
     http,
+    media,
     messages,
     notifications,
     payments,
@@ -51,6 +52,7 @@ EFFECTS: dict[str, Effect] = {
     "http.fetch": http.fetch,
     "payments.request": payments.request,
     "payments.refund": payments.refund,
+    "media.upload": media.upload,
 }
 
 

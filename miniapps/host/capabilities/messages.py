@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from messaging.actions import cards
+from messaging.actions import media as media_actions
 
 if TYPE_CHECKING:
     from miniapps.host.calls import Call
@@ -27,7 +28,17 @@ async def send_card(host: MiniappHost, call: Call, params: dict) -> dict:
 
 
 async def reply_ephemeral(host: MiniappHost, call: Call, params: dict) -> dict:
-    content = {"card": params["card"]} if "card" in params else {"text": params["text"]}
+    if "card" in params:
+        card = params["card"]
+        # Nothing is stored for an ephemeral card: its image (a media id of this app's) is
+        # signed now, for the one person who sees it.
+        media_ids = await media_actions.check_card_image(host.messaging, call.app_id, card)
+        if media_ids:
+            doc = await host.messaging.media.get_media(media_ids[0])
+            card = {**card, "image": media_actions.media_view(host.messaging, doc)["url"]}
+        content = {"card": card}
+    else:
+        content = {"text": params["text"]}
     await host.invoker.ephemeral(call.user_id, call.conversation_id, call.app_id, content)
     return {}
 

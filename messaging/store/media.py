@@ -1,0 +1,44 @@
+"""The ``media`` collection: one document per upload (photo, file, voice note).
+
+The bytes live in the blob store under ``blob`` (and the thumbnail under ``thumbnail_blob``);
+this document says what they were verified to be and who uploaded them. ``app_id`` is set when
+a mini-program uploaded it (its product photos).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import ASCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+COLLECTION = "media"
+INDEXES = [IndexModel([("owner_id", ASCENDING), ("created_at", ASCENDING)], name="owner")]
+
+
+class MediaStore:
+    def __init__(self, db: AsyncDatabase) -> None:
+        self.collection = db[COLLECTION]
+
+    async def add_media(self, doc: dict[str, Any]) -> None:
+        await self.collection.insert_one(doc)
+
+    async def get_media(self, media_id: str) -> dict[str, Any] | None:
+        if not isinstance(media_id, str):
+            return None
+        return await self.collection.find_one({"_id": media_id})
+
+    async def get_many(self, media_ids: list[str]) -> dict[str, dict[str, Any]]:
+        if not media_ids:
+            return {}
+        cursor = self.collection.find({"_id": {"$in": list(dict.fromkeys(media_ids))}})
+        return {doc["_id"]: doc async for doc in cursor}
+
+    async def set_avatar_of(self, media_id: str, owner: str) -> None:
+        """``owner``: "user:<id>" or "conversation:<id>" whose avatar this media now is."""
+        await self.collection.update_one({"_id": media_id}, {"$set": {"avatar_of": owner}})
+
+    async def clear_avatar_of(self, media_id: str, owner: str) -> None:
+        await self.collection.update_one(
+            {"_id": media_id, "avatar_of": owner}, {"$unset": {"avatar_of": ""}}
+        )
