@@ -171,3 +171,19 @@ async def test_user_cannot_type_into_a_service_chat(gateway):
         assert status == 200 and body["conversation"]["last_seq"] == 1  # nothing was posted
     finally:
         await ann.close()
+
+
+async def test_a_refused_card_opens_no_service_chat(host_capability):
+    """An app whose card image is not its own upload gets invalid_params, and the user is left
+    without an empty service chat."""
+    outcome = await host_capability(
+        "notifications.send",
+        {
+            "user_id": host_capability.user_id,
+            "card": {"title": "Mug", "image": "0" * 24},
+        },
+    )
+    assert outcome == ("error", "invalid_params")
+    chat_id = service_chats.service_chat_id(host_capability.platform_user_id, "contract")
+    ctx = host_capability.host.messaging
+    assert await ctx.conversations.get_conversation(chat_id) is None

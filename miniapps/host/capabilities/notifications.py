@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from messaging.actions import media as media_actions
 from messaging.actions import service_chats
 from messaging.events import event
 from sdk.errors import NotFound
@@ -21,6 +22,8 @@ async def send(host: MiniappHost, call: Call, params: dict) -> dict:
     if user_id is None:
         raise NotFound("no such user")
     await host.consent.check_opted_in(user_id, call.app_id)
+    if params.get("card") is not None:  # a refused card image opens no empty service chat
+        await media_actions.check_card_image(host.messaging, call.app_id, params["card"])
     name = host.apps_catalogue.apps[call.app_id].manifest["name"]
     conversation, _ = await service_chats.do_open_service_chat(
         host.messaging, user_id, call.app_id, name
