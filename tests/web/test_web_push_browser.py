@@ -24,9 +24,10 @@ from aiohttp import web
 
 from gateway import keys
 from tests.conftest import _free_port, make_config, require
-from tests.helpers import PASSWORD, ApiClient, eventually
+from tests.helpers import ApiClient, eventually
 from tests.messaging.test_web_push import PushServiceStub
 from tests.web.conftest import WEB_BUILT, WEB_MISSING
+from tests.web.test_chat_browser import sign_up
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -116,17 +117,6 @@ async def new_page(browser, base: str, init_script: str | None = None):
     page.errors = errors  # type: ignore[attr-defined]
     await page.goto(base + "/")
     return page
-
-
-async def sign_up(page, username: str) -> None:
-    from playwright.async_api import expect
-
-    await page.get_by_test_id("auth-mode-register").click()
-    await page.get_by_test_id("auth-username").fill(username)
-    await page.get_by_test_id("auth-email").fill(f"{username}@example.com")
-    await page.get_by_test_id("auth-password").fill(PASSWORD)
-    await page.get_by_test_id("auth-password").press("Enter")
-    await expect(page.get_by_test_id("me-name")).to_have_text(username)
 
 
 async def open_bell(page) -> None:
