@@ -23,11 +23,14 @@ from messaging.actions.auth import Auth, authenticate, do_sweep_expired
 from messaging.calls.service import CallService
 from messaging.store import INDEXES as MESSAGING_INDEXES
 from messaging.webpush import WebPush, WebPushSender, load_vapid_key
+from miniapps.host.capabilities import calls as app_calls
+from miniapps.host.capabilities import notifications as app_notifications
 from miniapps.host.host import MiniappHost
 from miniapps.host.payments import deliver_payment_event
 from miniapps.host.registry import discover
 from miniapps.host.sandbox import SandboxConfig
 from miniapps.host.store import INDEXES as MINIAPP_INDEXES
+from miniapps.host.timers import TimerFiring
 from storage.config import Config
 from storage.errors import AppError, ConfigError
 from storage.mongo import ensure_indexes, open_database
@@ -268,6 +271,10 @@ async def miniapps_ctx(app: web.Application) -> AsyncIterator[None]:
     # Registered remote apps join the catalogue, and apps an admin switched off stay off,
     # before we serve.
     await host.load()
+    # notifications.request_subscription: the app hears the user's answer as an event.
+    host.consent.listeners.append(
+        functools.partial(app_notifications.deliver_subscription_event, host)
+    )
     app[keys.MINIAPPS] = host
     try:
         yield
@@ -275,11 +282,27 @@ async def miniapps_ctx(app: web.Application) -> AsyncIterator[None]:
         await host.close()
 
 
+async def timers_ctx(app: web.Application) -> AsyncIterator[None]:
+    """App timers: every node fires its share of the due ones every interval (conditional
+    claims in MongoDB decide which node fires each; see miniapps/host/timers.py). In the gateway,
+    not on a Celery worker: firing invokes the app, which runs here."""
+    firing = TimerFiring(app[keys.MINIAPPS])
+    try:
+        async with _repeating(firing.run_due, app[keys.CONFIG].jobs_interval, "firing app timers"):
+            yield
+    finally:
+        await firing.close()
+
+
 async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
     """Calls: the media relay and the ring/grace scan; on shutdown this node's calls are ended
     and recorded, and every peer connection is closed."""
     calls = CallService(app[keys.MESSAGING])
     app[keys.CALLS] = calls
+    host = app.get(keys.MINIAPPS)
+    if host is not None:  # calls.start: the host starts calls and hears how they go
+        host.call_service = calls
+        calls.app_events = functools.partial(app_calls.deliver_call_event, host)
     await calls.start()
     try:
         yield
@@ -340,6 +363,7 @@ def create_app(config: Config) -> web.Application:
             search_ctx,
             push_ctx,
             miniapps_ctx,
+            timers_ctx,
             wallet_ctx,
             calls_ctx,
             chat.running,

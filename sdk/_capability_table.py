@@ -211,12 +211,12 @@ _TABLE = (
     ),
     _capability(
         "storage.get",
-        "The value stored under `key` in `collection` → `{value}` (null: none).",
+        "The value stored under `key` in `collection` → `{value, version}` (null, 0: none).",
         _params({"collection": COLLECTION, "key": KEY}),
     ),
     _capability(
         "storage.put",
-        "Store a JSON value under `key` in `collection` → `{}`.",
+        "Store a JSON value under `key` in `collection` → `{version}`.",
         _params(
             {
                 "collection": COLLECTION,
@@ -235,8 +235,9 @@ _TABLE = (
     ),
     _capability(
         "storage.find",
-        "Items whose value matches `filter`, in key order, among the first "
-        f"{FIND_SCAN_MAX} of the collection → `{{items: [{{key, value}}]}}`.",
+        "Items whose value matches `filter`, sorted by `sort` (a declared index) or by key, "
+        f"after the cursor `after`, among the first {FIND_SCAN_MAX} of the collection → "
+        "`{items: [{key, value, version}], next}`.",
         _params(
             {"collection": COLLECTION},
             {
@@ -251,6 +252,18 @@ _TABLE = (
                     "maximum": FIND_LIMIT_MAX,
                     "default": FIND_LIMIT_MAX,
                     "description": f"an integer from 1 to {FIND_LIMIT_MAX}",
+                },
+                "sort": {
+                    "type": "object",
+                    "maxProperties": 2,
+                    "description": '{field, order: "asc"|"desc"}, field an index the manifest '
+                    "declares (storage.indexes)",
+                },
+                "after": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 8192,
+                    "description": "the cursor `next` of the previous page",
                 },
             },
         ),
@@ -393,7 +406,360 @@ _TABLE = (
     ),
 )
 
-CAPABILITIES: dict[str, Capability] = {capability.name: capability for capability in _TABLE}
+# Capabilities for services (issue 14), one tuple per area so each is added on its own.
+# timers.*: an app's durable timers (``App.timer``), fired by the host at or after their time.
+TIMER_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")  # declared in the manifest's timers
+TIMER_KEY_PATTERN = REF_PATTERN  # 1-64 characters of [A-Za-z0-9_.:-]
+TIMER_MAX_AHEAD_MS = 366 * 24 * 3600 * 1000  # how far ahead a timer may be set
+TIMER_PAYLOAD_MAX_BYTES = 16 * 1024
+TIMERS_PENDING_MAX = 10_000  # pending timers per app; past it: too_many_timers
+TIMER_ERRORS = ("invalid_time", "too_many_timers", "unknown_timer")
+TIMER_KEY = {
+    "type": "string",
+    "pattern": TIMER_KEY_PATTERN.pattern,
+    "description": "1-64 characters of [A-Za-z0-9_.:-]",
+}
+_TIMERS: tuple[Capability, ...] = (
+    _capability(
+        "timers.schedule",
+        "Have the timer `name` (declared in the manifest's `timers`) fire once, at or after "
+        "`at` or in `delay_ms` (exactly one), with `payload`; scheduling an existing `key` "
+        "again moves it → `{key, due_at}`.",
+        {
+            **_params(
+                {
+                    "name": {
+                        "type": "string",
+                        "pattern": TIMER_NAME_PATTERN.pattern,
+                        "description": "a timer name declared in the manifest's timers",
+                    }
+                },
+                {
+                    "at": {
+                        "type": "integer",
+                        "minimum": 0,
+                        "description": "a time in epoch milliseconds, not past, at most 366 "
+                        "days ahead",
+                    },
+                    "delay_ms": {
+                        "type": "integer",
+                        "minimum": 0,
+                        "description": "milliseconds from now, at most 366 days",
+                    },
+                    "payload": {
+                        "type": "object",
+                        "default": {},
+                        "description": f"a JSON object of at most {TIMER_PAYLOAD_MAX_BYTES} "
+                        "bytes, handed to the timer",
+                    },
+                    "key": {
+                        **TIMER_KEY,
+                        "description": "the timer's key, 1-64 characters of [A-Za-z0-9_.:-] "
+                        "(default: a new one)",
+                    },
+                },
+            ),
+            "oneOf": [{"required": ["at"]}, {"required": ["delay_ms"]}],
+        },
+        errors=TIMER_ERRORS,
+    ),
+    _capability(
+        "timers.cancel",
+        "Cancel this app's pending timer `key` → `{cancelled}` (false: none was pending).",
+        _params({"key": TIMER_KEY}),
+    ),
+)
+STORAGE_COUNTER_LIMIT = 2**53  # storage.incr: counters, deltas and bounds stay within ±2^53
+STORAGE_CURSOR_MAX = 8192  # characters of storage.find's ``after`` cursor
+_COUNTER = {
+    "type": "integer",
+    "minimum": -STORAGE_COUNTER_LIMIT,
+    "maximum": STORAGE_COUNTER_LIMIT,
+    "description": "an integer within ±2^53",
+}
+_SERVICE_STORAGE: tuple[Capability, ...] = (
+    _capability(
+        "storage.update",
+        "Change fields of the object under `key` (`set`, `unset`), only if its version is "
+        "still `expected_version` when given → `{version}`.",
+        _params(
+            {"collection": COLLECTION, "key": KEY},
+            {
+                "set": {
+                    "type": "object",
+                    "maxProperties": 64,
+                    "description": "an object {field: JSON value} of top-level fields to set",
+                },
+                "unset": {
+                    "type": "array",
+                    "description": "a list of top-level field names to remove",
+                },
+                "expected_version": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "the version read (storage.get); else conflict",
+                },
+                "upsert": {
+                    "type": "boolean",
+                    "default": False,
+                    "description": "true to create the object when there is none",
+                },
+            },
+        ),
+        errors=("conflict", "not_found", "duplicate_value", "quota_exceeded"),
+    ),
+    _capability(
+        "storage.incr",
+        "Add `delta` to the integer `field` (0 when absent) of the object under `key` (created "
+        "when none), atomically, only if the result stays within [`min`, `max`] → "
+        "`{value, version}`.",
+        _params(
+            {
+                "collection": COLLECTION,
+                "key": KEY,
+                "field": {
+                    "type": "string",
+                    "pattern": r"^[A-Za-z_][A-Za-z0-9_]{0,63}$",
+                    "description": "1-64 characters of [A-Za-z0-9_], not starting with a digit",
+                },
+                "delta": _COUNTER,
+            },
+            {
+                "min": {**_COUNTER, "default": 0},
+                "max": _COUNTER,
+            },
+        ),
+        errors=("limit_reached", "quota_exceeded"),
+    ),
+)
+# Service money (issue 14): holds (``payments.request`` with ``capture: false``, then capture
+# or void) and payouts from the app's merchant balance.
+PAYMENT_ID = {"type": "string", "description": "a payment id of this app"}
+CURRENCY = {
+    "type": "string",
+    "pattern": CURRENCY_PATTERN.pattern,
+    "description": "an ISO 4217 code such as 'USD'",
+}
+_SERVICE_MONEY: tuple[Capability, ...] = (
+    # ``payments.request`` again, with ``capture``: this entry replaces the one in ``_TABLE``
+    # (same name, same place in ``CAPABILITIES``), so the older table stays untouched.
+    _capability(
+        "payments.request",
+        "Ask the invoking user to pay; the outcome comes as a signed event → "
+        "`{payment_id, status}`. With `capture: false` the money is only held until the app "
+        "captures or voids it (`payment.authorized`).",
+        _params(
+            {
+                "amount": AMOUNT,
+                "currency": CURRENCY,
+                "description": {
+                    "type": "string",
+                    "pattern": r"\S",
+                    "description": f"a string of 1-{PAYMENT_DESCRIPTION_MAX} characters once "
+                    "trimmed",
+                },
+                "order_ref": REF,
+            },
+            {
+                "capture": {
+                    "type": "boolean",
+                    "default": True,
+                    "description": "false: authorize a hold, captured or voided later "
+                    "(voided by itself at its expiry)",
+                },
+            },
+        ),
+        errors=(
+            "order_ref_reused",
+            "amount_too_large",
+            "unknown_currency",
+            "payments_unavailable",
+        ),
+        user=True,
+    ),
+    _capability(
+        "payments.capture",
+        "Take `amount` (default: all) of an authorized hold of this app, the rest back to the "
+        "user, less the platform's fee; once → `{payment_id, status, captured, fee, released}`.",
+        _params({"payment_id": PAYMENT_ID}, {"amount": AMOUNT}),
+        errors=(
+            "not_found",
+            "not_authorized",
+            "capture_exceeds_hold",
+            "amount_too_large",
+            "payment_in_progress",
+            "payments_unavailable",
+        ),
+    ),
+    _capability(
+        "payments.void",
+        "Give an authorized hold of this app back to the user in full → "
+        "`{payment_id, status, released}`.",
+        _params({"payment_id": PAYMENT_ID}),
+        errors=("not_found", "not_authorized", "payment_in_progress", "payments_unavailable"),
+    ),
+    _capability(
+        "payments.payout",
+        "Pay a user of this app (per-app id) from the app's merchant balance, never beyond it, "
+        "once per `payout_ref` → `{payout_id, status, amount, fee, currency}`.",
+        _params(
+            {
+                "user_id": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": USER_ID_MAX,
+                    "description": f"a per-app user id of 1-{USER_ID_MAX} characters",
+                },
+                "amount": AMOUNT,
+                "currency": CURRENCY,
+                "payout_ref": REF,
+            }
+        ),
+        errors=(
+            "not_found",
+            "insufficient_merchant_funds",
+            "payout_ref_reused",
+            "payout_in_progress",
+            "amount_too_large",
+            "unknown_currency",
+            "payments_unavailable",
+        ),
+    ),
+    _capability(
+        "payments.request_transfer",
+        "Ask one user of this app to pay another (per-app ids), e.g. their share of a bill; "
+        "the payer confirms like a payment and the outcome comes as a signed "
+        "`transfer_request.*` event → `{payment_id, status}`.",
+        _params(
+            {
+                "from_user_id": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": USER_ID_MAX,
+                    "description": f"the payer's per-app id, 1-{USER_ID_MAX} characters",
+                },
+                "to_user_id": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": USER_ID_MAX,
+                    "description": f"the payee's per-app id, 1-{USER_ID_MAX} characters",
+                },
+                "amount": AMOUNT,
+                "currency": CURRENCY,
+                "transfer_ref": REF,
+            },
+            {
+                "note": {
+                    "type": "string",
+                    "maxLength": PAYMENT_DESCRIPTION_MAX,
+                    "description": f"text of at most {PAYMENT_DESCRIPTION_MAX} characters "
+                    "shown to the payer",
+                },
+            },
+        ),
+        errors=(
+            "not_found",
+            "same_user",
+            "transfer_ref_reused",
+            "amount_too_large",
+            "unknown_currency",
+            "payments_unavailable",
+        ),
+        conversation=True,
+    ),
+)
+# Service chats and calls (issue 14 items 4, 5).
+CALL_MEDIA = ("audio", "video")
+CALL_PARTICIPANTS_MAX = 32  # per-app user ids one ``calls.start`` may ring
+CALL_TITLE_MAX = 100
+SUBSCRIPTION_STATUSES = ("granted", "declined", "asked")
+
+
+def check_call_participants(value: Any) -> list[str] | None:
+    """``calls.start``'s ``participant_ids``, checked (the schema subset has no ``items``):
+    None, or a list of 1-``CALL_PARTICIPANTS_MAX`` distinct per-app user ids, returned
+    without repeats. Raises ``sdk.errors.InvalidParams`` with the same message on both sides."""
+    from sdk.errors import InvalidParams  # sdk.errors imports nothing of this module
+
+    if value is None:
+        return None
+    ok = (
+        isinstance(value, list)
+        and 1 <= len(value) <= CALL_PARTICIPANTS_MAX
+        and all(isinstance(v, str) and 1 <= len(v) <= USER_ID_MAX for v in value)
+    )
+    if not ok:
+        raise InvalidParams(
+            f"participant_ids must be a list of 1-{CALL_PARTICIPANTS_MAX} per-app user ids"
+        )
+    return list(dict.fromkeys(value))
+
+
+_SERVICE_CHATS_AND_CALLS: tuple[Capability, ...] = (
+    _capability(
+        "notifications.request_subscription",
+        "Ask the invoking user (a consent sheet) to receive this app's service messages → "
+        "`{status}`: `granted` (already), `declined` (they said no before: not asked again) "
+        "or `asked`; their answer comes later as a `subscription.granted` / "
+        "`subscription.declined` event (when `events.accepts` has it).",
+        _params({}),
+        user=True,
+    ),
+    _capability(
+        "calls.start",
+        "Start a voice or video call in this conversation (or `conversation_id`, one that has "
+        "this app) with the app as its origin: the participants' devices ring and each joins "
+        "by answering — nobody is put in the call → `{call_id}`. The app then gets "
+        "`call.started` (first person joined) and `call.ended` `{outcome, duration_seconds}` "
+        "events (when `events.accepts` has them).",
+        _params(
+            {
+                "media": {
+                    "type": "string",
+                    "enum": list(CALL_MEDIA),
+                    "description": "audio or video",
+                }
+            },
+            {
+                "conversation_id": _text(MESSAGE_ID_MAX, "a conversation id"),
+                "participant_ids": {
+                    "type": "array",
+                    "description": f"a list of 1-{CALL_PARTICIPANTS_MAX} per-app user ids, "
+                    "members of the conversation, to ring (default: every member)",
+                },
+                "title": _text(CALL_TITLE_MAX, "a title shown with the ring"),
+            },
+        ),
+        errors=("not_a_member", "nobody_to_call", "user_busy", "call_in_progress"),
+    ),
+)
+# app.setup: what an administrator set up for the app (manifest ``config`` and ``roles``).
+# Granted implicitly to a manifest that declares ``config`` or ``roles`` (sdk.manifest).
+CONFIG_VALUE_MAX = 4000  # characters of one config value
+_APP_SETUP: tuple[Capability, ...] = (
+    _capability(
+        "app.setup",
+        "This app's configuration as an administrator set it (only the names the manifest "
+        "declares in `config`, secrets included) and the invoking user's roles in this app "
+        "(only those the manifest declares in `roles`) → `{config, roles}`; the runtime fills "
+        "`ctx.config` and `ctx.roles` with it before each handler runs.",
+        _params({}),
+    ),
+)
+_WEB_VIEWS: tuple[Capability, ...] = ()
+
+CAPABILITIES: dict[str, Capability] = {
+    capability.name: capability
+    for capability in (
+        *_TABLE,
+        *_TIMERS,
+        *_SERVICE_STORAGE,
+        *_SERVICE_MONEY,
+        *_SERVICE_CHATS_AND_CALLS,
+        *_APP_SETUP,
+        *_WEB_VIEWS,
+    )
+}
 
 
 def _param_cell(schema: dict[str, Any]) -> str:

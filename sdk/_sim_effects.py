@@ -9,22 +9,24 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from sdk._sim_app_setup import AppSetupMixin
+from sdk._sim_calls import CallsMixin
 from sdk._sim_media import MediaMixin
+from sdk._sim_payments import EFFECTS as PAYMENTS_EFFECTS
+from sdk._sim_storage import StorageMixin
+from sdk._sim_timers import TimersMixin
 from sdk._sim_world import SimCall, SimConversation, SimMessage, SimUser
-from sdk.capabilities import FIND_SCAN_MAX, check_emit, check_fetch_target, json_size
+from sdk.capabilities import check_emit, check_fetch_target
 from sdk.errors import (
     Conflict,
     HostError,
-    InvalidParams,
     NotFound,
     PermissionDenied,
-    QuotaExceeded,
     ScopeDenied,
 )
-from sdk.filters import FilterError, select
 
 
-class EffectsMixin(MediaMixin):
+class EffectsMixin(MediaMixin, AppSetupMixin, CallsMixin, StorageMixin, TimersMixin):
     """The in-memory effects of every capability but ``payments.*`` (``sdk._sim_payments``);
     ``media.upload`` is ``sdk._sim_media``'s."""
 
@@ -106,41 +108,6 @@ class EffectsMixin(MediaMixin):
         return {"id": user.id, "display_name": user.display_name, "avatar_url": user.avatar_url}
 
     # --- storage: like the host, a key and its value count against the app's quota ---------
-
-    def _storage_get(self, call: SimCall, params: dict) -> dict:
-        items = self._storage.get(params["collection"], {})
-        return {"value": copy.deepcopy(items.get(params["key"]))}
-
-    def _storage_used(self) -> int:
-        return sum(
-            len(key.encode()) + json_size(value)
-            for items in self._storage.values()
-            for key, value in items.items()
-        )
-
-    def _storage_put(self, call: SimCall, params: dict) -> dict:
-        collection, key, value = params["collection"], params["key"], params["value"]
-        items = self._storage.setdefault(collection, {})
-        previous = len(key.encode()) + json_size(items[key]) if key in items else 0
-        size = len(key.encode()) + json_size(value)
-        if self._storage_used() - previous + size > self.storage_quota_bytes:
-            limit = self.storage_quota_bytes
-            raise QuotaExceeded(f"this app's storage is limited to {limit} bytes")
-        items[key] = copy.deepcopy(value)
-        return {}
-
-    def _storage_delete(self, call: SimCall, params: dict) -> dict:
-        self._storage.get(params["collection"], {}).pop(params["key"], None)
-        return {}
-
-    def _storage_find(self, call: SimCall, params: dict) -> dict:
-        stored = sorted(self._storage.get(params["collection"], {}).items())[:FIND_SCAN_MAX]
-        items = ({"key": key, "value": value} for key, value in stored)
-        try:
-            found = select(params["filter"], items, params["limit"])
-        except FilterError as exc:
-            raise InvalidParams(str(exc)) from None
-        return {"items": copy.deepcopy(found)}
 
     # --- notifications, events, http ------------------------------------------------------
 
@@ -228,12 +195,13 @@ EFFECTS: dict[str, Effect] = {
     "group_state.get": EffectsMixin._get_group_state,
     "group_state.set": EffectsMixin._set_group_state,
     "users.profile": EffectsMixin._profile,
-    "storage.get": EffectsMixin._storage_get,
-    "storage.put": EffectsMixin._storage_put,
-    "storage.delete": EffectsMixin._storage_delete,
-    "storage.find": EffectsMixin._storage_find,
     "notifications.send": EffectsMixin._notify,
     "events.emit": EffectsMixin._emit,
     "http.fetch": EffectsMixin._fetch,
     "media.upload": EffectsMixin._upload_media,
+    **PAYMENTS_EFFECTS,
+    **TimersMixin.EFFECTS,
+    **StorageMixin.EFFECTS,
+    **CallsMixin.EFFECTS,
+    **AppSetupMixin.EFFECTS,
 }

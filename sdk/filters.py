@@ -15,6 +15,8 @@ a validated filter has at most ``MAX_CLAUSES`` clauses, and ``select`` spends at
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -295,3 +297,88 @@ def select(query: dict[str, Any], items: Iterable[dict[str, Any]], limit: int) -
         if matches(query, item["value"], budget):
             found.append(item)
     return found
+
+
+# --- sorted, paged ``storage.find`` (``sort`` over a declared index, ``after`` a cursor) --------
+
+SORT_ORDERS = ("asc", "desc")
+CURSOR_MAX = 8192  # characters of an ``after`` cursor
+
+
+def _type_rank(value: Any) -> tuple[int, Any]:
+    """A total order over stored values: missing and null, then booleans, numbers, strings,
+    and anything else by its JSON text — so documents of mixed types still sort and page."""
+    if value is _MISSING or value is None:
+        return (0, 0)
+    if isinstance(value, bool):
+        return (1, int(value))
+    if isinstance(value, int | float):
+        return (2, value)
+    if isinstance(value, str):
+        return (3, value)
+    return (4, json.dumps(value, sort_keys=True, separators=(",", ":")))
+
+
+def encode_cursor(field: str | None, order: str, value: Any, key: str) -> str:
+    """The opaque ``after`` cursor that continues a page past the item (``value``, ``key``)."""
+    text = json.dumps([field, order, value, key], separators=(",", ":"))
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, field: str | None, order: str) -> tuple[Any, str]:
+    """``(value, key)`` of a cursor made by ``encode_cursor`` for this very sort;
+    ``FilterError`` for anything else (tampered, or made for another sort)."""
+    try:
+        if len(cursor) > CURSOR_MAX:
+            raise ValueError
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        made_for, made_order, value, key = json.loads(text)
+    except (ValueError, TypeError, UnicodeDecodeError):
+        raise FilterError("after: not a cursor given by storage.find") from None
+    if made_for != field or made_order != order or not isinstance(key, str):
+        raise FilterError("after: this cursor was given for another sort") from None
+    return value, key
+
+
+def select_page(
+    query: dict[str, Any],
+    items: Iterable[dict[str, Any]],
+    limit: int,
+    *,
+    sort_field: str | None = None,
+    order: str = "asc",
+    after: str | None = None,
+) -> tuple[list[dict], str | None]:
+    """``storage.find`` with ``sort`` and ``after``: the first ``limit`` of ``items``
+    (``{"key", "value", …}``, in key order) matching ``query``, ordered by ``sort_field`` of
+    their value (then key; ``order`` ``"asc"``/``"desc"``; without a field, by key), starting
+    after the cursor ``after``. Returns ``(page, next)``: ``next`` the cursor of the following
+    page, None when there is none. ``FilterError`` for a bad cursor or a too costly match."""
+    descending = order == "desc"
+
+    def position(value: Any, key: str) -> tuple:
+        return (_type_rank(value), key)
+
+    start = None
+    if after is not None:
+        value, key = decode_cursor(after, sort_field, order)
+        start = position(value, key)
+    budget = MatchBudget()
+    found = []
+    for item in items:
+        if not matches(query, item["value"], budget):
+            continue
+        value = _lookup(item["value"], sort_field) if sort_field else None
+        here = position(value, item["key"])
+        if start is not None and (here <= start if not descending else here >= start):
+            continue
+        found.append((here, value, item))
+        if sort_field is None and len(found) > limit:
+            break  # in key order already: one more than a page tells whether one follows
+    found.sort(key=lambda entry: entry[0], reverse=descending)
+    page = found[:limit]
+    if len(found) <= limit or not page:
+        return [item for _, _, item in page], None
+    _, value, last = page[-1]
+    value = None if value is _MISSING else value
+    return [item for _, _, item in page], encode_cursor(sort_field, order, value, last["key"])

@@ -21,6 +21,10 @@ SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 MANIFEST_FILE = "manifest.json"
 DEFAULT_ENTRY = "app.py"
 PAYMENT_EVENT_PREFIX = "payment."  # reserved for the host's payment events
+# Events only the host sends: an app may accept call.* and subscription.* (declared in
+# events.accepts), never emit them — even an app whose id is "call" or "subscription".
+HOST_EVENT_PREFIXES = (PAYMENT_EVENT_PREFIX, "call.", "subscription.", "transfer_request.")
+SETUP_PERMISSION = "app.setup"  # implied by a manifest's ``config`` or ``roles``
 
 
 @cache
@@ -92,8 +96,18 @@ def validate_manifest(data: Any, folder_name: str | None = None) -> dict[str, An
                         f"events.{field}[{index}]: {name!r}: payment.* events come only from"
                         " the host"
                     )
+                elif field == "emits" and name.startswith(HOST_EVENT_PREFIXES):
+                    problems.append(
+                        f"events.emits[{index}]: {name!r}: call.*, subscription.* and "
+                        "transfer_request.* events come only from the host"
+                    )
                 elif field == "emits" and not name.startswith(app_id + "."):
                     problems.append(f"events.emits[{index}]: {name!r} must start with '{app_id}.'")
+        for field in ("config", "roles"):
+            declared = [item["name"] for item in data.get(field, [])]
+            for index, name in enumerate(declared):
+                if name in declared[:index]:
+                    problems.append(f"{field}[{index}].name: {name!r} is declared twice")
         if "http.fetch" in data.get("permissions", []) and not data.get("http", {}).get(
             "allowed_domains"
         ):
@@ -111,7 +125,62 @@ def validate_manifest(data: Any, folder_name: str | None = None) -> dict[str, An
     manifest.setdefault("webview", None)
     manifest.setdefault("remote", None)
     manifest.setdefault("entry", DEFAULT_ENTRY)
+    manifest.setdefault("requirements", [])
+    manifest["config"] = [
+        {
+            "name": c["name"],
+            "secret": c.get("secret", False),
+            "description": c.get("description", ""),
+        }
+        for c in manifest.get("config", [])
+    ]
+    manifest["roles"] = [
+        {"name": r["name"], "description": r.get("description", "")}
+        for r in manifest.get("roles", [])
+    ]
+    # An app that declares settings or roles may read them (``app.setup``) without listing it.
+    if (manifest["config"] or manifest["roles"]) and SETUP_PERMISSION not in manifest[
+        "permissions"
+    ]:
+        manifest["permissions"].append(SETUP_PERMISSION)
     return manifest
+
+
+def missing_requirement(manifest: dict[str, Any]) -> str | None:
+    """The first of the manifest's ``requirements`` this Python lacks — ``"requests>=2"`` when
+    requests is absent or older (``packaging`` compares versions when it is installed; without
+    it only the presence of the distribution is checked) — or None when all are there."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    for requirement in manifest.get("requirements", []):
+        name, specifier = _split_requirement(requirement)
+        try:
+            installed = version(name)
+        except PackageNotFoundError:
+            return requirement
+        if specifier and not _satisfies(installed, specifier):
+            return requirement
+    return None
+
+
+def _split_requirement(requirement: str) -> tuple[str, str]:
+    text = requirement.strip()
+    for index, char in enumerate(text):
+        if char in "<>=!~ ":
+            return text[:index], text[index:].strip()
+    return text, ""
+
+
+def _satisfies(installed: str, specifier: str) -> bool:
+    try:
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
+        from packaging.version import InvalidVersion
+    except ImportError:  # no packaging: the distribution is there, that is all we can tell
+        return True
+    try:
+        return SpecifierSet(specifier).contains(installed, prereleases=True)
+    except (InvalidSpecifier, InvalidVersion):
+        return False
 
 
 def load_manifest(app_dir: str | Path, *, check_folder_name: bool = True) -> dict[str, Any]:

@@ -73,6 +73,12 @@ class _Link:
         """The secret ``ctx.verify_payment_event()`` falls back to in the simulator."""
         return self._simulator.app_secret
 
+    @property
+    def manifest(self) -> dict[str, Any]:
+        """The app's manifest: ``App.handle`` asks ``app.setup`` when it declares config or
+        roles, as under the runtime."""
+        return self._simulator.manifest
+
     async def call(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         try:
             params = wire(params)
@@ -93,7 +99,8 @@ class Simulator(EffectsMixin, PaymentsMixin):
     function ``(user, scope) -> bool``; unset scopes are granted. ``secret`` is the app's
     secret (``sim.app_secret``): it signs launch tokens, requests and payment events;
     ``storage_quota_bytes`` bounds the app's storage; ``deadline`` is the seconds a command,
-    action or event may take.
+    action or event may take; ``config`` the settings an administrator set (``ctx.config``;
+    people's roles: ``sim.grant_role(user, role)``).
     """
 
     def __init__(
@@ -106,6 +113,7 @@ class Simulator(EffectsMixin, PaymentsMixin):
         storage_quota_bytes: int = STORAGE_QUOTA_BYTES,
         deadline: float = INTERACTIVE_DEADLINE,
         locale: str = "en",
+        config: Mapping[str, str] | None = None,
     ) -> None:
         if isinstance(app, App):
             if manifest is None:
@@ -137,6 +145,8 @@ class Simulator(EffectsMixin, PaymentsMixin):
         self._http: dict[str, Any] = {}
         self._nonces = signing.NonceCache()
         self._init_payments()
+        self._init_timers()
+        self._init_app_setup(config)
 
     # --- the world ------------------------------------------------------------------------
 
@@ -260,7 +270,9 @@ class Simulator(EffectsMixin, PaymentsMixin):
         ``payment.failed`` with ``payload`` exactly as given — a forged or altered event, to
         check that the handler's ``ctx.verify_payment_event()`` refuses it (genuine ones come
         from ``confirm_payment``/``cancel_payment``)."""
-        payments = name in PAYMENT_EVENTS and "payments.request" in self.manifest["permissions"]
+        payments = name in PAYMENT_EVENTS and any(
+            p.startswith("payments.") for p in self.manifest["permissions"]
+        )
         if name not in self.manifest["events"]["accepts"] and not payments:
             raise HostRefused("event_not_accepted", f"{self.app_id} does not accept {name!r}")
         return await self._invoke("event", user, conversation, {"name": name, "payload": payload})

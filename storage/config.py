@@ -432,6 +432,13 @@ class Config:
         "mailto:admin@localhost",
         "Contact the push services may use about our pushes (a mailto: or https: URL).",
     )
+    hold_expiry: int = _setting(
+        "HOLD_EXPIRY",
+        _parse_int(60, 30 * 86400),
+        7 * 86400,
+        "Seconds an authorized payment hold (payments.request with capture=false) waits for the "
+        "app to capture it; then it is voided and the money goes back to the user.",
+    )
     log_level: str = _setting(
         "LOG_LEVEL", _parse_choice("debug", "info", "warning", "error"), "info", "Log verbosity."
     )

@@ -13,6 +13,7 @@ from messaging.context import Messaging
 from storage.config import Config
 from wallet.ledger import Ledger
 from wallet.store.accounts import Accounts
+from wallet.store.app_fees import AppFees
 from wallet.store.ledger_entries import LedgerEntries
 from wallet.store.ledger_txns import LedgerTxns
 from wallet.store.payment_orders import PaymentOrders
@@ -40,6 +41,7 @@ class Wallet:
     claims: RedPacketClaims
     payments: PaymentOrders
     topups: StripeTopups
+    fees: AppFees
     notify_app: NotifyApp | None = None
 
     @classmethod
@@ -62,6 +64,7 @@ class Wallet:
             claims=RedPacketClaims(db),
             payments=PaymentOrders(db),
             topups=StripeTopups(db),
+            fees=AppFees(db),
             notify_app=notify_app,
         )
 

@@ -8,7 +8,7 @@ again when a node finishes a transaction another node began, so every hook is id
 
 from __future__ import annotations
 
-from wallet.actions import common, payments, red_packets, topups, transfers
+from wallet.actions import common, holds, payments, red_packets, topups, transfers
 from wallet.context import Wallet
 
 
@@ -20,4 +20,5 @@ def register_hooks(wallet: Wallet) -> None:
     transfers.register_hooks(wallet)
     red_packets.register_hooks(wallet)
     payments.register_hooks(wallet)
+    holds.register_hooks(wallet)
     topups.register_hooks(wallet)

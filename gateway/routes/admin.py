@@ -10,10 +10,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.api import AUTH, BODY, QUERY, Api
-from gateway.keys import MESSAGING, MINIAPPS
+from gateway.keys import MESSAGING, MINIAPPS, WALLET
 from gateway.schemas import SESSION, obj, string
 from messaging.actions import admin
 from miniapps.host import admin as miniapps_admin
+from wallet.actions import fees
 
 api = Api("admin", "Administration and moderation (admins), and reporting a message")
 
@@ -353,3 +354,56 @@ async def admin_audit(request: web.Request) -> dict:
         limit=query.get("limit", 100),
     )
     return {"entries": entries}
+
+
+# --- the platform's fee on an app's captures and payouts (wallet) ----------------------------
+
+FEE = obj(
+    {
+        "app_id": {"type": "string"},
+        "currency": {"type": "string"},
+        "basis_points": {"type": "integer"},
+        "fixed": {"type": "integer"},
+        "updated_by": {"type": "string"},
+        "updated_at": {"type": "string"},
+    }
+)
+
+
+@api.post(
+    "/api/v1/admin/miniapps/{app_id}/fees",
+    summary="Set the platform's fee on a mini-program's captures and payouts in one currency: "
+    "fixed + amount * basis_points / 10000 minor units, booked to fee:<CUR> (admins; audited)",
+    body=obj(
+        {
+            "currency": string(3, 3, description="ISO 4217 code, e.g. USD"),
+            "basis_points": {"type": "integer", "description": "1/100 of a percent, 0-5000"},
+            "fixed": {"type": "integer", "description": "minor units per capture or payout"},
+            "reason": REASON,
+        },
+        ["currency"],
+    ),
+    response=obj({"fee": FEE}),
+    errors=("app_not_found", "unknown_currency", "invalid_field"),
+    admin=True,
+)
+async def admin_set_fee(request: web.Request) -> dict:
+    app_id = request.match_info["app_id"]
+    fee = await fees.do_set_fee(
+        request.app[WALLET],
+        _admin_id(request),
+        app_id,
+        request[BODY],
+        app_known=app_id in request.app[MINIAPPS].apps,
+    )
+    return {"fee": fee}
+
+
+@api.get(
+    "/api/v1/admin/miniapps/{app_id}/fees",
+    summary="The platform's fees on a mini-program, per currency (admins)",
+    response=obj({"fees": {"type": "array", "items": FEE}}),
+    admin=True,
+)
+async def admin_get_fees(request: web.Request) -> dict:
+    return {"fees": await fees.get_fees(request.app[WALLET], request.match_info["app_id"])}

@@ -60,6 +60,13 @@ async def readyz(request: web.Request) -> dict:
     checks = dict(await asyncio.gather(*probes))
     checks.setdefault("redis", "not configured")
     checks["sandbox"] = "degraded" if request.app[MINIAPPS].degraded else "ok"
+    # An app whose requirements are missing is disabled, the node still serves the others.
+    unavailable = request.app[MINIAPPS].apps_catalogue.unavailable()
+    checks["miniapps"] = (
+        "degraded: " + "; ".join(f"{a}: {why}" for a, why in sorted(unavailable.items()))
+        if unavailable
+        else "ok"
+    )
     if checks["mongodb"] != "ok":
         raise AppError(
             "not_ready",

@@ -5,8 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.api import AUTH, BODY, QUERY, Api
-from gateway.keys import CONFIG, MINIAPPS
+from gateway.keys import CONFIG, MESSAGING, MINIAPPS
 from gateway.schemas import obj, string
+from miniapps.host import app_config, roles, webviews
 from storage.errors import AppError
 from storage.mongo import iso
 
@@ -184,4 +185,178 @@ async def remote_rpc(request: web.Request) -> dict:
 async def launch(request: web.Request) -> dict:
     return await request.app[MINIAPPS].remote.do_launch(
         request[AUTH].user_id, request.match_info["conversation_id"], request.match_info["app_id"]
+    )
+
+
+# --- web-view bridge (sdk/js/bridge.js): the chat client asks on the page's behalf -------------
+# Authenticated twice: the user's bearer token and the launch token the web view was opened
+# with (which app asks, for whom); see miniapps/host/webviews.py.
+
+LAUNCH_TOKEN = string(4096, 1)
+WEBVIEW_ERRORS = ("bad_launch_token", "launch_expired", "app_disabled")
+
+
+@api.post(
+    "/api/v1/webviews/cards",
+    status=201,
+    summary="Share a web view's card into a chat the user picked and confirmed",
+    body=obj(
+        {"token": LAUNCH_TOKEN, "conversation_id": string(64, 1), "card": {"type": "object"}},
+        ["token", "conversation_id", "card"],
+    ),
+    response=obj({"message_id": {"type": "string"}, "conversation_id": {"type": "string"}}),
+    errors=(*WEBVIEW_ERRORS, "not_a_member", "app_not_installed", "permission_denied"),
+)
+async def webview_share_card(request: web.Request) -> dict:
+    body = request[BODY]
+    return await webviews.do_share_card(
+        request.app[MINIAPPS], request[AUTH].user_id, body["token"], body["conversation_id"],
+        body["card"],
+    )  # fmt: skip
+
+
+@api.post(
+    "/api/v1/webviews/contacts",
+    summary="The per-app id of a contact the user picked for a web view",
+    body=obj({"token": LAUNCH_TOKEN, "user_id": string(64, 1)}, ["token", "user_id"]),
+    response=obj({"user_id": {"type": "string"}}),
+    errors=(*WEBVIEW_ERRORS, "not_a_contact"),
+)
+async def webview_pick_contact(request: web.Request) -> dict:
+    body = request[BODY]
+    return await webviews.do_pick_contact(
+        request.app[MINIAPPS], request[AUTH].user_id, body["token"], body["user_id"]
+    )
+
+
+@api.post(
+    "/api/v1/webviews/payments",
+    status=201,
+    summary="A web view asks the user to pay (the client then shows its payment sheet)",
+    body=obj(
+        {
+            "token": LAUNCH_TOKEN,
+            "params": {"type": "object"},
+            "capture": {"type": "boolean"},
+        },
+        ["token", "params"],
+    ),
+    response=obj({"payment_id": {"type": "string"}, "status": {"type": "string"}}),
+    errors=(
+        *WEBVIEW_ERRORS,
+        "not_a_member",
+        "app_not_installed",
+        "permission_denied",
+        "invalid_params",
+        "order_ref_reused",
+        "holds_unavailable",
+    ),
+)
+async def webview_request_payment(request: web.Request) -> dict:
+    """``capture: false`` asks for a hold (``requestHold``): refused with ``holds_unavailable``
+    until the wallet can authorise now and capture later."""
+    body = request[BODY]
+    return await webviews.do_request_payment(
+        request.app[MINIAPPS],
+        request[AUTH].user_id,
+        body["token"],
+        body["params"],
+        capture=body.get("capture", True),
+    )
+
+
+# --- app setup: settings and roles (admins) -------------------------------------------------
+
+SETTING = obj(
+    {
+        "name": {"type": "string"},
+        "secret": {"type": "boolean"},
+        "description": {"type": "string"},
+        "set": {"type": "boolean"},
+        "value": {"type": ["string", "null"]},
+    }
+)
+APP_CONFIG = obj({"app_id": {"type": "string"}, "config": {"type": "array", "items": SETTING}})
+APP_ROLES = obj({"app_id": {"type": "string"}, "roles": {"type": "array"}})
+
+
+@api.get(
+    "/api/v1/admin/miniapps/{app_id}/config",
+    summary="An app's settings (admins): each declared one, whether it is set, and its value "
+    "unless it is a secret",
+    response=APP_CONFIG,
+    errors=("app_not_found",),
+    admin=True,
+)
+async def admin_get_config(request: web.Request) -> dict:
+    return await app_config.get_app_config(
+        request.app[MINIAPPS].apps_catalogue, request.match_info["app_id"]
+    )
+
+
+@api.route(
+    "PUT",
+    "/api/v1/admin/miniapps/{app_id}/config",
+    summary="Set or clear (null) some of an app's settings (admins; audited without values); "
+    "the app sees them from its next invocation",
+    body=obj({"values": {"type": "object", "maxProperties": 32}}, ["values"]),
+    response=APP_CONFIG,
+    errors=("app_not_found", "unknown_setting", "invalid_field"),
+    admin=True,
+)
+async def admin_set_config(request: web.Request) -> dict:
+    return await app_config.do_set_config(
+        request.app[MINIAPPS].apps_catalogue,
+        request.app[MESSAGING],
+        request[AUTH].user_id,
+        request.match_info["app_id"],
+        request[BODY]["values"],
+    )
+
+
+@api.get(
+    "/api/v1/admin/miniapps/{app_id}/roles",
+    summary="An app's declared roles, each with the people who have it (admins)",
+    response=APP_ROLES,
+    errors=("app_not_found",),
+    admin=True,
+)
+async def admin_get_roles(request: web.Request) -> dict:
+    return await roles.get_roles(
+        request.app[MINIAPPS].apps_catalogue, request.app[MESSAGING], request.match_info["app_id"]
+    )
+
+
+@api.post(
+    "/api/v1/admin/miniapps/{app_id}/roles/{role}/users/{user_id}",
+    summary="Grant a person a role in an app (admins; audited); granting it again is a no-op",
+    response=APP_ROLES,
+    errors=("app_not_found", "unknown_role", "user_not_found"),
+    admin=True,
+)
+async def admin_grant_role(request: web.Request) -> dict:
+    catalogue, messaging = request.app[MINIAPPS].apps_catalogue, request.app[MESSAGING]
+    app_id, info = request.match_info["app_id"], request.match_info
+    await roles.do_grant_role(
+        catalogue, messaging, request[AUTH].user_id, app_id, info["role"], info["user_id"]
+    )
+    return await roles.get_roles(catalogue, messaging, app_id)
+
+
+@api.delete(
+    "/api/v1/admin/miniapps/{app_id}/roles/{role}/users/{user_id}",
+    status=204,
+    summary="Take a role in an app back from a person (admins; audited)",
+    errors=("app_not_found", "unknown_role", "role_not_granted"),
+    admin=True,
+)
+async def admin_revoke_role(request: web.Request) -> None:
+    info = request.match_info
+    await roles.do_revoke_role(
+        request.app[MINIAPPS].apps_catalogue,
+        request.app[MESSAGING],
+        request[AUTH].user_id,
+        info["app_id"],
+        info["role"],
+        info["user_id"],
     )

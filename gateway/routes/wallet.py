@@ -286,10 +286,24 @@ PAYMENT = obj(
         **MONEY,
         "description": {"type": "string"},
         "order_ref": {"type": "string"},
-        "status": {"enum": ["pending", "paid", "cancelled", "expired"]},
+        "status": {"enum": ["pending", "paid", "cancelled", "expired", "authorized", "voided"]},
         "refunded": {"type": "integer"},
         "created_at": TIMESTAMP,
         "expires_at": TIMESTAMP,
+        "capture": {
+            "type": "boolean",
+            "description": "false: a hold — confirming authorizes it (status authorized); the "
+            "app then captures it (paid) or voids it (voided), or it is voided at its expiry",
+        },
+        "captured": {"type": ["integer", "null"], "description": "what a capture took"},
+        "hold_expires_at": {"type": ["string", "null"]},
+        "kind": {
+            "enum": ["payment", "transfer_request"],
+            "description": "transfer_request: the app asks you to pay another person "
+            "(to_user_id), not the app",
+        },
+        "to_user_id": {"type": ["string", "null"]},
+        "note": {"type": ["string", "null"]},
     }
 )
 
@@ -309,7 +323,8 @@ async def get_payment(request: web.Request) -> dict:
 
 @api.post(
     "/api/v1/wallet/payments/{payment_id}/confirm",
-    summary="Confirm a payment request (same as the payment.confirm socket event)",
+    summary="Confirm a payment request, hold or transfer request (same as the payment.confirm "
+    "socket event)",
     response=obj({"payment": PAYMENT}),
     errors=(
         "payment_not_found",

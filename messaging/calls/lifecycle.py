@@ -44,6 +44,8 @@ def call_view(call: dict[str, Any], participants: list[dict[str, Any]]) -> dict[
         "ended_at": iso(call.get("ended_at")),
         "outcome": call.get("outcome"),
         "duration_seconds": duration_seconds(call),
+        # A call a mini-program started: {app_id, name, title}; None for a person's call.
+        "origin": call.get("origin"),
         "participants": [
             {
                 "user_id": p["user_id"],
@@ -244,6 +246,76 @@ async def do_start(
     return {"call": view}
 
 
+async def do_start_for_app(
+    service: CallService,
+    conversation_id: str,
+    ring_ids: list[str] | None,
+    media: str,
+    origin: dict[str, Any],
+    started_by: str | None = None,
+) -> dict:
+    """A call a mini-program starts (``calls.start``): its caller is the app's bot
+    (``app:<id>``), which never joins; ``ring_ids`` (default: every member) ring and each joins
+    by accepting (``do_accept``), so nobody is put in a call without a tap. The same rules as a
+    person's call: one call per conversation (``call_busy``), people in another call are not
+    rung (all of them: ``user_busy``), at most the seats of a call join. ``origin``
+    (``{app_id, name, title}``) is in the call object and its ring; the app is told
+    ``call.started`` / ``call.ended`` through ``service.app_events``. ``started_by``: the user
+    whose invocation of the app started it (kept for those events, never shown)."""
+    membership = await service.ctx.membership.get(conversation_id)
+    if membership is None:
+        raise AppError("not_found", "there is no such conversation", status=404)
+    members = list(membership.member_ids)
+    if ring_ids is None:
+        ring_ids = members
+    elif any(u not in members for u in ring_ids):
+        raise AppError("not_a_member", "a participant is not a member of this conversation")
+    if not ring_ids:
+        raise AppError("nobody_to_call", "nobody is in this conversation", status=409)
+    in_calls = await service.participants.get_in_calls(ring_ids)
+    ring_ids = [u for u in ring_ids if u not in in_calls]
+    if not ring_ids:
+        raise AppError("user_busy", "everyone to call is in another call", status=409)
+    now = now_ms()
+    call_id = new_id()
+    await _claim_conversation(service, conversation_id, call_id, now)
+    call = {
+        "_id": call_id,
+        "conversation_id": conversation_id,
+        "conversation_type": membership.type,
+        "media": media,
+        "caller_id": f"app:{origin['app_id']}",
+        "origin": origin,
+        "ring_ids": ring_ids,
+        "started_by": started_by,
+        "state": "ringing",
+        "created_at": now,
+        "ring_expires_at": now + int(service.ctx.config.call_ring_timeout * 1000),
+        "heartbeat_at": now,
+    }
+    try:
+        await service.calls.add_call(call)
+    except BaseException:
+        await service.active.release(conversation_id, call_id)
+        raise
+    service.hosted.add(call_id)
+    view = await view_of(service, call)
+    await _emit(service, "call.ring", {"users": ring_ids}, {"call": view})
+    await record(service, call, final=False)
+    return {"call": view}
+
+
+async def _tell_app(service: CallService, name: str, call: dict[str, Any], extra: dict) -> None:
+    """``call.started`` / ``call.ended`` to the app that started ``call`` (none for people's
+    calls); a failure to deliver is logged, never the call's problem."""
+    if not call.get("origin") or service.app_events is None:
+        return
+    try:
+        await service.app_events(name, call, extra)
+    except Exception:
+        log.exception("telling the app about call %s failed", call["_id"])
+
+
 async def do_accept(
     service: CallService, user_id: str, session_id: str | None, call_id: str
 ) -> dict:
@@ -269,6 +341,7 @@ async def do_accept(
         answered = await service.calls.answer(call_id, now)
         if answered is not None:
             await record(service, answered, final=False)  # "in progress"
+            await _tell_app(service, "call.started", answered, {"user_id": user_id})
     # Read after the seat and the join: if the call is live now, whoever ends it later also
     # releases them (``finish``); if it ended meanwhile, we undo them ourselves.
     call = answered or await service.calls.get_call(call_id)
@@ -310,7 +383,8 @@ async def do_decline(
             for p in await service.participants.get_all(call_id)
             if p["state"] == "declined"
         }
-        if set(membership.member_ids) - {call["caller_id"]} <= declined:
+        rung = set(call.get("ring_ids") or membership.member_ids)  # an app's call: its ring
+        if rung - {call["caller_id"]} <= declined:
             await finish(service, call_id, "declined")
     return {}
 
@@ -401,6 +475,7 @@ async def finish(service: CallService, call_id: str, reason: str) -> dict | None
         view = await view_of(service, ended)
         payload = {"call": view, "reason": reason, "message_id": message and message["id"]}
         await _emit(service, "call.ended", {"users": membership.member_ids}, payload)
+    await _tell_app(service, "call.ended", ended, {"reason": reason})
     return ended
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from messaging.calls import lifecycle
@@ -40,6 +41,9 @@ class CallService:
         self.seats = CallSeats(ctx.db)
         self.media = MediaServer(list(ctx.config.ice_servers), self._signal, self._connection_lost)
         self.hosted: set[str] = set()  # calls started or joined on this node
+        # Where ``call.started``/``call.ended`` of a call a mini-program started go:
+        # (name, call document, extra) — the mini-program host's, set by the composition root.
+        self.app_events: Callable[[str, dict, dict], Awaitable[None]] | None = None
         self._scanner: asyncio.Task | None = None
 
     async def start(self) -> None:

@@ -8,6 +8,8 @@ node reloads it when any node changes it (pub/sub ``miniapps.disabled``).
 from __future__ import annotations
 
 from miniapps.host.registry import AppEntry
+from miniapps.host.store.app_config import AppConfigStore
+from miniapps.host.store.app_roles import AppRoles
 from miniapps.host.store.disabled_apps import DisabledApps
 from miniapps.host.store.installs import Installs
 from storage.errors import AppError
@@ -27,12 +29,24 @@ class Catalogue:
         # Apps an admin switched off (loaded by ``load_disabled``, kept fresh across nodes).
         self.disabled: set[str] = set()
         self._pubsub: PubSub | None = None
+        # What an admin set up per app: settings (``app_config``) and people's roles.
+        db = installs.collection.database
+        self.app_config = AppConfigStore(db)
+        self.app_roles = AppRoles(db)
 
     def views(self, sandbox: str) -> list[dict]:
         return [
-            {**entry.view(), "sandbox": sandbox, "enabled": app_id not in self.disabled}
+            {
+                **entry.view(),
+                "sandbox": sandbox,
+                "enabled": app_id not in self.disabled and entry.unavailable is None,
+            }
             for app_id, entry in self.apps.items()
         ]
+
+    def unavailable(self) -> dict[str, str]:
+        """Apps that cannot run on this server, each with its reason (``/readyz``)."""
+        return {a: e.unavailable for a, e in self.apps.items() if e.unavailable is not None}
 
     def check_app(self, app_id: object) -> AppEntry:
         entry = self.apps.get(app_id) if isinstance(app_id, str) else None
@@ -41,6 +55,12 @@ class Catalogue:
         return entry
 
     def check_enabled(self, entry: AppEntry) -> None:
+        if entry.unavailable is not None:
+            raise AppError(
+                "app_unavailable",
+                f"{entry.manifest['name']} cannot run on this server ({entry.unavailable})",
+                status=503,
+            )
         if entry.app_id in self.disabled:
             raise AppError(
                 "app_disabled",

@@ -17,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from messaging.calls.service import CallService
 from messaging.context import Messaging
 from miniapps.host import capabilities
 from miniapps.host.calls import CallRegistry
@@ -81,6 +82,8 @@ class MiniappHost:
         self.router = Router(messaging, self.installs, self.invoker)
         # The wallet, when money is on this server: ``payments.*`` capabilities need it.
         self.wallet = wallet
+        # The call service, set by the composition root (gateway/app.py calls_ctx): calls.start.
+        self.call_service: CallService | None = None
 
     async def serve(self, app_id: str, method: str, params: dict) -> Any:
         """Answer one capability call of an app (from its sandbox or its remote server)."""

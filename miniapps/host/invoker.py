@@ -75,11 +75,13 @@ class Invoker:
     async def _transport(self, entry: AppEntry) -> Transport:
         if entry.kind == "remote":
             return self._remote_transport(entry.app_id)
+        # One start per app even when many invocations arrive at once; while it is starting
+        # (registered, not yet running) callers wait for it rather than get a stopped process.
+        starting = self._starting.setdefault(entry.app_id, asyncio.Lock())
         process = self._processes.get(entry.app_id)
-        if process is not None:
+        if process is not None and not starting.locked():
             return process
-        # One start per app even when many invocations arrive at once.
-        async with self._starting.setdefault(entry.app_id, asyncio.Lock()):
+        async with starting:
             process = self._processes.get(entry.app_id)
             if process is None:
                 process = await self._start(entry)

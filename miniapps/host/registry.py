@@ -19,6 +19,8 @@ class AppEntry:
     folder: Path | None  # None for a remote app (it runs elsewhere, reached over HTTPS)
     manifest: dict[str, Any]
     kind: str = "hosted"  # or "remote"
+    # Why the app cannot run on this server (``missing_requirement: requests>=2``), or None.
+    unavailable: str | None = None
 
     @property
     def commands(self) -> list[str]:
@@ -40,12 +42,13 @@ class AppEntry:
             "kind": self.kind,
             # Clients show "Open" for apps with a web view (opened through …/launch).
             "webview": bool((m.get("webview") or {}).get("entry")),
+            "unavailable": self.unavailable,
         }
 
 
 def discover(folder: Path = BUILTIN_DIR) -> tuple[dict[str, AppEntry], dict[str, str]]:
     """Every valid app under ``folder``, and the reason each invalid one was refused."""
-    from sdk.manifest import ManifestError, load_manifest
+    from sdk.manifest import ManifestError, load_manifest, missing_requirement
 
     apps: dict[str, AppEntry] = {}
     refused: dict[str, str] = {}
@@ -58,5 +61,10 @@ def discover(folder: Path = BUILTIN_DIR) -> tuple[dict[str, AppEntry], dict[str,
             refused[app_dir.name] = str(exc)
             log.error("mini-program %s refused: %s", app_dir.name, exc)
             continue
-        apps[manifest["id"]] = AppEntry(manifest["id"], app_dir, manifest)
+        # A package the app imports is missing: listed, but disabled with the reason.
+        missing = missing_requirement(manifest)
+        unavailable = f"missing_requirement: {missing}" if missing else None
+        if unavailable:
+            log.error("mini-program %s disabled: %s", app_dir.name, unavailable)
+        apps[manifest["id"]] = AppEntry(manifest["id"], app_dir, manifest, unavailable=unavailable)
     return apps, refused

@@ -259,3 +259,142 @@ def resolve(params: Any, values: dict[str, Any]) -> Any:
     if isinstance(params, str) and params in PLACEHOLDERS:
         return values[params]
     return params
+
+
+# app.setup (issue 14: app configuration and roles): no params (refusals: call_id, permission).
+VALID["app.setup"] = [{}]
+
+# --- service storage (issue 14): storage.update, storage.incr, storage.find sort/after ------
+# Cases run in order in one world: the valid ones first, so a document they create is there
+# for the invalid ones. Sorting and unique fields need the manifest's storage.indexes: they
+# are tested in tests/sdk/test_service_storage.py and tests/miniapps/test_service_storage.py.
+VALID["storage.update"] = [
+    {"collection": "c", "key": "doc", "set": {"n": 1}, "upsert": True, "expected_version": 0},
+    {"collection": "c", "key": "doc", "set": {"m": 2}, "unset": ["n"]},
+    {"collection": "c", "key": "doc", "set": {"n": 3}, "expected_version": 2},
+]
+INVALID["storage.update"] = [
+    {"collection": "c", "key": "doc", "set": {"n": 4}, "expected_version": 987654},  # conflict
+    {"collection": "c", "key": "missing", "set": {"n": 1}},  # not_found
+    {"collection": "c", "key": "doc", "set": {"big": "x" * STORAGE_VALUE_MAX_BYTES}},
+    {"collection": "c", "key": "doc", "set": {"n": 1}, "unset": ["n"]},
+    {"collection": "c", "key": "doc", "unset": [7]},
+    {"collection": "c", "key": "doc", "set": {"n": 1}, "expected_version": -1},
+]
+VALID["storage.incr"] = [
+    {"collection": "c", "key": "stock", "field": "left", "delta": 2},
+    {"collection": "c", "key": "stock", "field": "left", "delta": -1},
+    {"collection": "c", "key": "stock", "field": "left", "delta": 5, "min": -3, "max": 6},
+    {"collection": "c", "key": "stock", "field": "left", "delta": 0, "min": None, "max": None},
+]
+INVALID["storage.incr"] = [
+    {"collection": "c", "key": "stock", "field": "left", "delta": -7},  # limit_reached
+    {"collection": "c", "key": "stock", "field": "left", "delta": 1, "max": 6},
+    {"collection": "c", "key": "stock", "field": "left", "delta": 1, "min": 5, "max": 4},
+    {"collection": "c", "key": "stock", "field": "a.b", "delta": 1},
+    {"collection": "c", "key": "stock", "field": "left", "delta": 1.5},
+    {"collection": "c", "key": "stock", "field": "left", "delta": 2**53 + 1},
+]
+VALID["storage.find"] += [
+    {"collection": "c", "sort": None, "after": None},
+]
+INVALID["storage.find"] += [
+    {"collection": "c", "sort": {"field": "undeclared"}},
+    {"collection": "c", "sort": {"field": "n", "order": "up"}},
+    {"collection": "c", "sort": {"field": 3}},
+    {"collection": "c", "after": "not-a-cursor"},
+    {"collection": "c", "sort": {"field": "n"}, "after": "W251bGwsImFzYyIsbnVsbCwiayJd"},
+]
+
+# Service money (issue 14): holds and payouts. Neither side has a hold or a merchant balance
+# here, so capture/void answer not_found and a payout insufficient_merchant_funds (the happy
+# paths: tests/sdk/test_service_money.py, tests/miniapps/test_service_money.py).
+VALID["payments.request"].append(
+    {
+        "amount": 900,
+        "currency": "USD",
+        "description": "A hold",
+        "order_ref": "o-h",
+        "capture": False,
+    }
+)
+VALID["payments.capture"] = [{"payment_id": "pay-404"}, {"payment_id": "pay-404", "amount": 100}]
+INVALID["payments.capture"] = [{"payment_id": 7}, {"payment_id": "pay-404", "amount": 0}]
+VALID["payments.void"] = [{"payment_id": "pay-404"}]
+INVALID["payments.void"] = [{"payment_id": None}]
+VALID["payments.payout"] = [
+    {"user_id": "$me", "amount": 100, "currency": "USD", "payout_ref": "po-1"},
+    {"user_id": "u-nobody", "amount": 100, "currency": "USD", "payout_ref": "po-2"},
+]
+INVALID["payments.payout"] = [
+    {"user_id": "$me", "amount": 100, "currency": "usd", "payout_ref": "po-3"},
+    {"user_id": "$me", "amount": 100, "currency": "USD", "payout_ref": "bad ref"},
+    {"user_id": "$me", "amount": 1.5, "currency": "USD", "payout_ref": "po-3"},
+]
+
+# --- timers (issue 14): timers.schedule, timers.cancel -------------------------------------
+# The contract app declares the timer "tick"; every valid timer is an hour or more ahead, so
+# none fires during the test. A time is in epoch ms: "at" cases are made at import.
+import time as _time  # noqa: E402
+
+from sdk._capability_table import TIMER_MAX_AHEAD_MS, TIMER_PAYLOAD_MAX_BYTES  # noqa: E402
+
+_TIMERS_NOW = int(_time.time() * 1000)
+VALID["timers.schedule"] = [
+    {"name": "tick", "delay_ms": 3_600_000, "key": "contract-1"},
+    {"name": "tick", "delay_ms": 3_600_000, "payload": {"order": 7}},
+    {"name": "tick", "at": _TIMERS_NOW + 7_200_000, "key": "contract-2"},
+    {"name": "tick", "delay_ms": 5_400_000, "key": "contract-1", "payload": None},  # moves it
+]
+INVALID["timers.schedule"] = [
+    {"name": "undeclared", "delay_ms": 3_600_000},  # unknown_timer
+    {"name": "tick", "at": 1},  # invalid_time: past
+    {"name": "tick", "delay_ms": TIMER_MAX_AHEAD_MS + 1},  # invalid_time: too far
+    {"name": "tick", "at": _TIMERS_NOW + TIMER_MAX_AHEAD_MS + 3_600_000},  # invalid_time
+    {"name": "tick"},  # neither at nor delay_ms
+    {"name": "tick", "at": _TIMERS_NOW + 7_200_000, "delay_ms": 5},  # both
+    {"name": "tick", "delay_ms": 3_600_000, "key": "no spaces"},
+    {"name": "tick", "delay_ms": 3_600_000, "payload": {"x": "y" * TIMER_PAYLOAD_MAX_BYTES}},
+    {"name": "Tick", "delay_ms": 3_600_000},
+]
+VALID["timers.cancel"] = [{"key": "contract-2"}, {"key": "contract-2"}, {"key": "never-set"}]
+INVALID["timers.cancel"] = [{"key": "no spaces"}, {"key": ""}]
+
+# Service chats and calls (issue 14 items 4, 5). The contract app's user opted in on both sides,
+# so a subscription request is "granted". Cases run in order in one world: the valid call rings
+# the invoker only, the first invalid one meets it (call_in_progress); the others are refused
+# before that check.
+VALID["notifications.request_subscription"] = [{}]
+VALID["calls.start"] = [{"media": "video", "participant_ids": ["$me"], "title": "Visit"}]
+INVALID["calls.start"] = [
+    {"media": "audio"},  # call_in_progress: the valid case's call is still ringing
+    {"media": "hologram"},
+    {"media": "audio", "participant_ids": []},
+    {"media": "audio", "participant_ids": ["u-nobody"]},
+    {"media": "audio", "participant_ids": "$me"},
+    {"media": "audio", "conversation_id": "not-a-chat-of-this-app"},
+]
+# (A transfer request between two people the app knows: tests/miniapps/test_service_money.py.)
+VALID["payments.request_transfer"] = [
+    {
+        "from_user_id": "u-nobody",
+        "to_user_id": "$me",
+        "amount": 500,
+        "currency": "USD",
+        "transfer_ref": "split-1",
+    },
+    {
+        "from_user_id": "$me",
+        "to_user_id": "$me",
+        "amount": 500,
+        "currency": "USD",
+        "transfer_ref": "split-2",
+        "note": "dinner",
+    },
+]
+INVALID["payments.request_transfer"] = [
+    {"from_user_id": "$me", "to_user_id": "$me", "amount": 5, "currency": "USD",
+     "transfer_ref": "bad ref"},
+    {"from_user_id": "$me", "to_user_id": "$me", "amount": 5, "currency": "USD",
+     "transfer_ref": "split-3", "note": "n" * 201},
+]  # fmt: skip

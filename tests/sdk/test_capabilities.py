@@ -54,6 +54,7 @@ MANIFEST = {
     "commands": [{"name": "contract", "description": "does nothing"}],
     "events": {"emits": ["contract.done"], "accepts": []},
     "http": {"allowed_domains": ["127.0.0.1", "api.example.com"]},
+    "timers": ["tick"],
 }
 URL = "https://api.example.com/rate"
 OFFLINE = {"$me": None, "$card": "m-1", "$version": 0, "$url": URL, "$media": UNKNOWN_MEDIA}
@@ -203,6 +204,7 @@ async def test_the_simulator_answers_every_case(name):
     give an error code: the simulator applies the contract."""
     app = App("contract")
     app.command("contract")(lambda ctx: None)
+    app.timer("tick")(lambda ctx: None)
     sim = Simulator(app, manifest=MANIFEST)
     sim.fake_http(URL, body="{}")
     alice = sim.user("alice")
@@ -212,8 +214,13 @@ async def test_the_simulator_answers_every_case(name):
     values = {**OFFLINE, "$me": alice.id, "$card": card["message_id"], "$media": upload["media_id"]}
     for label, valid, params in all_cases(name):
         outcome, answer = await sim.call_capability(alice, chat, name, resolve(params, values))
-        if name == "payments.refund":
+        if name in ("payments.refund", "payments.capture", "payments.void"):
+            # there is no payment of this app to refund, capture or void
             assert (outcome, answer) == ("error", "not_found") or not valid, label
+        elif name in ("payments.payout", "payments.request_transfer") and valid:
+            # no merchant balance to pay out, no such user to ask
+            assert outcome == "error", label
+            assert answer in ("not_found", "insufficient_merchant_funds", "same_user"), label
         elif valid:
             assert outcome == "ok", (label, answer)
         if not valid:
@@ -226,6 +233,7 @@ async def test_the_simulator_answers_every_case(name):
 async def test_call_capability_has_the_hosts_checks():
     app = App("contract")
     app.command("contract")(lambda ctx: None)
+    app.timer("tick")(lambda ctx: None)
     manifest = {**MANIFEST, "permissions": ["messages.send_text", "users.profile"]}
     sim = Simulator(app, manifest=manifest, consent={"users.profile": False})
     alice = sim.user("alice")

@@ -115,7 +115,18 @@ def test_every_protocol_capability_is_a_permission():
         "http.fetch",
         "payments.request",
         "payments.refund",
+        "payments.capture",
+        "payments.void",
+        "payments.payout",
+        "payments.request_transfer",
         "media.upload",
+        "storage.update",
+        "storage.incr",
+        "timers.schedule",
+        "timers.cancel",
+        "calls.start",
+        "notifications.request_subscription",
+        "app.setup",
     }
 
 
@@ -194,3 +205,21 @@ def test_a_valid_card_and_the_builders():
 )
 def test_each_card_error_names_its_field(card, field):
     assert card_error(card).startswith(field)
+
+
+@pytest.mark.parametrize("name", ["call.started", "subscription.granted", "payment.succeeded"])
+def test_an_app_cannot_emit_the_hosts_events(name):
+    """Even an app whose id is the event's namespace cannot emit what only the host sends."""
+    app_id = name.split(".")[0]
+    manifest = {
+        "id": app_id,
+        "name": "Forger",
+        "version": "1.0.0",
+        "description": "tries to forge host events",
+        "permissions": [],
+        "commands": [],
+        "events": {"emits": [name], "accepts": []},
+        "entry": "app.py",
+    }
+    with pytest.raises(ManifestError, match="only from"):
+        validate_manifest(manifest)

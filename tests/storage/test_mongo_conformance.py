@@ -1432,3 +1432,54 @@ async def test_scalar_array_equality_with_index(mongo_db):
     await c.create_index("tags")
     await c.insert_many([{"_id": 1, "tags": ["x", "y"]}, {"_id": 2, "tags": ["y"]}])
     assert await _ids(c.find({"tags": "x"})) == [1]
+
+
+# --- service storage (issue 14): bounded counters in a sub-document --------------------------
+
+
+async def test_bounded_counter_in_a_subdocument_under_200_concurrent_clients(mongo_db):
+    # storage.incr: one conditional find_one_and_update on a dotted path, bounds in the filter.
+    c = mongo_db.c
+    await c.insert_one({"_id": "stock", "counters": {"left": 50}, "version": 0})
+
+    async def take() -> dict | None:
+        return await c.find_one_and_update(
+            {"_id": "stock", "counters.left": {"$gte": 1, "$lte": 2**53 + 1}},
+            {"$inc": {"counters.left": -1, "version": 1}, "$set": {"at": 1}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    results = await asyncio.gather(*(take() for _ in range(200)))
+    taken = [r for r in results if r is not None]
+    assert len(taken) == 50
+    assert sorted(r["counters"]["left"] for r in taken) == list(range(50))
+    assert await c.find_one({"_id": "stock"}) == {
+        "_id": "stock",
+        "counters": {"left": 0},
+        "version": 50,
+        "at": 1,
+    }
+
+
+async def test_set_an_empty_subdocument_then_inc_inside_it(mongo_db):
+    c = mongo_db.c
+    await c.insert_one({"_id": 1, "counters": {"n": 5}})
+    await c.update_one({"_id": 1}, {"$set": {"counters": {}}, "$inc": {"version": 1}})
+    assert await c.find_one({"_id": 1}) == {"_id": 1, "counters": {}, "version": 1}
+    assert await c.find_one({"_id": 1, "counters.n": {"$exists": False}}) is not None
+    await c.update_one({"_id": 1, "counters.n": {"$exists": False}}, {"$set": {"counters.n": 2}})
+    await c.update_one({"_id": 1}, {"$inc": {"counters.n": 3}})
+    assert (await c.find_one({"_id": 1}))["counters"] == {"n": 5}
+
+
+@deviation("a projection on a dotted path (find_one_and_update) leaves the field out")
+async def test_find_one_and_update_projection_on_a_dotted_path(mongo_db):
+    c = mongo_db.c
+    await c.insert_one({"_id": 1, "counters": {"n": 1, "m": 2}, "x": 3})
+    doc = await c.find_one_and_update(
+        {"_id": 1},
+        {"$inc": {"counters.n": 1}},
+        projection={"counters.n": 1},
+        return_document=ReturnDocument.AFTER,
+    )
+    assert doc == {"_id": 1, "counters": {"n": 2}}

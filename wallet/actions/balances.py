@@ -82,9 +82,10 @@ async def do_dev_topup(
 
 
 async def get_reconciliation(wallet: Wallet) -> dict[str, Any]:
-    """Per currency: what users, merchants and holds have against the external accounts (the
-    sum must be zero), what card refunds and chargebacks took back from users, every account
-    whose entries do not add up to its balance, and every user account below zero."""
+    """Per currency: what users, merchants, holds and the fee account have against the
+    external accounts (the sum must be zero), what card refunds and chargebacks took back from
+    users, every account whose entries do not add up to its balance, and every user account
+    below zero."""
     accounts = await wallet.accounts.get_all()
     entry_sums = await wallet.entries.sum_by_account()
     # Taken back from users (positive numbers): refunds, disputes, and disputes won back.
@@ -98,11 +99,13 @@ async def get_reconciliation(wallet: Wallet) -> dict[str, Any]:
     currencies: dict[str, dict[str, int]] = {}
     for account in accounts:
         row = currencies.setdefault(
-            account["currency"], {"user": 0, "merchant": 0, "hold": 0, "external": 0}
+            account["currency"], {"user": 0, "merchant": 0, "hold": 0, "external": 0, "fee": 0}
         )
         row[account["kind"]] += account["balance"]
     for currency in (*refunds, *disputes, *won):
-        currencies.setdefault(currency, {"user": 0, "merchant": 0, "hold": 0, "external": 0})
+        currencies.setdefault(
+            currency, {"user": 0, "merchant": 0, "hold": 0, "external": 0, "fee": 0}
+        )
     unfinished = await wallet.txns.count_unfinished()
     mismatched = [
         {"account_id": a["_id"], "balance": a["balance"], "entries": entry_sums.get(a["_id"], 0)}
@@ -120,6 +123,8 @@ async def get_reconciliation(wallet: Wallet) -> dict[str, Any]:
                 "merchants": row["merchant"],
                 "held": row["hold"],
                 "external": row["external"],
+                # The platform's fees on captures and payouts (wallet_app_fees), kept so far.
+                "fees": row["fee"],
                 "sum": total,
                 "balanced": total == 0,
                 "card_refunds": -refunds.get(currency, 0),

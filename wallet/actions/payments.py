@@ -30,7 +30,7 @@ from storage.mongo import iso, new_id, now_ms
 from wallet.context import Wallet
 from wallet.currencies import check_amount, check_currency
 from wallet.ledger import FUNDS_ERRORS, LEASE_MS, Leg
-from wallet.store.accounts import merchant_account, user_account
+from wallet.store.accounts import hold_account, merchant_account, user_account
 from wallet.store.payment_orders import charge_is
 from wallet.views import money
 
@@ -45,7 +45,24 @@ PUBLIC_STATUS = {
     "paid": "paid",
     "cancelled": "cancelled",
     "expired": "expired",
+    # A hold (``capture: false``, ``wallet.actions.holds``): confirmed into a hold account,
+    # then captured (``paid``) or voided.
+    "authorized": "authorized",
+    "capturing": "authorized",
+    "voiding": "authorized",
+    "voided": "voided",
 }
+# The user's confirmation went through: confirming again answers the payment as it is.
+CONFIRMED = ("paid", "authorized", "capturing", "voiding")
+# An order of this kind is a transfer request (``wallet.actions.transfer_requests``): the payer
+# confirms like a payment and the money goes to another user (``payee_id``), not to the app.
+TRANSFER_REQUEST = "transfer_request"
+HOLD_KIND = "payment_hold"  # the ledger kind of a confirmed hold: user -> hold:payment:<id>
+
+
+def hold_of(order: dict[str, Any]) -> str:
+    """The account an authorized hold's money waits in."""
+    return hold_account(f"payment:{order['_id']}")
 
 
 def register_hooks(wallet: Wallet) -> None:
@@ -58,6 +75,7 @@ def register_hooks(wallet: Wallet) -> None:
             await _tell_user(wallet, order)
 
     wallet.ledger.on_posted("payment", paid)
+    wallet.ledger.on_posted(TRANSFER_REQUEST, paid)
     wallet.ledger.on_posted("payment_refund", refunded)
 
 
@@ -71,7 +89,17 @@ def payment_view(order: dict[str, Any]) -> dict[str, Any]:
         "description": order["description"],
         "order_ref": order["order_ref"],
         "status": PUBLIC_STATUS[order["status"]],
-        "refunded": order["amount"] - order["refundable"] if order["status"] == "paid" else 0,
+        # (A captured hold was paid what was captured, maybe less than its amount.)
+        "refunded": (order.get("captured") or order["amount"]) - order["refundable"]
+        if order["status"] == "paid"
+        else 0,
+        "capture": order.get("capture", True),
+        "captured": order.get("captured"),
+        "hold_expires_at": iso(order.get("hold_expires_at")),
+        "kind": order.get("kind", "payment"),
+        # A transfer request: who gets the money (the payer's sheet names them), and its note.
+        "to_user_id": order.get("payee_id"),
+        "note": order.get("note"),
         "created_at": iso(order["created_at"]),
         "expires_at": iso(order["expires_at"]),
     }
@@ -88,11 +116,17 @@ def _check_request(wallet: Wallet, params: dict[str, Any]) -> dict[str, Any]:
     order_ref = params.get("order_ref")
     if not isinstance(order_ref, str) or not ORDER_REF.match(order_ref):
         raise AppError("invalid_params", "order_ref must be 1-64 characters of [A-Za-z0-9_.:-]")
+    capture = params.get("capture")
+    if capture is None:
+        capture = True
+    if not isinstance(capture, bool):
+        raise AppError("invalid_params", "capture must be true or false")
     return {
         "amount": amount,
         "currency": currency,
         "description": description.strip(),
         "order_ref": order_ref,
+        "capture": capture,
     }
 
 
@@ -105,8 +139,11 @@ async def do_request(
     app_user_id: str,
     conversation_id: str,
     params: dict[str, Any],
+    transfer: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Record an app's request and ask the user; returns ``{payment_id, status}`` for the app."""
+    """Record an app's request and ask the user; returns ``{payment_id, status}`` for the app.
+    ``transfer``: a transfer request's ``kind``, ``payee_id`` and ``note`` (checked by
+    ``wallet.actions.transfer_requests``): the money is to go to that user."""
     checked = _check_request(wallet, params)
     now = now_ms()
     order = {
@@ -123,12 +160,17 @@ async def do_request(
         "refundable": 0,
         "created_at": now,
         "expires_at": now + wallet.config.payment_expiry * 1000,
+        **(transfer or {}),
     }
     if not await wallet.payments.add_order(order):
         existing = await wallet.payments.get_by_ref(app_id, checked["order_ref"])
         assert existing is not None
-        same = (existing["user_id"], existing["amount"], existing["currency"]) == (
-            user_id, checked["amount"], checked["currency"],
+        same = (
+            existing["user_id"], existing["amount"], existing["currency"],
+            existing.get("capture", True), existing.get("kind"), existing.get("payee_id"),
+        ) == (
+            user_id, checked["amount"], checked["currency"], checked["capture"],
+            order.get("kind"), order.get("payee_id"),
         )  # fmt: skip
         if not same:
             raise AppError("order_ref_reused", "this order_ref was used for another user or amount")
@@ -165,7 +207,7 @@ def _closed(order: dict[str, Any]) -> AppError:
 async def do_confirm(wallet: Wallet, user_id: str, payment_id: object) -> dict[str, Any]:
     """The user says yes: move the money (once), then the app hears ``payment.succeeded``."""
     order = await _get_own(wallet, user_id, payment_id)
-    if order["status"] == "paid":
+    if order["status"] in CONFIRMED:
         return payment_view(order)
     now = now_ms()
     if order["status"] == "requested" and order["expires_at"] <= now:
@@ -175,7 +217,7 @@ async def do_confirm(wallet: Wallet, user_id: str, payment_id: object) -> dict[s
     claimed = await wallet.payments.claim(order["_id"], now, now + LEASE_MS)
     if claimed is None:
         order = await _get_own(wallet, user_id, payment_id)
-        if order["status"] == "paid":
+        if order["status"] in CONFIRMED:
             return payment_view(order)
         if order["status"] != "confirming":
             raise _closed(order)
@@ -197,10 +239,12 @@ async def charge(wallet: Wallet, claimed: dict[str, Any]) -> dict[str, Any]:
     the order over: the ledger key is the order's, so the money moves at most once."""
     attempt_no, charge_no = claimed["attempt_no"], claimed.get("charge_no") or 0
     currency, amount = claimed["currency"], claimed["amount"]
-    legs = [
-        Leg(user_account(claimed["user_id"], currency), -amount),
-        Leg(merchant_account(claimed["app_id"], currency), amount),
-    ]
+    # A hold's money goes to its own hold account, not to the merchant (yet).
+    kind = "payment" if claimed.get("capture", True) else HOLD_KIND
+    payee = merchant_account(claimed["app_id"], currency) if kind == "payment" else hold_of(claimed)
+    if claimed.get("kind") == TRANSFER_REQUEST:  # person to person
+        kind, payee = TRANSFER_REQUEST, user_account(claimed["payee_id"], currency)
+    legs = [Leg(user_account(claimed["user_id"], currency), -amount), Leg(payee, amount)]
     memo = {
         "payment_id": claimed["_id"],
         "app_id": claimed["app_id"],
@@ -212,7 +256,7 @@ async def charge(wallet: Wallet, claimed: dict[str, Any]) -> dict[str, Any]:
         key = _charge_key(claimed, charge_no)
         try:
             await wallet.ledger.post(
-                key, "payment", currency, legs,
+                key, kind, currency, legs,
                 {**memo, "charge_no": charge_no, "attempt_no": attempt_no},
             )  # fmt: skip
             break
@@ -255,7 +299,10 @@ async def _on_paid(wallet: Wallet, txn: dict) -> None:
     )
     if paid is not None:  # first time here (a recovered hook does not tell the app twice)
         await _tell_user(wallet, paid)
-        await _notify_app(wallet, paid, "payment.succeeded", {"status": "succeeded"})
+        if paid.get("kind") == TRANSFER_REQUEST:
+            await _notify_app(wallet, paid, "transfer_request.paid", _transfer_extra(paid, "paid"))
+        else:
+            await _notify_app(wallet, paid, "payment.succeeded", {"status": "succeeded"})
 
 
 async def do_cancel(wallet: Wallet, user_id: str, payment_id: object) -> dict[str, Any]:
@@ -265,7 +312,7 @@ async def do_cancel(wallet: Wallet, user_id: str, payment_id: object) -> dict[st
     if cancelled is None:
         raise _closed(await _get_own(wallet, user_id, payment_id))
     await _tell_user(wallet, cancelled)
-    await _notify_app(wallet, cancelled, "payment.failed", _failed("cancelled"))
+    await _notify_failed(wallet, cancelled, "cancelled")
     return payment_view(cancelled)
 
 
@@ -274,7 +321,7 @@ async def do_refund(
 ) -> dict[str, Any]:
     """Give (part of) a payment back; with the same ``refund_ref`` a retry refunds once."""
     order = await wallet.payments.get_order(payment_id) if isinstance(payment_id, str) else None
-    if order is None or order["app_id"] != app_id:
+    if order is None or order["app_id"] != app_id or order.get("kind") == TRANSFER_REQUEST:
         raise AppError("not_found", "this app has no such payment")
     if order["status"] != "paid":
         raise AppError("not_paid", "only a paid payment can be refunded")
@@ -311,11 +358,31 @@ async def do_refund(
         },
     )
     order = await wallet.payments.get_order(order["_id"]) or order
-    return {"refund_id": ref, "refunded_total": order["amount"] - order["refundable"]}
+    paid = order.get("captured") or order["amount"]
+    return {"refund_id": ref, "refunded_total": paid - order["refundable"]}
 
 
 def _failed(reason: str) -> dict[str, Any]:
     return {"status": "failed", "reason": reason}
+
+
+def _transfer_extra(order: dict[str, Any], status: str) -> dict[str, Any]:
+    # The payload's ``user_id`` is the payer's per-app id; the payee's is ``to_user_id``.
+    return {
+        "status": status,
+        "to_user_id": order["payee_app_user_id"],
+        "transfer_ref": order["order_ref"],
+    }
+
+
+async def _notify_failed(wallet: Wallet, order: dict[str, Any], reason: str) -> None:
+    if order.get("kind") == TRANSFER_REQUEST:  # the payer declined, or let it expire
+        status = "declined" if reason == "cancelled" else "expired"
+        await _notify_app(
+            wallet, order, f"transfer_request.{status}", _transfer_extra(order, status)
+        )
+    else:
+        await _notify_app(wallet, order, "payment.failed", _failed(reason))
 
 
 async def _tell_user(wallet: Wallet, order: dict[str, Any]) -> None:
@@ -368,7 +435,7 @@ async def do_expire_due(wallet: Wallet) -> int:
             expired = await wallet.payments.transition(order["_id"], ["requested"], "expired")
             if expired is not None:
                 await _tell_user(wallet, expired)
-                await _notify_app(wallet, expired, "payment.failed", _failed("expired"))
+                await _notify_failed(wallet, expired, "expired")
                 done += 1
             continue
         claimed = await wallet.payments.claim(

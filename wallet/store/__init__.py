@@ -2,6 +2,7 @@
 
 from wallet.store import (
     accounts,
+    app_fees,
     ledger_entries,
     ledger_txns,
     payment_orders,
@@ -20,4 +21,5 @@ INDEXES = {
     red_packets.COLLECTION: red_packets.INDEXES,
     red_packet_claims.COLLECTION: red_packet_claims.INDEXES,
     stripe_topups.COLLECTION: stripe_topups.INDEXES,
+    app_fees.COLLECTION: app_fees.INDEXES,
 }

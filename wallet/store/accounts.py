@@ -2,6 +2,7 @@
 
 Account ids say what they are: ``user:<user id>:<CUR>``, ``merchant:<app id>:<CUR>`` (what a
 mini-program was paid), ``hold:<ref>`` (money held for a pending transfer or an open red packet)
+``fee:<CUR>`` (the platform's fees on captures and payouts)
 and ``external:<source>:<CUR>`` (Stripe, dev top-ups: where money enters or leaves the platform;
 the only accounts that may go below zero — besides a user account that a card refund or
 chargeback overdrew, which is flagged ``wallet_flag: negative_balance`` until it is covered).
@@ -27,7 +28,7 @@ INDEXES = [
     IndexModel([("owner", ASCENDING), ("currency", ASCENDING)], name="owner_currency"),
     IndexModel([("kind", ASCENDING), ("currency", ASCENDING)], name="kind_currency"),
 ]
-KINDS = ("user", "merchant", "hold", "external")
+KINDS = ("user", "merchant", "hold", "external", "fee")
 # ``wallet_flag`` of a user account a card refund or chargeback took below zero (see
 # ``Ledger.post(overdraft=True)``); cleared when the balance is back at zero or above.
 NEGATIVE_BALANCE = "negative_balance"
@@ -43,6 +44,11 @@ def merchant_account(app_id: str, currency: str) -> str:
 
 def hold_account(ref: str) -> str:
     return f"hold:{ref}"
+
+
+def fee_account(currency: str) -> str:
+    """The platform's fees (per capture or payout, configured per app by an admin)."""
+    return f"fee:{currency}"
 
 
 def external_account(source: str, currency: str) -> str:

@@ -1,7 +1,10 @@
 """The ``payment_orders`` collection: a mini-program's request for money, and what became of it.
 
 ``status``: ``requested`` → ``confirming`` (the user pressed confirm; the ledger is moving the
-money) → ``paid``; or ``cancelled`` / ``expired``.
+money) → ``paid``; or ``cancelled`` / ``expired``. A hold (``capture: false``) goes
+``confirming`` → ``authorized`` (the money is in ``hold:payment:<id>``) → ``capturing`` → ``paid``
+(``captured``: how much the merchant got) or → ``voiding`` → ``voided`` (all back to the user);
+``settle`` on the order says which, and how much, so a crashed settlement is finished alike.
 
 Confirming is fenced by two counters. ``attempt_no`` goes up by one with every confirmation that
 takes the order (``claim``: a ``requested`` order, or a ``confirming`` one whose ``lease_until``
@@ -27,6 +30,7 @@ COLLECTION = "payment_orders"
 INDEXES = [
     IndexModel([("app_id", ASCENDING), ("order_ref", ASCENDING)], name="app_order", unique=True),
     IndexModel([("status", ASCENDING), ("expires_at", ASCENDING)], name="status_expiry"),
+    IndexModel([("status", ASCENDING), ("hold_expires_at", ASCENDING)], name="status_hold_expiry"),
 ]
 
 
@@ -150,12 +154,26 @@ class PaymentOrders:
         return [doc["_id"] for doc in await cursor.limit(limit).to_list(None)]
 
     async def get_due(self, now: int, limit: int = 100) -> list[dict[str, Any]]:
-        """Requests nobody answered in time, and confirmations whose worker died."""
+        """Requests nobody answered in time, and confirmations whose worker died (holds:
+        ``get_due_holds``)."""
         cursor = self.collection.find(
             {
                 "$or": [
                     {"status": "requested", "expires_at": {"$lte": now}},
                     {"status": "confirming", "lease_until": {"$lt": now}},
+                ]
+            }
+        )
+        return await cursor.limit(limit).to_list(None)
+
+    async def get_due_holds(self, now: int, limit: int = 100) -> list[dict[str, Any]]:
+        """Authorized holds past their expiry (to void), and captures or voids whose worker
+        died before the ledger settled them (to finish)."""
+        cursor = self.collection.find(
+            {
+                "$or": [
+                    {"status": "authorized", "hold_expires_at": {"$lte": now}},
+                    {"status": {"$in": ["capturing", "voiding"]}, "lease_until": {"$lt": now}},
                 ]
             }
         )

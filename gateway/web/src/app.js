@@ -3,7 +3,8 @@
 // copy with a higher `version` replaces an older one, so live events, sync and history merge.
 // This is the entry module (index.html loads it): it wires the page's buttons and boots. Each
 // concern is its own module: state.js (shared state and helpers), auth.js, socket.js,
-// conversations.js, messages.js, composer.js, contacts.js, miniapps.js, wallet.js, call-view.js,
+// conversations.js, messages.js, composer.js, contacts.js, miniapps.js (app menu, web views),
+// discover.js (the catalogue), webview.js, wallet.js, call-view.js,
 // media.js (photos, files, the viewer), voice.js (voice notes), search.js, notifications.js,
 // push.js (desktop notifications; the service worker is sw.js).
 
@@ -13,6 +14,7 @@ import { hangUp, startCall, toggleMute } from "./call-view.js";
 import { setReply, wireComposer } from "./composer.js";
 import { findPeople, newGroup, showRequests } from "./contacts.js";
 import { closeConversation, toggleConversationMute } from "./conversations.js";
+import { showDiscover } from "./discover.js";
 import { $ } from "./dom.js";
 import { wireAttachments } from "./media.js";
 import { loadOlder, markRead } from "./messages.js";
@@ -35,6 +37,7 @@ function wire() {
   $("#new-group").addEventListener("click", newGroup);
   $("#wallet-button").addEventListener("click", showWallet);
   $("#apps-button").addEventListener("click", showApps);
+  $("#discover-button").addEventListener("click", showDiscover);
   $("#money-button").addEventListener("click", sendMoney);
   $("#red-packet-button").addEventListener("click", sendRedPacket);
   $("#call-button").addEventListener("click", startCall);

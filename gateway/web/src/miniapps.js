@@ -1,12 +1,16 @@
 // Mini-programs seen from the chat: the chat's app menu, web views and what they may ask of the
 // host, and the host's own consent and payment sheets (never drawn by an app).
 
+import { openConversation, titleOf } from "./conversations.js";
+import { addApp, appIcon, commandsLine, loadCatalogue, mayAddApps, showDiscover } from "./discover.js";
 import { el, formatMoney, openSheet } from "./dom.js";
-import { api, emit, newId, showError, state, toast } from "./state.js";
+import { api, emit, newId, rememberUser, showError, state, toast } from "./state.js";
 import { openWebview } from "./webview.js";
 
 // --- mini-programs -------------------------------------------------------------------------------
 
+/** The chat's app menu: the apps it has (commands, "Open" for a web view, notices), then the
+ * rest of the catalogue with "Add to chat", and a way to Discover (discover.js). */
 export async function showApps() {
   const cid = state.currentId;
   if (!cid) return;
@@ -14,8 +18,7 @@ export async function showApps() {
   let installed;
   let consents;
   try {
-    catalogue = state.catalogue || (await api.get("/api/v1/miniapps")).miniapps;
-    state.catalogue = catalogue;
+    catalogue = await loadCatalogue();
     installed = (await api.get(`/api/v1/conversations/${cid}/apps`)).miniapps;
     consents = (await api.get("/api/v1/me/consents")).consents;
   } catch (error) {
@@ -23,36 +26,44 @@ export async function showApps() {
     return;
   }
   const installedIds = new Set(installed.map((app) => app.id || app.app_id));
+  const canAdd = mayAddApps(state.conversations.get(cid));
   const list = el("ul", { class: "results", "data-testid": "app-list" });
-  for (const app of catalogue) {
+  let sheet = null;
+  const ordered = [...catalogue.filter((app) => installedIds.has(app.id)), ...catalogue.filter((app) => !installedIds.has(app.id))];
+  if (!installedIds.size) list.append(el("li", { class: "muted", "data-testid": "no-apps" }, "This chat has no apps yet."));
+  for (const app of ordered) {
     const has = installedIds.has(app.id);
-    const item = el("li", { class: "result", "data-testid": "app-item", "data-app-id": app.id },
-      el("span", {}, el("strong", {}, app.name), ` — ${app.description || ""}`,
-        app.commands?.length ? el("div", { class: "muted" }, app.commands.map((c) => c.usage || `/${c.name}`).join(" · ")) : null));
+    const item = el("li", { class: "result discover-item", "data-testid": "app-item", "data-app-id": app.id, "data-installed": String(has) },
+      appIcon(app),
+      el("span", {}, el("strong", {}, app.name), ` — ${app.description || ""}`, commandsLine(app)));
     if (!has) {
+      if (!canAdd) continue;
       const add = el("button", { type: "button", class: "btn btn-primary", "data-testid": "add-app" }, "Add to chat");
-      add.addEventListener("click", async () => {
-        try {
-          await api.post(`/api/v1/conversations/${cid}/apps`, { app_id: app.id });
-          add.replaceWith(el("span", { class: "muted", "data-testid": "app-added" }, "Added"));
-          toast(`${app.name} was added. ${app.commands?.[0] ? `Type ${app.commands[0].usage || `/${app.commands[0].name}`}` : ""}`);
-        } catch (error) {
-          showError(error);
-        }
-      });
+      add.addEventListener("click", () => addApp(cid, app, add));
       item.append(add);
     } else {
       item.append(el("span", { class: "muted", "data-testid": "app-added" }, "In this chat"));
       if (app.permissions?.includes("notifications.send")) item.append(noticesToggle(app, consents));
       if (app.webview) {
         const open = el("button", { type: "button", class: "btn", "data-testid": "launch-app" }, "Open");
-        open.addEventListener("click", () => launchApp(cid, app));
+        open.addEventListener("click", () => {
+          sheet?.close();
+          launchApp(cid, app);
+        });
         item.append(open);
       }
     }
     list.append(item);
   }
-  openSheet({ title: "Mini-programs", body: list, testid: "apps-sheet", actions: [{ label: "Close" }] });
+  sheet = openSheet({
+    title: "Mini-programs",
+    body: list,
+    testid: "apps-sheet",
+    actions: [
+      { label: "Discover", testid: "open-discover", run: () => setTimeout(showDiscover) },
+      { label: "Close" },
+    ],
+  });
 }
 
 /** Opting in (or out) of an app's notices, which arrive in its read-only service chat: the
@@ -82,26 +93,147 @@ function noticesToggle(app, consents) {
   return button;
 }
 
-async function launchApp(cid, app) {
+/** Open an app's web view from a chat: a sheet on wide screens, full screen on narrow ones
+ * (webview.js), with the host side of every bridge method. */
+export async function launchApp(cid, app) {
   try {
     const launch = await api.post(`/api/v1/conversations/${cid}/apps/${app.id}/launch`);
-    openWebview({ url: launch.url, title: app.name }, webviewActions(cid));
+    const session = { cid, app, token: launch.token };
+    return openWebview({ url: launch.url, title: app.name }, webviewActions(session));
   } catch (error) {
     showError(error);
+    return null;
   }
 }
 
-/** What a web view may ask of the host; each is performed by the host itself. */
-function webviewActions(cid) {
+function cancelled(what) {
+  return Object.assign(new Error(`the user cancelled ${what}`), { code: "cancelled" });
+}
+
+/** A host route the web view's request goes through, with the launch token (the app asking, for
+ * whom); an expired token is renewed once by launching again (the user is still in the chat). */
+async function withLaunch(session, path, body) {
+  try {
+    return await api.post(path, { ...body, token: session.token });
+  } catch (error) {
+    if (error.code !== "launch_expired") throw error;
+    session.token = (await api.post(`/api/v1/conversations/${session.cid}/apps/${session.app.id}/launch`)).token;
+    return api.post(path, { ...body, token: session.token });
+  }
+}
+
+/** Chats the user may share an app's card into: those that have the app installed. */
+async function chatsWithApp(appId) {
+  const chats = [...state.conversations.values()].filter((c) => c.type === "group" || c.type === "direct")
+    .sort((a, b) => (b.updated_at || "").localeCompare(a.updated_at || "")).slice(0, 50);
+  const found = await Promise.all(chats.map(async (c) => {
+    try {
+      const { miniapps } = await api.get(`/api/v1/conversations/${c.id}/apps`);
+      return miniapps.some((app) => (app.id || app.app_id) === appId) ? c : null;
+    } catch {
+      return null;
+    }
+  }));
+  return found.filter(Boolean);
+}
+
+/** The host's own "share into which chat?" sheet → the chosen conversation id, or null. */
+function pickChatToShare(session, card, chats) {
+  return new Promise((resolve) => {
+    let chosen = chats.some((c) => c.id === session.cid) ? session.cid : chats[0]?.id || null;
+    const list = el("ul", { class: "results", role: "radiogroup", "data-testid": "share-chats" });
+    for (const chat of chats) {
+      const id = `share-${chat.id}`;
+      const radio = el("input", { type: "radio", name: "share-chat", id, value: chat.id, "data-testid": "share-chat", "data-conversation-id": chat.id, checked: chat.id === chosen });
+      radio.addEventListener("change", () => { chosen = chat.id; });
+      list.append(el("li", { class: "result" }, radio, el("label", { for: id }, titleOf(chat))));
+    }
+    let result = null;
+    openSheet({
+      title: `Share from ${session.app.name}`,
+      testid: "share-sheet",
+      body: el("div", {},
+        el("div", { class: "card", "data-testid": "share-preview" }, el("strong", {}, card.title), card.text ? el("p", {}, card.text) : null),
+        chats.length ? list : el("p", { class: "muted" }, `None of your chats has ${session.app.name}.`)),
+      actions: [
+        { label: "Cancel", testid: "share-cancel" },
+        ...(chats.length ? [{ label: "Share", style: "primary", testid: "share-confirm", run: () => { result = chosen; } }] : []),
+      ],
+      onClose: () => resolve(result),
+    });
+  });
+}
+
+/** The host's own contact picker → a contact's platform user id, or null. */
+async function pickContactSheet(session) {
+  const { friends } = await api.get("/api/v1/contacts");
+  return new Promise((resolve) => {
+    let result = null;
+    let sheet = null;
+    const list = el("ul", { class: "results", "data-testid": "contact-picker" });
+    for (const friend of friends) {
+      rememberUser(friend.user);
+      const pick = el("button", { type: "button", class: "btn", "data-testid": "pick-contact", "data-username": friend.user.username }, friend.user.display_name || friend.user.username);
+      pick.addEventListener("click", () => {
+        result = friend.user.id;
+        sheet.close();
+      });
+      list.append(el("li", { class: "result" }, pick));
+    }
+    if (!friends.length) list.append(el("li", { class: "muted" }, "You have no contacts yet."));
+    sheet = openSheet({
+      title: `Choose a contact for ${session.app.name}`,
+      testid: "contact-sheet",
+      body: el("div", {}, el("p", { class: "muted" }, `${session.app.name} learns only who you pick.`), list),
+      actions: [{ label: "Cancel", testid: "contact-cancel" }],
+      onClose: () => resolve(result),
+    });
+  });
+}
+
+/** The payment sheet for a pending payment of the user's → {payment_id, status} as the wallet
+ * has it afterwards ("paid", "authorized" for a hold, "cancelled", …). */
+async function askToPay(paymentId) {
+  const { payment } = await api.get(`/api/v1/wallet/payments/${encodeURIComponent(paymentId)}`);
+  // Already answered (the same order_ref again): nothing to ask.
+  if (payment.status === "pending") await showPaymentSheet(payment);
+  const after = (await api.get(`/api/v1/wallet/payments/${payment.id}`)).payment;
+  return { payment_id: payment.id, status: after.status };
+}
+
+/** What a web view may ask of the host; each is performed by the host itself, after the user
+ * chose or confirmed where that is needed. */
+function webviewActions(session) {
+  const { cid } = session;
   return {
-    requestPayment: async (paymentId) => {
-      const { payment } = await api.get(`/api/v1/wallet/payments/${paymentId}`);
-      return showPaymentSheet(payment);
+    requestPayment: (paymentId) => askToPay(paymentId),
+    createPayment: async (params, { capture }) => {
+      const asked = await withLaunch(session, "/api/v1/webviews/payments", { params, capture });
+      return askToPay(asked.payment_id);
     },
     sendCard: async (card) => {
       const text = card.text ? `${card.title}\n${card.text}` : card.title;
       const ack = await emit("message.send", { conversation_id: cid, client_msg_id: newId(), text });
       return { message_id: ack.message?.id };
+    },
+    shareCard: async (card) => {
+      const target = await pickChatToShare(session, card, await chatsWithApp(session.app.id));
+      if (!target) throw cancelled("sharing");
+      const posted = await withLaunch(session, "/api/v1/webviews/cards", { conversation_id: target, card });
+      toast(`Shared to ${titleOf(state.conversations.get(target) || { title: "the chat" })}.`);
+      return posted;
+    },
+    pickContact: async () => {
+      const picked = await pickContactSheet(session);
+      if (!picked) throw cancelled("picking a contact");
+      return withLaunch(session, "/api/v1/webviews/contacts", { user_id: picked });
+    },
+    openChat: async (conversationId) => {
+      if (!state.conversations.has(conversationId)) {
+        throw Object.assign(new Error("no such chat"), { code: "not_found" });
+      }
+      setTimeout(() => openConversation(conversationId));
+      return { opened: true };
     },
     close: () => {},
   };
@@ -121,17 +253,41 @@ export function showConsent(event) {
   });
 }
 
-/** The host's own confirmation sheet for a mini-program's payment request. */
+// Payment sheets open now, by payment id: the live `payment.confirm_required` event and a web
+// view's own request for the same payment share one sheet.
+// Answered ones are remembered, so an event that arrives late asks nothing twice.
+const openPayments = new Map();
+const answeredPayments = new Set();
+
+/** The host's own confirmation sheet for a mini-program's payment request (one per payment). */
 export function showPaymentSheet(payment) {
+  if (openPayments.has(payment.id)) return openPayments.get(payment.id);
+  if (answeredPayments.has(payment.id)) return Promise.resolve({ status: "answered" });
+  const shown = paymentSheet(payment).finally(() => {
+    openPayments.delete(payment.id);
+    answeredPayments.add(payment.id);
+  });
+  openPayments.set(payment.id, shown);
+  return shown;
+}
+
+function paymentSheet(payment) {
   return new Promise((resolve) => {
     let status = "cancelled";
     openSheet({
-      title: `Pay ${payment.app_name}`,
+      // A transfer request sends money to a person (named by the app's request), not to the app.
+      title: payment.kind === "transfer_request"
+        ? `Send money (asked by ${payment.app_name})`
+        : `Pay ${payment.app_name}`,
       testid: "payment-sheet",
       body: el("div", {},
         el("p", { class: "amount", "data-testid": "payment-amount" }, formatMoney(payment.amount, payment.currency, payment.exponent)),
         el("p", { "data-testid": "payment-description" }, payment.description || ""),
-        el("p", { class: "muted" }, "Paid from your Aetherial wallet. The mini-program never sees your balance.")),
+        payment.kind === "transfer_request" && payment.note
+          ? el("p", { "data-testid": "payment-transfer-note" }, payment.note) : null,
+        el("p", { class: "muted", "data-testid": "payment-note" }, payment.capture === false
+          ? `Held in your Aetherial wallet until ${payment.app_name} charges it (at most this amount) or lets it go. The mini-program never sees your balance.`
+          : "Paid from your Aetherial wallet. The mini-program never sees your balance.")),
       actions: [
         {
           label: "Cancel",
@@ -141,14 +297,14 @@ export function showPaymentSheet(payment) {
           },
         },
         {
-          label: "Pay",
+          label: payment.capture === false ? "Authorize" : "Pay",
           style: "primary",
           testid: "payment-confirm",
           run: async () => {
             try {
               await emit("payment.confirm", { payment_id: payment.id });
               status = "paid";
-              toast("Paid.");
+              toast(payment.capture === false ? "Authorized." : "Paid.");
             } catch (error) {
               showError(error);
               if (error.code === "insufficient_funds") return true; // keep the sheet open

@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from miniapps.host.capabilities import (
+    app_setup,
+    calls,
     events,
     group_state,
     http,
@@ -22,6 +24,7 @@ from miniapps.host.capabilities import (
     notifications,
     payments,
     storage,
+    timers,
     users,
 )
 from sdk.capabilities import CAPABILITIES, check_params
@@ -53,6 +56,12 @@ EFFECTS: dict[str, Effect] = {
     "payments.request": payments.request,
     "payments.refund": payments.refund,
     "media.upload": media.upload,
+    **payments.EFFECTS,
+    **storage.EFFECTS,
+    **timers.EFFECTS,
+    **calls.EFFECTS,
+    **notifications.EFFECTS,
+    **app_setup.EFFECTS,
 }
 
 

@@ -51,3 +51,53 @@ async def send(host: MiniappHost, call: Call, params: dict) -> dict:
         )
     )
     return {}
+
+
+async def request_subscription(host: MiniappHost, call: Call, params: dict) -> dict:
+    """Ask the invoking user, with the host's consent sheet (``miniapp.consent_required``,
+    scope ``notifications``), whether this app may send them service messages. Answers at
+    once: ``granted`` (already opted in), ``declined`` (they said no: a no is not asked again
+    by the app — the user can still opt in from the app's settings) or ``asked``. The answer
+    reaches the app later as ``subscription.granted``/``subscription.declined``
+    (``deliver_subscription_event``)."""
+    answer = await host.consents.get_answer(call.user_id, call.app_id, "notifications")
+    if answer is not None:
+        return {"status": "granted" if answer else "declined"}
+    await host.consent.ask(call.user_id, call.app_id, "notifications")
+    return {"status": "asked"}
+
+
+async def deliver_subscription_event(
+    host: MiniappHost, user_id: str, app_id: str, scope: str, granted: bool
+) -> None:
+    """The user answered ``notifications`` for ``app_id`` (the consent desk's listener): the app
+    gets ``subscription.granted`` or ``subscription.declined`` `{user_id}` when its manifest
+    ``events.accepts`` it, invoked in the user's service chat with it — opened on a grant (so
+    the app can greet them there at once), left alone on a refusal (the app's calls in that
+    invocation then find no chat: it cannot message someone who said no)."""
+    entry = host.apps_catalogue.apps.get(app_id)
+    name = "subscription.granted" if granted else "subscription.declined"
+    if scope != "notifications" or entry is None:
+        return
+    if name not in (entry.manifest.get("events") or {}).get("accepts", []):
+        return
+    conversation_id = service_chats.service_chat_id(user_id, app_id)
+    if granted:
+        conversation, _ = await service_chats.do_open_service_chat(
+            host.messaging, user_id, app_id, entry.manifest["name"]
+        )
+        await host.installs.installs.add_install(
+            conversation["_id"], app_id, f"app:{app_id}", now_ms()
+        )
+    payload = {"user_id": await host.identity.app_user(app_id, user_id), "at": now_ms()}
+    host.invoker.invoke_later(
+        entry,
+        user_id,
+        conversation_id,
+        "event",
+        {"name": name, "payload": payload},
+        host_event=True,
+    )
+
+
+EFFECTS = {"notifications.request_subscription": request_subscription}

@@ -8,3 +8,8 @@ app = App()
 @app.command("contract")
 async def contract(ctx):
     return {}
+
+
+@app.timer("tick")
+async def tick(ctx):
+    return None

@@ -1,0 +1,85 @@
+// Discover: the server's catalogue of mini-programs (icon, name, description, commands), and
+// "Add to this chat" for the chat that is open when the user may add apps to it (a group's
+// owner or admins; either member of a direct chat). Opened from the sidebar and the app menu.
+
+import { el, openSheet } from "./dom.js";
+import { api, showError, state, toast } from "./state.js";
+
+/** May the signed-in user add apps to this chat? (The server checks again.) */
+export function mayAddApps(conversation) {
+  if (!conversation) return false;
+  if (conversation.type === "direct") return true;
+  return conversation.type === "group" && ["owner", "admin"].includes(conversation.my_role);
+}
+
+/** The app's icon: its manifest's `icon` (an emoji or an https image) or its initial. */
+export function appIcon(app) {
+  const icon = typeof app.icon === "string" ? app.icon : "";
+  if (/^https:\/\//.test(icon)) return el("img", { class: "discover-icon", src: icon, alt: "", "data-testid": "app-icon" });
+  const text = icon && [...icon].length <= 2 ? icon : (app.name || app.id || "?").trim().charAt(0).toUpperCase();
+  return el("span", { class: "discover-icon", "aria-hidden": "true", "data-testid": "app-icon" }, text);
+}
+
+export function commandsLine(app) {
+  return app.commands?.length
+    ? el("div", { class: "muted", "data-testid": "app-commands" }, app.commands.map((c) => c.usage || `/${c.name}`).join(" · "))
+    : null;
+}
+
+export async function loadCatalogue() {
+  state.catalogue = (await api.get("/api/v1/miniapps")).miniapps.filter((app) => app.enabled !== false);
+  return state.catalogue;
+}
+
+/** Add an app to a chat; `button` becomes "Added" when it worked. */
+export async function addApp(cid, app, button) {
+  try {
+    await api.post(`/api/v1/conversations/${cid}/apps`, { app_id: app.id });
+    button.replaceWith(el("span", { class: "muted", "data-testid": "app-added" }, "Added"));
+    const first = app.commands?.[0];
+    toast(`${app.name} was added.${first ? ` Type ${first.usage || `/${first.name}`}` : ""}`);
+    return true;
+  } catch (error) {
+    showError(error);
+    return false;
+  }
+}
+
+export async function showDiscover() {
+  const cid = state.currentId;
+  const conversation = cid ? state.conversations.get(cid) : null;
+  let catalogue;
+  let installed = new Set();
+  try {
+    catalogue = await loadCatalogue();
+    if (conversation) {
+      const apps = (await api.get(`/api/v1/conversations/${cid}/apps`)).miniapps;
+      installed = new Set(apps.map((app) => app.id || app.app_id));
+    }
+  } catch (error) {
+    showError(error);
+    return;
+  }
+  const canAdd = mayAddApps(conversation);
+  const list = el("ul", { class: "results", "data-testid": "discover-list" });
+  if (!catalogue.length) list.append(el("li", { class: "muted" }, "No mini-programs on this server yet."));
+  for (const app of catalogue) {
+    const item = el("li", { class: "result discover-item", "data-testid": "discover-item", "data-app-id": app.id },
+      appIcon(app),
+      el("span", {}, el("strong", {}, app.name),
+        el("div", { "data-testid": "discover-description" }, app.description || ""),
+        commandsLine(app)));
+    if (conversation && installed.has(app.id)) {
+      item.append(el("span", { class: "muted", "data-testid": "app-added" }, "In this chat"));
+    } else if (conversation && canAdd) {
+      const add = el("button", { type: "button", class: "btn btn-primary", "data-testid": "discover-add" }, "Add to this chat");
+      add.addEventListener("click", () => addApp(cid, app, add));
+      item.append(add);
+    }
+    list.append(item);
+  }
+  const hint = !conversation
+    ? el("p", { class: "muted" }, "Open a chat to add an app to it.")
+    : canAdd ? null : el("p", { class: "muted" }, "Only the group's owner and admins can add apps.");
+  openSheet({ title: "Discover mini-programs", body: el("div", {}, hint, list), testid: "discover-sheet", actions: [{ label: "Close" }] });
+}

@@ -1,0 +1,156 @@
+"""What a web view may ask of the host through the user's chat client (``sdk/js/bridge.js``).
+
+A web view's page never holds the user's session: it asks the chat client over ``postMessage``,
+the client asks the *user* (a contact picker, "share into which chat?", the payment sheet) and
+then calls these actions with the user's own bearer token **and** the launch token the page was
+opened with. The launch token says which app is asking (it is signed with that app's secret), and
+for whom (its per-app user id must be the caller's): a token launched by one user cannot be used
+by another, and an expired or forged one is refused.
+
+Each action is the same capability the app's server could call (``messages.send_card``,
+``payments.request``), checked against the app's manifest permissions and the same params
+schema, performed by the host.
+"""
+
+from __future__ import annotations
+
+import json
+from base64 import urlsafe_b64decode
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from messaging.actions import cards
+from messaging.actions.conversations import check_member
+from sdk.capabilities import CAPABILITIES, check_call
+from sdk.errors import HostError, SignatureError
+from sdk.signing import verify_launch_token
+from storage.errors import AppError
+from wallet.actions import payments
+
+if TYPE_CHECKING:
+    from miniapps.host.host import MiniappHost
+
+
+@dataclass(frozen=True)
+class Launch:
+    """A checked launch token: the app, the caller's per-app id, the chat it was opened in."""
+
+    app_id: str
+    app_user_id: str
+    conversation_id: str
+    exp: int
+
+
+def _bad_token(message: str = "the web view's launch token is not valid") -> AppError:
+    return AppError("bad_launch_token", message, status=401)
+
+
+def _claimed_app(token: object) -> str:
+    """The app a token names, read before its signature is checked (to find the secret)."""
+    if not isinstance(token, str) or token.count(".") != 1 or len(token) > 4096:
+        raise _bad_token()
+    part = token.split(".")[0]
+    try:
+        payload = json.loads(urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        raise _bad_token() from None
+    app_id = payload.get("app_id") if isinstance(payload, dict) else None
+    if not isinstance(app_id, str) or not app_id:
+        raise _bad_token()
+    return app_id
+
+
+async def check_launch(host: MiniappHost, user_id: str, token: object) -> Launch:
+    """The launch token, when it is genuine, unexpired, was issued to ``user_id`` and its app
+    exists and is switched on (``bad_launch_token`` / ``launch_expired`` / ``app_disabled``)."""
+    app_id = _claimed_app(token)
+    entry = host.apps.get(app_id)
+    if entry is None:
+        raise _bad_token()
+    try:
+        payload = verify_launch_token(token, await host.remote.launch_secret(app_id))
+    except SignatureError as exc:
+        if exc.code == "expired":
+            raise AppError(
+                "launch_expired", "the web view's launch token expired: open it again", status=401
+            ) from None
+        raise _bad_token() from None
+    if payload["app_id"] != app_id or payload["user_id"] != host.identity.app_user_id(
+        app_id, user_id
+    ):
+        raise _bad_token("this launch token was issued to someone else")
+    host.apps_catalogue.check_enabled(entry)
+    return Launch(app_id, payload["user_id"], payload["conversation_id"], int(payload["exp"]))
+
+
+def _check_capability(host: MiniappHost, launch: Launch, method: str, params: dict) -> dict:
+    """The capability's own checks: in the manifest's permissions, params valid."""
+    try:
+        _, clean = check_call(method, host.apps[launch.app_id].permissions, params)
+    except HostError as exc:
+        status = 403 if exc.code == "permission_denied" else 400
+        raise AppError(exc.code, exc.message, status=status) from None
+    return clean
+
+
+async def do_share_card(
+    host: MiniappHost, user_id: str, token: object, conversation_id: object, card: object
+) -> dict[str, Any]:
+    """Post the app's card into a chat the user picked and confirmed (any chat of theirs that
+    has the app installed, not only the one the view was opened from) → ``{message_id,
+    conversation_id}``."""
+    launch = await check_launch(host, user_id, token)
+    clean = _check_capability(host, launch, "messages.send_card", {"card": card})
+    await check_member(host.messaging, conversation_id, user_id)
+    assert isinstance(conversation_id, str)
+    # ``app_not_installed`` when that chat does not have the app: it cannot post where it
+    # was never added (the client lists only chats that have it).
+    await host.apps_catalogue.check_active(launch.app_id, conversation_id)
+    view = await cards.do_post_card(host.messaging, conversation_id, launch.app_id, clean["card"])
+    return {"message_id": view["id"], "conversation_id": conversation_id}
+
+
+async def do_pick_contact(
+    host: MiniappHost, user_id: str, token: object, contact_id: object
+) -> dict[str, Any]:
+    """The per-app id of a contact the user picked in the client's own picker (the app never
+    sees the contact list, nor anyone's platform id) → ``{user_id}``."""
+    launch = await check_launch(host, user_id, token)
+    if not isinstance(contact_id, str) or contact_id not in set(
+        await host.messaging.contacts.get_friend_ids(user_id)
+    ):
+        raise AppError("not_a_contact", "pick one of your contacts", status=404)
+    return {"user_id": await host.identity.app_user(launch.app_id, contact_id)}
+
+
+async def do_request_payment(
+    host: MiniappHost, user_id: str, token: object, params: object, *, capture: bool = True
+) -> dict[str, Any]:
+    """A payment the page asks for, recorded exactly as ``payments.request`` from the app's
+    server would (same permission, same params, the order bound to the chat the view was
+    opened in); the client then shows the host's payment sheet → ``{payment_id, status}``.
+
+    ``capture=False`` (``requestHold``) asks for a hold, captured or voided later by the app's
+    server (``payments.capture`` / ``payments.void``); ``holds_unavailable`` on a server whose
+    contract has no holds."""
+    launch = await check_launch(host, user_id, token)
+    if not isinstance(params, dict):
+        raise AppError("invalid_params", "params must be an object")
+    has_holds = "capture" in CAPABILITIES["payments.request"].params.get("properties", {})
+    if not capture and not has_holds:
+        raise AppError("holds_unavailable", "holding money for later capture is not available")
+    asked = {**params, "capture": capture} if has_holds else dict(params)
+    clean = _check_capability(host, launch, "payments.request", asked)
+    if host.wallet is None:
+        raise AppError("payments_unavailable", "payments are not available on this server")
+    await check_member(host.messaging, launch.conversation_id, user_id)
+    entry = await host.apps_catalogue.check_active(launch.app_id, launch.conversation_id)
+    return await payments.do_request(
+        host.wallet,
+        app_id=launch.app_id,
+        app_name=entry.manifest["name"],
+        user_id=user_id,
+        app_user_id=launch.app_user_id,
+        conversation_id=launch.conversation_id,
+        params=clean,
+    )

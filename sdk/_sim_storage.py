@@ -1,0 +1,157 @@
+"""The simulator's ``storage.*``: the app's documents in memory, versioned like the host's
+(every write moves ``version`` on, 1 for a new document), with ``storage.update``'s
+conditional writes, ``storage.incr``'s bounded counters, unique fields and sorted, paged
+``storage.find`` — the rules are ``sdk._storage_rules``' and ``sdk.filters``', the host's own.
+Mixed into ``sdk.simulator.Simulator`` (through ``sdk._sim_effects.EffectsMixin``).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from sdk._sim_world import SimCall
+from sdk._storage_rules import (
+    apply_change,
+    canonical,
+    check_bounds,
+    check_change,
+    check_sort,
+    counter_value,
+    duplicate_value,
+    field_of,
+    limit_reached,
+    unique_fields,
+)
+from sdk.capabilities import FIND_SCAN_MAX, STORAGE_VALUE_MAX_BYTES, json_size
+from sdk.errors import Conflict, InvalidParams, NotFound, QuotaExceeded
+from sdk.filters import FilterError, select_page
+
+
+class StorageMixin:
+    """Versioned documents, counters, unique fields and pages, in memory."""
+
+    # provided by the Simulator
+    manifest: dict[str, Any]
+    storage_quota_bytes: int
+    _storage: dict[str, dict[str, Any]]
+
+    @property
+    def _storage_versions(self) -> dict[tuple[str, str], int]:
+        versions = self.__dict__.get("_storage_version_table")
+        if versions is None:
+            versions = self.__dict__["_storage_version_table"] = {}
+        return versions
+
+    def storage_version(self, collection: str, key: str) -> int:
+        """The version of a stored document (0 when there is none)."""
+        if key not in self._storage.get(collection, {}):
+            return 0
+        return self._storage_versions.get((collection, key), 0)
+
+    def _storage_write(self, collection: str, key: str, value: Any) -> int:
+        """Check the value's size, the quota and unique fields, then store it; its version."""
+        size = json_size(value)
+        if size > STORAGE_VALUE_MAX_BYTES:
+            raise QuotaExceeded(f"a stored value is limited to {STORAGE_VALUE_MAX_BYTES} bytes")
+        items = self._storage.setdefault(collection, {})
+        previous = len(key.encode()) + json_size(items[key]) if key in items else 0
+        used = sum(
+            len(k.encode()) + json_size(v)
+            for stored in self._storage.values()
+            for k, v in stored.items()
+        )
+        if used - previous + len(key.encode()) + size > self.storage_quota_bytes:
+            limit = self.storage_quota_bytes
+            raise QuotaExceeded(f"this app's storage is limited to {limit} bytes")
+        for field in unique_fields(self.manifest, collection):
+            digest = canonical(field_of(value, field))
+            if digest is None:
+                continue
+            for other, stored in items.items():
+                if other != key and canonical(field_of(stored, field)) == digest:
+                    raise duplicate_value(collection, field)
+        items[key] = copy.deepcopy(value)
+        version = self.storage_version(collection, key) + 1
+        self._storage_versions[(collection, key)] = version
+        return version
+
+    def _sim_storage_get(self, call: SimCall, params: dict) -> dict:
+        collection, key = params["collection"], params["key"]
+        value = self._storage.get(collection, {}).get(key)
+        return {"value": copy.deepcopy(value), "version": self.storage_version(collection, key)}
+
+    def _sim_storage_put(self, call: SimCall, params: dict) -> dict:
+        version = self._storage_write(params["collection"], params["key"], params["value"])
+        return {"version": version}
+
+    def _sim_storage_delete(self, call: SimCall, params: dict) -> dict:
+        self._storage.get(params["collection"], {}).pop(params["key"], None)
+        self._storage_versions.pop((params["collection"], params["key"]), None)
+        return {}
+
+    def _sim_storage_update(self, call: SimCall, params: dict) -> dict:
+        collection, key = params["collection"], params["key"]
+        changes, removed = check_change(params)
+        items = self._storage.get(collection, {})
+        if key not in items and not params["upsert"]:
+            raise NotFound(f"no document {key[:64]!r} in {collection}")
+        version = self.storage_version(collection, key)
+        expected = params.get("expected_version")
+        if expected is not None and expected != version:
+            raise Conflict(f"the document is at version {version}, not {expected}")
+        value = apply_change(items.get(key, {}), changes, removed)
+        return {"version": self._storage_write(collection, key, value)}
+
+    def _sim_storage_incr(self, call: SimCall, params: dict) -> dict:
+        collection, key, field, delta = (
+            params["collection"],
+            params["key"],
+            params["field"],
+            params["delta"],
+        )
+        low, high = check_bounds(params)
+        if field in unique_fields(self.manifest, collection):
+            raise InvalidParams(f"{field} is a unique field: change it with storage.update")
+        items = self._storage.get(collection, {})
+        current = counter_value(items[key], field) if key in items else 0
+        if not low <= current + delta <= high:
+            raise limit_reached(f"{field} would be {current + delta}, outside [{low}, {high}]")
+        if key not in items:  # a new counter, like the host's: {field: 0}, then counted
+            self._storage_write(collection, key, {field: 0})
+            self._storage_versions[(collection, key)] = 0
+            items = self._storage[collection]
+        items[key][field] = current + delta
+        version = self.storage_version(collection, key) + 1
+        self._storage_versions[(collection, key)] = version
+        return {"value": current + delta, "version": version}
+
+    def _sim_storage_find(self, call: SimCall, params: dict) -> dict:
+        collection = params["collection"]
+        field, order = check_sort(self.manifest, collection, params.get("sort"))
+        stored = sorted(self._storage.get(collection, {}).items())[:FIND_SCAN_MAX]
+        items = [
+            {"key": key, "value": value, "version": self.storage_version(collection, key)}
+            for key, value in stored
+        ]
+        try:
+            page, after = select_page(
+                params["filter"],
+                items,
+                params["limit"],
+                sort_field=field,
+                order=order,
+                after=params.get("after"),
+            )
+        except FilterError as exc:
+            raise InvalidParams(str(exc)) from None
+        return {"items": copy.deepcopy(page), "next": after}
+
+    EFFECTS: dict[str, Any] = {
+        "storage.get": _sim_storage_get,
+        "storage.put": _sim_storage_put,
+        "storage.delete": _sim_storage_delete,
+        "storage.find": _sim_storage_find,
+        "storage.update": _sim_storage_update,
+        "storage.incr": _sim_storage_incr,
+    }

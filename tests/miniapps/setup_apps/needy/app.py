@@ -1,0 +1,8 @@
+from sdk import App
+
+app = App("needy")
+
+
+@app.command("needy")
+async def handler(ctx):
+    return None
