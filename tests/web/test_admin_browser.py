@@ -174,3 +174,95 @@ async def test_admin_suspends_a_signed_in_user_and_reads_charts(web_base, browse
     await expect(other.get_by_test_id("admin-panel")).to_be_hidden()
 
     assert admin.errors == [] and other.errors == [], admin.errors + other.errors
+
+
+SECRET = "sk-live-browser-0123456789"
+
+
+async def test_admin_sets_up_an_app_settings_roles_and_fee(web_gateway, browser, mongo_db):
+    """An admin opens fxdesk's setup: saves its secret setting (never shown again), grants a
+    role to a user found by username and revokes it, and sets a fee; the API agrees each time."""
+    from playwright.async_api import expect
+
+    from gateway.keys import MINIAPPS
+    from miniapps.host.registry import discover
+    from tests.miniapps.conftest import APPS_DIR
+
+    _require_admin_page()
+    expect.set_options(timeout=TIMEOUT)
+    base, app = web_gateway
+    apps, _refused = discover(APPS_DIR)
+    app[MINIAPPS].apps["fxdesk"] = apps["fxdesk"]
+    setup = "/api/v1/admin/miniapps/fxdesk"
+    rest = ApiClient(base)
+    try:
+        boss = await rest.signup("setupboss")
+        await rest.register("trader")  # (registering does not sign rest in as trader)
+        await mongo_db.users.update_one({"_id": boss["user"]["id"]}, {"$set": {"role": "admin"}})
+
+        admin = await _page(browser, base + "/admin")
+        await _admin_sign_in(admin, "setupboss")
+        await expect(admin.get_by_test_id("admin-panel")).to_be_visible()
+        await admin.get_by_test_id("tab-miniapps").click()
+        row = admin.locator("[data-testid=miniapp-row][data-app-id=fxdesk]")
+        await row.get_by_test_id("miniapp-setup-open").click()
+        panel = admin.get_by_test_id("miniapp-setup")
+        await expect(panel).to_be_visible()
+
+        # settings: the secret is a password input, "not set"; saved, it is only "set"
+        key = panel.locator("[data-testid=setting-row][data-name=api_key]")
+        await expect(key.get_by_test_id("setting-state")).to_have_text("not set")
+        assert await key.get_by_test_id("setting-input").get_attribute("type") == "password"
+        await key.get_by_test_id("setting-input").fill(SECRET)
+        await key.get_by_test_id("setting-save").click()
+        await expect(key.get_by_test_id("setting-state")).to_have_text("set")
+        await expect(key.get_by_test_id("setting-input")).to_have_value("")
+        status, body = await rest.get(f"{setup}/config")
+        assert status == 200, body
+        api_key = next(s for s in body["config"] if s["name"] == "api_key")
+        assert api_key["set"] is True and "value" not in api_key
+        assert SECRET not in await admin.content()
+        # a blank plain setting is refused on the page; nothing changes
+        url = panel.locator("[data-testid=setting-row][data-name=feed_url]")
+        await url.get_by_test_id("setting-save").click()
+        await expect(url.get_by_test_id("setting-error")).to_contain_text("Enter a value")
+
+        # roles: grant auditor to trader (found by username), then revoke it
+        await admin.get_by_test_id("role-grant-role").select_option("auditor")
+        await admin.get_by_test_id("role-grant-q").fill("trad")
+        await admin.get_by_test_id("role-grant-q").press("Enter")
+        found = admin.locator("[data-testid=role-grant-result][data-username=trader]")
+        await found.get_by_test_id("role-grant-user").click()
+        auditor = panel.locator("[data-testid=role-row][data-role=auditor]")
+        holder = auditor.locator("[data-testid=role-holder][data-username=trader]")
+        await expect(holder).to_have_count(1)
+        status, body = await rest.get(f"{setup}/roles")
+        held = {r["name"]: [u["username"] for u in r["users"]] for r in body["roles"]}
+        assert held == {"merchant": [], "auditor": ["trader"]}, body
+        await holder.get_by_test_id("role-revoke").click()
+        await admin.get_by_test_id("reason-confirm").click()
+        await expect(holder).to_have_count(0)
+        status, body = await rest.get(f"{setup}/roles")
+        assert all(not r["users"] for r in body["roles"]), body
+
+        # fees: a refusal shows the API's message; then a fee is set and listed
+        await admin.get_by_test_id("fee-currency").fill("USD")
+        await admin.get_by_test_id("fee-bps").fill("9999")
+        await admin.get_by_test_id("fee-save").click()
+        await expect(admin.get_by_test_id("fee-error")).to_contain_text("basis_points is a whole")
+        status, body = await rest.get(f"{setup}/fees")
+        assert body["fees"] == [], body
+        await admin.get_by_test_id("fee-bps").fill("250")
+        await admin.get_by_test_id("fee-fixed").fill("30")
+        await admin.get_by_test_id("fee-save").click()
+        fee = panel.locator("[data-testid=fee-row][data-currency=USD]")
+        await expect(fee.get_by_test_id("fee-bps")).to_contain_text("250")
+        await expect(fee.get_by_test_id("fee-fixed")).to_have_text("30")
+        status, body = await rest.get(f"{setup}/fees")
+        assert [(f["currency"], f["basis_points"], f["fixed"]) for f in body["fees"]] == [
+            ("USD", 250, 30)
+        ], body
+        assert SECRET not in await admin.content()
+        assert admin.errors == [], admin.errors
+    finally:
+        await rest.close()

@@ -6,6 +6,7 @@
 // tokens, ui.js the status line and the reason dialog.
 
 import { api, rawRequest, saveTokens, state, whenSignedOut } from "./api.js";
+import { wireAppSetup } from "./appsetup.js";
 import { loadAudit } from "./audit.js";
 import { loadCharts } from "./charts.js";
 import { loadMiniappAudit, loadMiniapps } from "./miniapps.js";
@@ -142,6 +143,7 @@ function start() {
   onSubmit("reports-filter", loadReports);
   onSubmit("conversations-search", loadConversations);
   onSubmit("miniapp-audit-filter", loadMiniappAudit);
+  wireAppSetup();
   $("wallet-refresh").addEventListener("click", () => loadWallet().catch(fail));
   onSubmit("charts-range", loadCharts);
   $("audit-more").addEventListener("click", () => loadAudit(false).catch(fail));

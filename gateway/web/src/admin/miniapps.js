@@ -1,9 +1,10 @@
-// The Mini-programs section: the sandbox's state, enabling and disabling apps, and the log of
-// their capability calls.
+// The Mini-programs section: the sandbox's state, enabling and disabling apps, each app's setup
+// (appsetup.js) and the log of their capability calls.
 
 import { el } from "../dom.js";
 import { api } from "./api.js";
-import { $, confirmed, emptyRow, say, timeEl } from "./ui.js";
+import { openAppSetup } from "./appsetup.js";
+import { $, confirmed, emptyRow, fail, say, timeEl } from "./ui.js";
 
 // --- mini-programs ---------------------------------------------------------------------------
 
@@ -39,6 +40,14 @@ export async function loadMiniapps() {
             "data-testid": "miniapp-toggle",
             "aria-label": `${app.enabled ? "Disable" : "Enable"} ${app.name}`,
             onclick: () => toggleApp(app),
+          }),
+          el("button", {
+            type: "button",
+            class: "secondary",
+            text: "Set up",
+            "data-testid": "miniapp-setup-open",
+            "aria-label": `Settings, roles and fees of ${app.name}`,
+            onclick: () => openAppSetup(app).catch(fail),
           }),
         ),
       ),
