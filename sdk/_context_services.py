@@ -1,0 +1,310 @@
+"""``Context`` methods for services: service messages, calls, timers, versioned storage and
+money beyond a simple payment (holds, payouts, transfer requests). A mixin of ``sdk.app.Context``,
+kept apart only to keep each file short; use them through ``ctx``."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from sdk.cards import Card, as_dict
+from sdk.errors import InvalidParams
+
+
+class ServiceCalls:
+    """The capabilities services need (issue 14), each a thin ``self.call``."""
+
+    async def call(self, capability: str, /, **params: Any) -> dict[str, Any]:
+        raise NotImplementedError  # ``Context.call``
+
+    async def send_service_message(
+        self, user_id: str, text: str | None = None, card: Card | dict | None = None
+    ) -> None:
+        """Send a service message — a ``text`` or a ``card``, exactly one — to a user of this
+        app (``user_id``: a per-app id) who opted in to its notifications: it lands in their
+        service chat with the app, whose card buttons reach this app's ``@app.action``
+        handlers like any card's (``notifications.send``). Raises ``ScopeDenied`` (not opted
+        in: ask with ``request_subscription``), ``NotFound``, ``InvalidParams``."""
+        params: dict[str, Any] = {"user_id": user_id}
+        if text is not None:
+            params["text"] = text
+        if card is not None:
+            params["card"] = as_dict(card)
+        await self.call("notifications.send", **params)
+
+    async def request_subscription(self) -> str:
+        """Ask the invoking user (the host shows a consent sheet) whether this app may send
+        them service messages (``notifications.request_subscription``; only from a user's
+        command or press). Returns ``"granted"`` (already), ``"declined"`` (they said no
+        before: not asked again) or ``"asked"``; the answer arrives later as the event
+        ``subscription.granted`` or ``subscription.declined`` (``payload["user_id"]``),
+        declared in the manifest's ``events.accepts``."""
+        result = await self.call("notifications.request_subscription")
+        return result["status"]
+
+    async def start_call(
+        self,
+        media: str = "video",
+        *,
+        conversation_id: str | None = None,
+        participant_ids: list[str] | None = None,
+        title: str | None = None,
+    ) -> str:
+        """Start a voice (``"audio"``) or ``"video"`` call with this app as its origin
+        (``calls.start``): in this conversation, or ``conversation_id`` (one that has this
+        app); ringing ``participant_ids`` (per-app ids of members; default every member).
+        Nobody is put in the call: each person joins by answering. Returns the call id; the
+        app then gets ``call.started`` (``payload["user_id"]`` joined first) and
+        ``call.ended`` (``outcome``, ``duration_seconds``) events when the manifest's
+        ``events.accepts`` lists them. Raises ``HostError`` with code ``not_a_member``,
+        ``nobody_to_call``, ``user_busy`` (everyone is in another call) or
+        ``call_in_progress`` (the chat has a call), or ``InvalidParams``."""
+        params: dict[str, Any] = {"media": media}
+        if conversation_id is not None:
+            params["conversation_id"] = conversation_id
+        if participant_ids is not None:
+            params["participant_ids"] = list(participant_ids)
+        if title is not None:
+            params["title"] = title
+        result = await self.call("calls.start", **params)
+        return result["call_id"]
+
+    async def schedule(
+        self,
+        name: str,
+        *,
+        at: int | datetime.datetime | None = None,
+        delay: float | datetime.timedelta | None = None,
+        payload: dict[str, Any] | None = None,
+        key: str | None = None,
+    ) -> dict[str, Any]:
+        """Have the timer ``name`` (declared in the manifest's ``timers``, handled by
+        ``@app.timer(name)``) fire once, at ``at`` (epoch milliseconds, or an aware
+        ``datetime``) or after ``delay`` (seconds, or a ``timedelta``) — exactly one of them —
+        with ``payload`` (a JSON object of at most 16 KiB) as ``ctx.payload``
+        (``timers.schedule``). Returns ``{"key", "due_at"}``::
+
+            await ctx.schedule("remind", delay=timedelta(days=1), key=f"remind:{order_id}",
+                               payload={"order_id": order_id})
+
+        The timer is durable (it survives restarts) and fires at or after its time, in this
+        conversation and on behalf of this user; late after an outage, never early. ``key``
+        (1-64 characters of ``[A-Za-z0-9_.:-]``; default a new one) makes it idempotent:
+        scheduling the same key again moves that timer (new time, payload, name) instead of
+        adding one. A firing whose handler failed is tried again (``ctx.attempt`` > 1), so
+        make the handler's effects idempotent by ``ctx.timer_key``/``ctx.due_at``.
+
+        Raises ``HostError`` with ``.code`` ``unknown_timer`` (name not declared),
+        ``invalid_time`` (past, or more than 366 days ahead), ``too_many_timers`` (10,000
+        pending per app), ``InvalidParams``, ``PermissionDenied``.
+        """
+        params: dict[str, Any] = {"name": name}
+        if isinstance(at, datetime.datetime):
+            if at.tzinfo is None:
+                raise InvalidParams("at: give an aware datetime (with a timezone)")
+            at = round(at.timestamp() * 1000)
+        if at is not None:
+            params["at"] = at
+        if isinstance(delay, datetime.timedelta):
+            delay = delay.total_seconds()
+        if delay is not None:
+            params["delay_ms"] = round(delay * 1000) if isinstance(delay, float) else delay * 1000
+        if payload is not None:
+            params["payload"] = payload
+        if key is not None:
+            params["key"] = key
+        return await self.call("timers.schedule", **params)
+
+    async def cancel_schedule(self, key: str) -> bool:
+        """Cancel this app's pending timer ``key`` (``timers.cancel``); False when none was
+        pending (it fired already, was cancelled, or never existed)."""
+        return (await self.call("timers.cancel", key=key))["cancelled"]
+
+    # --- holds and payouts (service money) --------------------------------------------------
+
+    async def authorize_payment(
+        self, amount: int, currency: str, description: str, order_ref: str
+    ) -> dict[str, Any]:
+        """Like ``request_payment`` but the money is only *held* (``payments.request`` with
+        ``capture: false``) — for group buys and bookings that may fall through; returns
+        ``{"payment_id", "status"}``.
+
+        Once the user confirms, the app gets a signed ``payment.authorized`` event (its
+        ``hold_expires_at``: HOLD_EXPIRY, 7 days by default); then call ``capture_payment``
+        (take some or all of it) or ``void_payment`` (give it all back). A hold neither
+        captured nor voided by its expiry is voided by the host (``payment.voided``,
+        ``reason: "expired"``). Errors as ``request_payment``; the same ``order_ref`` with
+        ``request_payment`` is ``OrderRefReused``.
+        """
+        return await self.call(
+            "payments.request",
+            amount=amount,
+            currency=currency,
+            description=description,
+            order_ref=order_ref,
+            capture=False,
+        )
+
+    async def capture_payment(self, payment_id: str, amount: int | None = None) -> dict[str, Any]:
+        """Take ``amount`` minor units (default: all) of an authorized hold of this app
+        (``payments.capture``); the rest goes back to the user at once. Returns
+        ``{"payment_id", "status": "paid", "captured", "fee", "released"}``: ``fee`` is the
+        platform's (set per app by an admin; the merchant balance gets ``captured - fee``).
+
+        Once per hold: a retry with the same amount returns the same answer; after that the
+        payment is ``paid`` and refundable up to ``captured`` (``refund_payment``). The app
+        also gets a signed ``payment.captured`` event. Raises ``HostError`` with code
+        ``not_found`` (not this app's payment), ``not_authorized`` (not an authorized hold:
+        pending, voided, captured for another amount, or a plain payment),
+        ``capture_exceeds_hold``, ``amount_too_large``, ``payment_in_progress`` (retry).
+        """
+        params: dict[str, Any] = {"payment_id": payment_id}
+        if amount is not None:
+            params["amount"] = amount
+        return await self.call("payments.capture", **params)
+
+    async def void_payment(self, payment_id: str) -> dict[str, Any]:
+        """Give an authorized hold of this app back to the user in full (``payments.void``);
+        returns ``{"payment_id", "status": "voided", "released"}`` (again: the same answer).
+        The app also gets a signed ``payment.voided`` event (``reason: "voided"``). Raises
+        ``HostError`` with code ``not_found``, ``not_authorized`` (captured, or not a hold),
+        ``payment_in_progress``.
+        """
+        return await self.call("payments.void", payment_id=payment_id)
+
+    async def payout(
+        self, user_id: str, amount: int, currency: str, payout_ref: str
+    ) -> dict[str, Any]:
+        """Pay ``amount`` minor units of ``currency`` from this app's merchant balance (what
+        its payments brought in) to the user with per-app id ``user_id`` (``payments.payout``)
+        — marketplace sellers, prizes. Returns ``{"payout_id", "status": "sent", "amount",
+        "fee", "currency"}``; the user receives ``amount - fee``.
+
+        ``payout_ref`` (1-64 characters of ``[A-Za-z0-9_.:-]``) makes it idempotent: the same
+        ref pays once and answers the same payout. Never beyond the merchant balance: raises
+        ``HostError`` with code ``insufficient_merchant_funds`` (nothing moved; that ref stays
+        refused, pay again with a new one), ``not_found`` (a user this app never saw),
+        ``payout_ref_reused`` (the ref named another payout), ``amount_too_large``,
+        ``unknown_currency``, ``payout_in_progress`` (retry).
+        """
+        return await self.call(
+            "payments.payout",
+            user_id=user_id,
+            amount=amount,
+            currency=currency,
+            payout_ref=payout_ref,
+        )
+
+    async def storage_get_versioned(self, collection: str, key: str) -> tuple[Any, int]:
+        """``(value, version)`` of ``key`` in ``collection`` (``storage.get``): ``(None, 0)``
+        when none. Pass the version to ``storage_update(expected_version=...)``."""
+        result = await self.call("storage.get", collection=collection, key=key)
+        return result.get("value"), int(result.get("version", 0))
+
+    async def storage_update(
+        self,
+        collection: str,
+        key: str,
+        set: dict[str, Any] | None = None,
+        unset: list[str] | None = None,
+        *,
+        expected_version: int | None = None,
+        upsert: bool = False,
+    ) -> int:
+        """Change top-level fields of the object under ``key`` (``storage.update``) and return
+        its new version. With ``expected_version``, only if the document is still at that
+        version (``Conflict`` otherwise: read it again and retry); ``NotFound`` when there is
+        no document unless ``upsert``; ``HostError`` ``duplicate_value`` when a ``unique``
+        field (manifest ``storage.indexes``) would repeat another document's value."""
+        result = await self.call(
+            "storage.update",
+            collection=collection,
+            key=key,
+            set=set,
+            unset=unset,
+            expected_version=expected_version,
+            upsert=upsert,
+        )
+        return int(result["version"])
+
+    async def storage_incr(
+        self,
+        collection: str,
+        key: str,
+        field: str,
+        delta: int,
+        *,
+        min: int = 0,
+        max: int | None = None,
+    ) -> int:
+        """Add ``delta`` to the integer ``field`` of the object under ``key`` atomically
+        (``storage.incr``; the document and field are created at 0 when absent) and return
+        the new value — only if it stays within [``min``, ``max``], else ``HostError``
+        ``limit_reached`` and nothing changes: a stock or a seat count never goes below
+        ``min``, whatever the concurrency."""
+        result = await self.call(
+            "storage.incr",
+            collection=collection,
+            key=key,
+            field=field,
+            delta=delta,
+            min=min,
+            max=max,
+        )
+        return int(result["value"])
+
+    async def storage_page(
+        self,
+        collection: str,
+        filter: dict[str, Any] | None = None,
+        *,
+        sort: str | None = None,
+        order: str = "asc",
+        after: str | None = None,
+        limit: int = 100,
+    ) -> dict[str, Any]:
+        """A page of ``storage.find``: ``{"items": [{"key", "value", "version"}], "next"}``,
+        sorted by ``sort`` (a field the manifest declares in ``storage.indexes``) then key, or
+        by key; ``next`` is the cursor to pass as ``after`` for the following page (None: no
+        more)."""
+        return await self.call(
+            "storage.find",
+            collection=collection,
+            filter=filter or {},
+            limit=limit,
+            sort={"field": sort, "order": order} if sort else None,
+            after=after,
+        )
+
+    async def request_transfer(
+        self,
+        from_user_id: str,
+        to_user_id: str,
+        amount: int,
+        currency: str,
+        transfer_ref: str,
+        note: str | None = None,
+    ) -> dict[str, Any]:
+        """Ask the user ``from_user_id`` to pay ``amount`` minor units of ``currency`` to the
+        user ``to_user_id`` (per-app ids of people who used this app) — e.g. their share of a
+        bill (``payments.request_transfer``); returns ``{"payment_id", "status"}``.
+
+        The payer is asked on a sheet like a payment (with ``note``, at most 200 characters)
+        and the money goes person to person; the app never holds it. The outcome arrives as
+        a signed ``transfer_request.paid``, ``.declined`` or ``.expired`` event (payload:
+        ``user_id`` the payer, ``to_user_id``, ``transfer_ref``, ``amount``; check it with
+        ``ctx.verify_payment_event()``). ``transfer_ref`` makes it idempotent like
+        ``order_ref`` (and shares its namespace). Raises ``HostError`` with code
+        ``not_found`` (a user this app never saw), ``same_user``, ``transfer_ref_reused``,
+        ``amount_too_large``, ``unknown_currency``.
+        """
+        params: dict[str, Any] = {
+            "from_user_id": from_user_id,
+            "to_user_id": to_user_id,
+            "amount": amount,
+            "currency": currency,
+            "transfer_ref": transfer_ref,
+        }
+        if note is not None:
+            params["note"] = note
+        return await self.call("payments.request_transfer", **params)
