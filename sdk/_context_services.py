@@ -5,6 +5,7 @@ kept apart only to keep each file short; use them through ``ctx``."""
 from __future__ import annotations
 
 import datetime
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sdk.cards import Card, as_dict
@@ -14,8 +15,8 @@ from sdk.errors import InvalidParams
 class ServiceCalls:
     """The capabilities services need (issue 14), each a thin ``self.call``."""
 
-    async def call(self, capability: str, /, **params: Any) -> dict[str, Any]:
-        raise NotImplementedError  # ``Context.call``
+    # ``Context.call``: one capability call bound to this invocation's call id.
+    call: Callable[..., Awaitable[dict[str, Any]]]
 
     async def send_service_message(
         self, user_id: str, text: str | None = None, card: Card | dict | None = None
