@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from messaging.context import Messaging
 from messaging.events import event
+from miniapps.host import app_config, roles
 from miniapps.host.calls import CallRegistry
 from miniapps.host.catalogue import Catalogue
 from miniapps.host.identity import Identity
@@ -147,6 +148,10 @@ class Invoker:
                 "user": {"id": app_user_id},
                 "locale": "en",
             }
+            if entry.manifest.get("config") or entry.manifest.get("roles"):
+                # Sent along, so the runtime need not ask for them with ``app.setup``.
+                context["config"] = await app_config.get_values(self.catalogue, entry)
+                context["roles"] = await roles.roles_of(self.catalogue, entry, user_id)
             reply = await self._gated(entry, method, {**params, "context": context})
             if reply:
                 for capability, part in expand_reply(reply):
