@@ -216,3 +216,15 @@ async def test_ptrace_a_process(sandboxes, bystander):
     result = await attack(app, "ptrace")
     assert result == {"ok": False, "child": "EPERM", "pid1": "EPERM"}
     await host_is_fine(bystander)
+
+
+async def test_two_nodes_copies_of_one_app_on_one_machine_do_not_kill_each_other(sandboxes):
+    # Two gateway nodes on one machine each run the app, as the same uid (kept in MongoDB): one
+    # copy stopping (or being killed and swept) must leave the other's processes alone.
+    first = await sandboxes.start("twin", uid=299_990)
+    second = await sandboxes.start("twin", uid=299_990)
+    assert (await attack(second, "whoami"))["ok"]
+    await first.stop()
+    assert (await attack(second, "whoami"))["ok"]
+    assert second.status.restarts == 0
+    await second.stop()  # before the fixture's check that nothing of the uid is left

@@ -4,6 +4,7 @@ log channel, and the watchdog's measures."""
 
 from __future__ import annotations
 
+import os
 import resource
 from pathlib import Path
 
@@ -139,8 +140,8 @@ def test_create_cgroup_v1_on_a_fake_tree(tmp_path):
     config = SandboxConfig(limits="cgroup1", processes=5)
     cgroup = cgroups.create_cgroup("shop/../x", config, mount=tmp_path, proc_cgroup=proc)
     assert cgroup is not None and cgroup.mechanism == "cgroup1"
-    leaf = cgroups.leaf_name("shop/../x")
-    assert "/" not in leaf
+    leaf = cgroup.dirs["pids"].name
+    assert leaf.startswith("shop_.._x.") and leaf.endswith(f".{os.getpid()}")
     assert cgroup.dirs["pids"] == tmp_path / "pids" / "aetherial" / leaf
     assert cgroup.dirs["memory"] == tmp_path / "memory" / "jobs" / "aetherial" / leaf
     assert (cgroup.dirs["pids"] / "pids.max").read_text() == "5"

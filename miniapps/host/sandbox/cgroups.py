@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,10 +76,12 @@ def own_cgroups(text: str) -> dict[str, str]:
 
 
 def leaf_name(app_id: str) -> str:
-    """The app's cgroup folder: one per app and host process (two hosts on one machine may run
-    the same app), with nothing from the id that could walk the tree."""
+    """A new cgroup folder name for one running copy of an app: two gateway nodes on one
+    machine (even in one process, as in the tests) may each run the same app, and each copy's
+    kill must reach only its own processes. Nothing from the id can walk the tree; the host's
+    pid comes last, for ``_sweep_stale``."""
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in app_id).lstrip(".")
-    return f"{safe or 'app'}.{os.getpid()}"
+    return f"{safe or 'app'}.{secrets.token_hex(4)}.{os.getpid()}"
 
 
 @dataclass
@@ -161,7 +164,7 @@ def _sweep_stale(parent: Path) -> None:
                     entry.rmdir()
 
 
-def _create_v2(app_id: str, config: SandboxConfig, mount: Path, own: dict[str, str]) -> AppCgroup:
+def _create_v2(leaf_folder: str, config: SandboxConfig, mount: Path, own: dict[str, str]) -> AppCgroup:
     if "" not in own or not (mount / "cgroup.controllers").exists():
         raise OSError("no cgroup v2 hierarchy")
     parent = mount / own[""].lstrip("/")
@@ -171,7 +174,7 @@ def _create_v2(app_id: str, config: SandboxConfig, mount: Path, own: dict[str, s
     _write(parent / "cgroup.subtree_control", enable)  # EBUSY if the host's cgroup has procs
     _write(base / "cgroup.subtree_control", enable)
     _sweep_stale(base)
-    leaf = base / leaf_name(app_id)
+    leaf = base / leaf_folder
     leaf.mkdir(exist_ok=True)
     cgroup = AppCgroup("cgroup2", {"": leaf})
     try:
@@ -192,7 +195,7 @@ def _v1_parent(mount: Path, controller: str, own: dict[str, str]) -> Path:
     return inside if inside.is_dir() else root
 
 
-def _create_v1(app_id: str, config: SandboxConfig, mount: Path, own: dict[str, str]) -> AppCgroup:
+def _create_v1(leaf_folder: str, config: SandboxConfig, mount: Path, own: dict[str, str]) -> AppCgroup:
     dirs: dict[str, Path] = {}
     cgroup = AppCgroup("cgroup1", dirs)
     try:
@@ -202,7 +205,7 @@ def _create_v1(app_id: str, config: SandboxConfig, mount: Path, own: dict[str, s
                 raise OSError(f"no cgroup v1 {controller} hierarchy")
             base.mkdir(exist_ok=True)
             _sweep_stale(base)
-            leaf = base / leaf_name(app_id)
+            leaf = base / leaf_folder
             leaf.mkdir(exist_ok=True)
             dirs[controller] = leaf
             for name, value in files.items():
@@ -236,7 +239,7 @@ def create_cgroup(
     reasons = []
     for mechanism in wanted:
         try:
-            return makers[mechanism](app_id, config, mount, own)
+            return makers[mechanism](leaf_name(app_id), config, mount, own)
         except OSError as exc:
             reasons.append(f"{mechanism}: {exc}")
     log.warning(

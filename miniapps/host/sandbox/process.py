@@ -419,8 +419,12 @@ class AppProcess:
         )
 
     def _membership(self, pid: int) -> Callable[[int], bool]:
-        # A dedicated uid is the reliable test (a setsid() cannot escape it); otherwise the
-        # session we started the process in.
+        # Behind bubblewrap the app is in its own PID namespace under the process we started:
+        # its descendants are exactly the app (a same-uid copy run by another node on this
+        # machine is not). Without it a dedicated uid is the reliable test (a setsid() cannot
+        # escape it); otherwise the session we started the process in.
+        if not self.config.degraded:
+            return watchdog.descended_from(pid)
         if self._launcher.drop_uid and self.uid is not None:
             return watchdog.owned_by(self.uid)
         return watchdog.in_session(pid)

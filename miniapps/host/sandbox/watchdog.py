@@ -8,8 +8,11 @@ most ``file_bytes``). Without cgroups (``fallback``): also the app's memory (the
 processes' proportional set sizes) against ``memory_bytes`` and its CPU use averaged over
 ``cpu_window`` against ``cpu_cores`` (plus ``cpu_tolerance``).
 
-An app's processes are found through its cgroup when it has one, else by its uid (a setsid()
-cannot escape it), else by the session it was started in.
+An app's processes are found through its cgroup when it has one, and besides: behind bubblewrap,
+as the descendants of the process we started (the app lives in its own PID namespace, whose
+orphans are re-parented to the namespace's init, itself our child: nothing escapes, and another
+node's copy of the same app on this machine, running as the same uid, is not touched); without
+bubblewrap, by its uid (a setsid() cannot escape it), else by the session it was started in.
 """
 
 from __future__ import annotations
@@ -57,6 +60,26 @@ def owned_by(uid: int) -> Callable[[int], bool]:
 
 def in_session(sid: int) -> Callable[[int], bool]:
     return lambda pid: os.getsid(pid) == sid
+
+
+def parent_of(pid: int) -> int:
+    with open(f"/proc/{pid}/stat", "rb") as file:
+        return int(file.read().rsplit(b")", 1)[1].split()[1])
+
+
+def descended_from(root: int) -> Callable[[int], bool]:
+    """Whether a process is ``root`` or one of its descendants (bounded walk up the parents)."""
+
+    def match(pid: int) -> bool:
+        for _ in range(64):
+            if pid == root:
+                return True
+            if pid <= 1:
+                return False
+            pid = parent_of(pid)
+        return False
+
+    return match
 
 
 def members(cgroup: AppCgroup | None, match: Callable[[int], bool]) -> list[int]:
