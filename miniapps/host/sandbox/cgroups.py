@@ -164,7 +164,7 @@ def _sweep_stale(parent: Path) -> None:
                     entry.rmdir()
 
 
-def _create_v2(leaf_folder: str, config: SandboxConfig, mount: Path, own: dict[str, str]) -> AppCgroup:
+def _create_v2(folder: str, config: SandboxConfig, mount: Path, own: dict[str, str]) -> AppCgroup:
     if "" not in own or not (mount / "cgroup.controllers").exists():
         raise OSError("no cgroup v2 hierarchy")
     parent = mount / own[""].lstrip("/")
@@ -174,7 +174,7 @@ def _create_v2(leaf_folder: str, config: SandboxConfig, mount: Path, own: dict[s
     _write(parent / "cgroup.subtree_control", enable)  # EBUSY if the host's cgroup has procs
     _write(base / "cgroup.subtree_control", enable)
     _sweep_stale(base)
-    leaf = base / leaf_folder
+    leaf = base / folder
     leaf.mkdir(exist_ok=True)
     cgroup = AppCgroup("cgroup2", {"": leaf})
     try:
@@ -195,7 +195,7 @@ def _v1_parent(mount: Path, controller: str, own: dict[str, str]) -> Path:
     return inside if inside.is_dir() else root
 
 
-def _create_v1(leaf_folder: str, config: SandboxConfig, mount: Path, own: dict[str, str]) -> AppCgroup:
+def _create_v1(folder: str, config: SandboxConfig, mount: Path, own: dict[str, str]) -> AppCgroup:
     dirs: dict[str, Path] = {}
     cgroup = AppCgroup("cgroup1", dirs)
     try:
@@ -205,7 +205,7 @@ def _create_v1(leaf_folder: str, config: SandboxConfig, mount: Path, own: dict[s
                 raise OSError(f"no cgroup v1 {controller} hierarchy")
             base.mkdir(exist_ok=True)
             _sweep_stale(base)
-            leaf = base / leaf_folder
+            leaf = base / folder
             leaf.mkdir(exist_ok=True)
             dirs[controller] = leaf
             for name, value in files.items():
