@@ -6,7 +6,7 @@ root so that its scope is the whole site). These routes are not API: they are le
 OpenAPI (their route names start with ``web:``). Without a build, ``/`` says how to make one and
 the API keeps working. Every page is sent with a Content-Security-Policy that allows only our
 own scripts (no inline code), sockets to this host, camera/microphone streams and sandboxed
-HTTPS frames for mini-program web views.
+frames for mini-program web views (HTTPS, or a hosted app's page served by this gateway).
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ def content_security_policy(request: web.Request) -> str:
             "img-src 'self' https: data: blob:",
             "media-src 'self' blob: mediastream:",
             f"connect-src 'self' ws://{host} wss://{host}",
-            "frame-src https:",
+            # The app's own HTTPS site, or a hosted app's page served here (/miniapps/…/web/).
+            "frame-src 'self' https:",
             "object-src 'none'",
             "base-uri 'none'",
             "form-action 'self'",

@@ -31,6 +31,7 @@ from sdk.errors import (
     SDKError,
     SignatureError,
     UnknownMethod,
+    ViewError,
 )
 from sdk.manifest import load_manifest, validate_card, validate_manifest
 
@@ -65,6 +66,7 @@ __all__ = [
     "ScopeDenied",
     "SignatureError",
     "UnknownMethod",
+    "ViewError",
     "load_manifest",
     "validate_card",
     "validate_manifest",

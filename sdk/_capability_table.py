@@ -171,8 +171,12 @@ _TABLE = (
     ),
     _capability(
         "messages.update_card",
-        "Replace a card this app posted in this conversation → `{}`.",
-        _params({"message_id": _text(MESSAGE_ID_MAX), "card": CARD}),
+        "Replace a card this app posted in this conversation (or in `conversation_id`: another "
+        "chat that has this app, or a user's service chat with it) → `{}`.",
+        _params(
+            {"message_id": _text(MESSAGE_ID_MAX), "card": CARD},
+            {"conversation_id": _text(MESSAGE_ID_MAX, "a conversation id")},
+        ),
         errors=("not_found",),
         conversation=True,
     ),
@@ -672,6 +676,7 @@ _SERVICE_MONEY: tuple[Capability, ...] = (
 CALL_MEDIA = ("audio", "video")
 CALL_PARTICIPANTS_MAX = 32  # per-app user ids one ``calls.start`` may ring
 CALL_TITLE_MAX = 100
+CALL_CHAT_TITLE_MAX = 64  # an own chat's title (a conversation title's limit): cut to it
 SUBSCRIPTION_STATUSES = ("granted", "declined", "asked")
 
 
@@ -695,6 +700,29 @@ def check_call_participants(value: Any) -> list[str] | None:
     return list(dict.fromkeys(value))
 
 
+def check_own_chat(params: dict[str, Any], invoker: str | None) -> list[str]:
+    """``calls.start`` with ``own_chat``: its ``participant_ids`` checked against the invoking
+    user's per-app id ``invoker`` (None: an invocation without a user) — 2-
+    ``CALL_PARTICIPANTS_MAX`` distinct people, the invoker among them, and no
+    ``conversation_id``. Returns them without repeats. Raises ``InvalidParams`` or
+    ``invoker_not_included`` (an app rings people on someone's behalf, never strangers on
+    nobody's), with the same message on both sides."""
+    from sdk.errors import InvalidParams, host_error  # sdk.errors imports nothing of this module
+
+    participant_ids = check_call_participants(params.get("participant_ids"))
+    if params.get("conversation_id") is not None:
+        raise InvalidParams("own_chat opens its own conversation: leave out conversation_id")
+    if participant_ids is None or len(participant_ids) < 2:
+        raise InvalidParams("own_chat needs participant_ids: at least two distinct people")
+    if invoker is None:
+        raise InvalidParams("own_chat needs an invocation by a user (this one has none)")
+    if invoker not in participant_ids:
+        raise host_error(
+            "invoker_not_included", "own_chat participants must include the invoking user"
+        )
+    return participant_ids
+
+
 _SERVICE_CHATS_AND_CALLS: tuple[Capability, ...] = (
     _capability(
         "notifications.request_subscription",
@@ -709,7 +737,10 @@ _SERVICE_CHATS_AND_CALLS: tuple[Capability, ...] = (
         "calls.start",
         "Start a voice or video call in this conversation (or `conversation_id`, one that has "
         "this app) with the app as its origin: the participants' devices ring and each joins "
-        "by answering — nobody is put in the call → `{call_id}`. The app then gets "
+        "by answering — nobody is put in the call → `{call_id, conversation_id}`. With "
+        "`own_chat`, for people who share no chat (a doctor and a patient): the call is in a "
+        "group the app opens for exactly `participant_ids` (the invoking user among them) and "
+        "reuses for the same people. The app then gets "
         "`call.started` (first person joined) and `call.ended` `{outcome, duration_seconds}` "
         "events (when `events.accepts` has them).",
         _params(
@@ -725,12 +756,26 @@ _SERVICE_CHATS_AND_CALLS: tuple[Capability, ...] = (
                 "participant_ids": {
                     "type": "array",
                     "description": f"a list of 1-{CALL_PARTICIPANTS_MAX} per-app user ids, "
-                    "members of the conversation, to ring (default: every member)",
+                    "members of the conversation, to ring (default: every member); with "
+                    "`own_chat`, 2 or more, the invoking user among them",
                 },
                 "title": _text(CALL_TITLE_MAX, "a title shown with the ring"),
+                "own_chat": {
+                    "type": "boolean",
+                    "description": "call in the app's own group of `participant_ids` (no "
+                    "`conversation_id`), titled with `title` or the app's name",
+                },
             },
         ),
-        errors=("not_a_member", "nobody_to_call", "user_busy", "call_in_progress"),
+        errors=(
+            "not_a_member",
+            "nobody_to_call",
+            "user_busy",
+            "call_in_progress",
+            "invoker_not_included",
+            "unknown_participant",
+            "blocked",
+        ),
     ),
 )
 # app.setup: what an administrator set up for the app (manifest ``config`` and ``roles``).

@@ -50,6 +50,7 @@ class ServiceCalls:
         conversation_id: str | None = None,
         participant_ids: list[str] | None = None,
         title: str | None = None,
+        own_chat: bool = False,
     ) -> str:
         """Start a voice (``"audio"``) or ``"video"`` call with this app as its origin
         (``calls.start``): in this conversation, or ``conversation_id`` (one that has this
@@ -57,9 +58,23 @@ class ServiceCalls:
         Nobody is put in the call: each person joins by answering. Returns the call id; the
         app then gets ``call.started`` (``payload["user_id"]`` joined first) and
         ``call.ended`` (``outcome``, ``duration_seconds``) events when the manifest's
-        ``events.accepts`` lists them. Raises ``HostError`` with code ``not_a_member``,
-        ``nobody_to_call``, ``user_busy`` (everyone is in another call) or
-        ``call_in_progress`` (the chat has a call), or ``InvalidParams``."""
+        ``events.accepts`` lists them; both carry the call's ``conversation_id``.
+
+        ``own_chat=True`` calls people who share no conversation (a doctor and a patient)::
+
+            await ctx.start_call("video", participant_ids=[ctx.user_id, doctor_id],
+                                 own_chat=True, title="Dr. Lee, 10:30")
+
+        The host opens a group of exactly ``participant_ids`` (2 or more, the invoking user
+        among them; no ``conversation_id``) created by this app, titled ``title`` or the app's
+        name, with this app in it, and rings them all there; the same people get the same
+        chat again next time.
+
+        Raises ``HostError`` with code ``not_a_member``, ``nobody_to_call``, ``user_busy``
+        (everyone is in another call) or ``call_in_progress`` (the chat has a call); with
+        ``own_chat``, ``invoker_not_included``, ``unknown_participant`` (a per-app id this
+        app does not know) or ``blocked`` (one participant blocked another); or
+        ``InvalidParams``."""
         params: dict[str, Any] = {"media": media}
         if conversation_id is not None:
             params["conversation_id"] = conversation_id
@@ -67,6 +82,8 @@ class ServiceCalls:
             params["participant_ids"] = list(participant_ids)
         if title is not None:
             params["title"] = title
+        if own_chat:
+            params["own_chat"] = True
         result = await self.call("calls.start", **params)
         return result["call_id"]
 

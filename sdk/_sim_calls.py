@@ -13,6 +13,11 @@ people answering (``await sim.answer_call(user, call_id)``: the first answer del
 outcome). ``sim.set_in_call(user)`` puts someone in another call (``user_busy``). Events are
 signed with the app's secret, as the host signs them. Mixed into ``sdk.simulator.Simulator``
 (through ``sdk._sim_effects.EffectsMixin``).
+
+``calls.start`` with ``own_chat``: like the host, the call is in the app's own chat of exactly
+``participant_ids`` (the invoker among them, each a user of the simulator), made on first use
+and found again for the same people (``sim.own_chats()``; a member removed since is added
+back); ``sim.set_blocked(user, other)`` makes two people refuse to share it (``blocked``).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import itertools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sdk._capability_table import check_call_participants
+from sdk._capability_table import CALL_CHAT_TITLE_MAX, check_call_participants, check_own_chat
 from sdk._sim_world import SimCall, SimConversation, SimUser
 from sdk.errors import HostError, HostRefused, InvalidParams, PermissionDenied
 from sdk.signing import sign_event
@@ -40,6 +45,7 @@ class CallsMixin:
     manifest: dict[str, Any]
     app_id: str
     secret: str
+    _ids: Any
     _users: dict[str, SimUser]
     _conversations: dict[str, SimConversation]
 
@@ -49,7 +55,14 @@ class CallsMixin:
     def _calls_world(self) -> dict[str, Any]:
         world = self.__dict__.get("_sim_calls_world")
         if world is None:
-            world = {"calls": {}, "busy": set(), "asks": [], "ids": itertools.count(1)}
+            world = {
+                "calls": {},
+                "busy": set(),
+                "asks": [],
+                "ids": itertools.count(1),
+                "own_chats": {},  # sorted participant ids -> SimConversation
+                "blocked": set(),  # frozenset({id, id}): one of them blocked the other
+            }
             self.__dict__["_sim_calls_world"] = world
         return world
 
@@ -89,8 +102,47 @@ class CallsMixin:
         else:
             busy.discard(user.id)
 
-    def _start_call(self, call: SimCall, params: dict) -> dict:
+    def set_blocked(self, user: SimUser, other: SimUser, blocked: bool = True) -> None:
+        """``user`` blocks (or unblocks) ``other``: the host puts them in no chat together, so
+        a ``calls.start`` with ``own_chat`` for both is refused (``blocked``)."""
+        pair = frozenset({user.id, other.id})
+        if blocked:
+            self._calls_world()["blocked"].add(pair)
+        else:
+            self._calls_world()["blocked"].discard(pair)
+
+    def own_chats(self) -> list[SimConversation]:
+        """The chats ``calls.start`` with ``own_chat`` opened, oldest first."""
+        return list(self._calls_world()["own_chats"].values())
+
+    def _open_own_chat(self, call: SimCall, params: dict) -> SimConversation:
         world = self._calls_world()
+        invoker = call.user.id if call.user is not None else None
+        participant_ids = check_own_chat(params, invoker)
+        by_id = {u.id: u for u in self._users.values()}
+        if any(p not in by_id for p in participant_ids):
+            raise _refused("unknown_participant", "a participant is not a user of this app")
+        for index, first in enumerate(participant_ids):
+            if any(frozenset({first, o}) in world["blocked"] for o in participant_ids[index + 1 :]):
+                raise _refused("blocked", "you cannot start a chat with this user")
+        key = tuple(sorted(participant_ids))
+        conversation = world["own_chats"].get(key)
+        if conversation is None:
+            title = " ".join((params.get("title") or self.manifest["name"]).split())
+            conversation = SimConversation(
+                id=f"conv-{next(self._ids)}", title=title[:CALL_CHAT_TITLE_MAX]
+            )
+            world["own_chats"][key] = conversation
+            self._conversations[conversation.id] = conversation
+        for participant_id in participant_ids:  # a member removed since is added back
+            if by_id[participant_id] not in conversation.members:
+                conversation.members.append(by_id[participant_id])
+        return conversation
+
+    def _start_call(self, call: SimCall, params: dict) -> dict:
+        if params.get("own_chat"):
+            # Everyone in the app's chat is rung: exactly the participants.
+            return self._ring(self._open_own_chat(call, params), None, params)
         participant_ids = check_call_participants(params.get("participant_ids"))
         conversation = call.conversation
         if params.get("conversation_id") is not None:
@@ -99,6 +151,12 @@ class CallsMixin:
                 raise PermissionDenied("this app is not in that conversation")
         if conversation is None:
             raise InvalidParams("this invocation has no conversation")
+        return self._ring(conversation, participant_ids, params)
+
+    def _ring(
+        self, conversation: SimConversation, participant_ids: list[str] | None, params: dict
+    ) -> dict:
+        world = self._calls_world()
         members = {m.id: m for m in conversation.members}
         if participant_ids is None:
             rung = list(members)
@@ -131,7 +189,7 @@ class CallsMixin:
             "state": "ringing",
             "outcome": None,
         }
-        return {"call_id": call_id}
+        return {"call_id": call_id, "conversation_id": conversation.id}
 
     def app_calls(self) -> list[dict[str, Any]]:
         """The calls the app started, oldest first: ``{call_id, conversation_id, media, title,

@@ -74,12 +74,11 @@ class EffectsMixin(MediaMixin, AppSetupMixin, CallsMixin, StorageMixin, TimersMi
 
     def _update_card(self, call: SimCall, params: dict) -> dict:
         assert call.conversation is not None
+        # Another conversation (``conversation_id``) works like the host's: any chat of the
+        # simulator has this app, and the card must be one it posted there.
+        conversation_id = params.get("conversation_id") or call.conversation.id
         message = self._messages.get(params["message_id"])
-        if (
-            message is None
-            or message.type != "card"
-            or message.conversation_id != call.conversation.id
-        ):
+        if message is None or message.type != "card" or message.conversation_id != conversation_id:
             raise NotFound("this app posted no such card in this conversation")
         self._check_card_media(params["card"])
         message.versions.append(params["card"])

@@ -36,6 +36,7 @@ from sdk.errors import (
     UnknownMethod,
 )
 from sdk.media import encode_upload
+from sdk.protocol import UNKNOWN_VIEW, VIEW_RESULT_MAX_BYTES, json_size
 from sdk.signing import APP_SECRET_ENV, verify_event
 
 Handler = Callable[["Context"], Awaitable[Any] | Any]
@@ -85,9 +86,10 @@ class Context(ServiceCalls):
     """One invocation: who, where, what — and the capabilities, bound to its ``call_id``.
 
     Attributes: ``call_id``, ``user_id`` (the invoker's per-app id), ``conversation_id``,
-    ``locale``, ``kind`` (``command``/``action``/``event``) and, by kind, ``command``, ``args``,
-    ``text`` (commands), ``message_id``, ``action_id``, ``value`` (actions), ``event_name``,
-    ``payload`` (events); the others are None. ``config``: the app's settings as an
+    ``locale``, ``kind`` (``command``/``action``/``event``/``timer``/``view``) and, by kind,
+    ``command``, ``args``, ``text`` (commands), ``message_id``, ``action_id``, ``value``
+    (actions), ``event_name``, ``payload`` (events), ``view_name``, ``params`` (views: the
+    page's params dict); the others are None. ``config``: the app's settings as an
     administrator set them (manifest ``config``; an unset one is absent); ``roles``: the
     invoker's roles in this app (manifest ``roles``, granted by an administrator).
     """
@@ -118,6 +120,9 @@ class Context(ServiceCalls):
         self.attempt: int = int(params.get("attempt") or 1) if kind == "timer" else 1
         if kind == "timer":
             self.payload = params.get("payload") or {}
+        # A web view's page calling its app (``App.view``): which view, and the page's params.
+        self.view_name: str | None = params.get("name") if kind == "view" else None
+        self.params: dict[str, Any] = dict(params.get("params") or {}) if kind == "view" else {}
         self._host = host
 
     async def call(self, capability: str, /, **params: Any) -> dict[str, Any]:
@@ -142,9 +147,17 @@ class Context(ServiceCalls):
         else:
             await self.call("messages.reply_ephemeral", card=as_dict(content))
 
-    async def update_card(self, message_id: str, card: Card | dict) -> None:
-        """Replace a card this app posted in this conversation (``messages.update_card``)."""
-        await self.call("messages.update_card", message_id=message_id, card=as_dict(card))
+    async def update_card(
+        self, message_id: str, card: Card | dict, conversation_id: str | None = None
+    ) -> None:
+        """Replace a card this app posted (``messages.update_card``): in this conversation, or
+        in ``conversation_id`` — another chat that has this app, or a user's service chat with
+        it (e.g. a buyer's order card, updated when the seller presses a button in their own
+        chat, or from a timer). ``NotFound`` when this app posted no such card there."""
+        params: dict[str, Any] = {"message_id": message_id, "card": as_dict(card)}
+        if conversation_id is not None:
+            params["conversation_id"] = conversation_id
+        await self.call("messages.update_card", **params)
 
     # --- media ----------------------------------------------------------------------------
 
@@ -391,6 +404,7 @@ class App:
         self.actions: dict[str, Handler] = {}
         self.events: dict[str, Handler] = {}
         self.timers: dict[str, Handler] = {}
+        self.views: dict[str, Handler] = {}
         self.log = logging.getLogger(f"app.{app_id or 'unnamed'}")
 
     def _register(self, table: dict[str, Handler], name: str, what: str) -> Callable[[H], H]:
@@ -429,6 +443,50 @@ class App:
         if result:
             self.log.warning("timer handlers answer nothing; %s's reply is ignored", params["name"])
         return {}
+
+    def view(self, name: str) -> Callable[[H], H]:
+        """Register the handler a web view's page calls with ``Aetherial.call(name, params)``
+        (sdk/js/bridge.js): ``ctx.view_name`` and ``ctx.params`` (the page's params, a dict of
+        at most 64 KiB of JSON) describe the call, made for the user who opened the view, in the
+        conversation it was opened from — capability calls work as in an action. Return a JSON
+        object of at most 256 KiB (None is ``{}``): the page's promise resolves with it. Raise
+        ``ViewError(code, message)`` to refuse: the promise rejects with that ``.code``::
+
+            @app.view("items")
+            async def items(ctx):
+                return {"items": await ctx.storage_find("items", limit=ctx.params.get("n", 20))}
+        """
+        return self._register(self.views, name, "view")
+
+    async def _handle_view(self, params: Any, host: HostLink) -> dict[str, Any]:
+        if not isinstance(params, dict) or not isinstance(params.get("context"), dict):
+            raise InvalidParams("context: missing")
+        _require(params["context"], "call_id", str)
+        _require(params, "name", str)
+        _require(params, "params", dict)
+        handler = self.views.get(params["name"])
+        if handler is None:
+            raise AppError(UNKNOWN_VIEW, f"this app has no view {params['name']!r}")
+        params = await _with_setup(params, host)
+        result = handler(Context("view", params, host))
+        if inspect.isawaitable(result):
+            result = await result
+        if result is None:
+            return {}
+        if not isinstance(result, dict):
+            raise AppError(
+                "internal_error", f"view {params['name']!r} must answer a dict, not {type(result)}"
+            )
+        try:
+            size = json_size(result)
+        except (TypeError, ValueError) as exc:
+            raise AppError("internal_error", f"view {params['name']!r}: {exc}") from None
+        if size > VIEW_RESULT_MAX_BYTES:
+            raise AppError(
+                "internal_error",
+                f"view {params['name']!r} answered {size} bytes, over {VIEW_RESULT_MAX_BYTES}",
+            )
+        return result
 
     def command(self, name: str) -> Callable[[H], H]:
         """Register the handler of the slash command ``/name`` (declared in the manifest's
@@ -477,12 +535,15 @@ class App:
         return problems
 
     async def handle(self, method: str, params: Any, host: HostLink) -> dict[str, Any]:
-        """Answer one host → app request (``command``, ``action``, ``event``, ``ping``): the
-        ``result`` dict. Raises ``AppError``/``HostError`` for error answers."""
+        """Answer one host → app request (``command``, ``action``, ``event``, ``timer``,
+        ``view``, ``ping``): the ``result`` dict. Raises ``AppError``/``HostError`` for error
+        answers."""
         if method == "ping":
             return {}
         if method == "timer":
             return await self._handle_timer(params, host)
+        if method == "view":
+            return await self._handle_view(params, host)
         if method not in ("command", "action", "event"):
             raise UnknownMethod(f"unknown method {method!r}")
         if not isinstance(params, dict) or not isinstance(params.get("context"), dict):

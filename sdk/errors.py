@@ -169,6 +169,16 @@ class AppError(SDKError):
         self.message = message
 
 
+class ViewError(AppError):
+    """Raise it in a web view's handler (``@app.view``) to refuse the page's call: the page's
+    ``Aetherial.call`` promise rejects with an ``Error`` whose ``.code`` is ``code`` and whose
+    ``.message`` is ``message`` (HTTP 400 from ``/api/v1/webviews/call``); ``sim.view`` raises
+    it with the same code and message::
+
+        raise ViewError("out_of_stock", "only 2 mugs left")
+    """
+
+
 class ManifestError(SDKError, ValueError):
     """A manifest does not validate; the message starts with the field at fault."""
 

@@ -25,6 +25,27 @@ PAYMENT_EVENT_PREFIX = "payment."  # reserved for the host's payment events
 # events.accepts), never emit them — even an app whose id is "call" or "subscription".
 HOST_EVENT_PREFIXES = (PAYMENT_EVENT_PREFIX, "call.", "subscription.", "transfer_request.")
 SETUP_PERMISSION = "app.setup"  # implied by a manifest's ``config`` or ``roles``
+# A hosted app's web view may be a page of its own ``web/`` folder, served by the platform at
+# ``/miniapps/<id>/web/<path>`` (``webview.entry: "web/index.html"``).
+WEB_FOLDER = "web"
+
+
+def webview_page(manifest: dict[str, Any]) -> str | None:
+    """The path inside the app folder of a hosted web view's entry page (``web/index.html``),
+    or None when the web view is an external URL or there is none."""
+    webview = manifest.get("webview")
+    entry = webview.get("entry") if isinstance(webview, dict) else None
+    if not isinstance(entry, str) or not entry.startswith(WEB_FOLDER + "/"):
+        return None
+    return entry
+
+
+def _webview_problem(data: dict[str, Any]) -> str | None:
+    """What is wrong with a hosted web view's entry. The schema allows only a file name of
+    ``web/`` (``web/index.html``: no subfolder, no ``..``, no hidden file, no query)."""
+    if webview_page(data) is not None and data.get("remote") is not None:
+        return "webview.entry: a remote app's web view is an https:// URL"
+    return None
 
 
 @cache
@@ -108,6 +129,9 @@ def validate_manifest(data: Any, folder_name: str | None = None) -> dict[str, An
             for index, name in enumerate(declared):
                 if name in declared[:index]:
                     problems.append(f"{field}[{index}].name: {name!r} is declared twice")
+        webview_problem = _webview_problem(data)
+        if webview_problem is not None:
+            problems.append(webview_problem)
         if "http.fetch" in data.get("permissions", []) and not data.get("http", {}).get(
             "allowed_domains"
         ):
@@ -203,6 +227,12 @@ def load_manifest(app_dir: str | Path, *, check_folder_name: bool = True) -> dic
     manifest = validate_manifest(data, folder_name=folder.name if check_folder_name else None)
     if manifest["remote"] is None and not (folder / manifest["entry"]).is_file():
         raise ManifestError(f"entry: file {manifest['entry']!r} not found in {folder}")
+    page = webview_page(manifest)
+    if page is not None:
+        web = (folder / WEB_FOLDER).resolve()
+        path = (folder / page).resolve()
+        if not path.is_relative_to(web) or not path.is_file():
+            raise ManifestError(f"webview.entry: file {page!r} not found in {folder}")
     return manifest
 
 

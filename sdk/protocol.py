@@ -27,6 +27,17 @@ if TYPE_CHECKING:
 PROTOCOL_VERSION = 1
 MAX_LINE_BYTES = 1024 * 1024
 INTERACTIVE_DEADLINE = 3.0  # seconds the host waits for a command or action
+# ``view``: a web view's page calls its app (``Aetherial.call(name, params)`` in sdk/js/bridge.js,
+# ``@app.view(name)`` in the app). The page's params and the app's answer are JSON objects of
+# at most these sizes (compact JSON, UTF-8).
+VIEW_PARAMS_MAX_BYTES = 64 * 1024
+VIEW_RESULT_MAX_BYTES = 256 * 1024
+VIEW_NAME_MAX = 64
+# What a ``view`` error answer means to the page. The app's own refusals (``ViewError``, or a
+# ``HostError`` its handler let through) reach the page with their code and message; these
+# codes instead say the view does not exist or the app failed.
+UNKNOWN_VIEW = "unknown_view"
+VIEW_FAILURES = frozenset({"internal_error", "invalid_params", "unknown_method", "timeout"})
 
 RPC_UNKNOWN_METHOD = -32601
 RPC_INVALID_PARAMS = -32602
@@ -232,6 +243,11 @@ class Peer:
         for task in list(self._serving):
             task.cancel()
         await asyncio.gather(*self._serving, return_exceptions=True)
+
+
+def json_size(value: Any) -> int:
+    """The bytes of ``value`` as compact UTF-8 JSON (how the view limits are counted)."""
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
 
 
 def command_params(text: str) -> dict[str, Any] | None:

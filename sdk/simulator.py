@@ -19,7 +19,8 @@ storage quota, the 3 s deadline, call ids that expire with their invocation, and
 signed ``payment.succeeded``; see ``sdk._sim_payments``). What the app did is recorded for
 assertions: ``messages``, ``card``, ``ephemeral``, ``group_state``, ``storage``,
 ``events_emitted``, ``notifications``, ``calls``, ``payments``, ``payment_events``;
-``call_capability`` makes one capability call outside a handler.
+``call_capability`` makes one capability call outside a handler. ``view`` plays a web view's
+page calling the app (``Aetherial.call`` → ``@app.view``).
 """
 
 from __future__ import annotations
@@ -46,10 +47,19 @@ from sdk.errors import (
     HostRefused,
     InvalidParams,
     ScopeDenied,
+    ViewError,
 )
 from sdk.loader import load_app
 from sdk.manifest import validate_manifest
-from sdk.protocol import INTERACTIVE_DEADLINE, answer, command_params
+from sdk.protocol import (
+    INTERACTIVE_DEADLINE,
+    VIEW_FAILURES,
+    VIEW_NAME_MAX,
+    VIEW_PARAMS_MAX_BYTES,
+    answer,
+    command_params,
+    json_size,
+)
 
 __all__ = ["TEST_SECRET", "AppCallError", "HostRefused", "SimConversation", "SimUser", "Simulator"]
 
@@ -277,6 +287,44 @@ class Simulator(EffectsMixin, PaymentsMixin):
             raise HostRefused("event_not_accepted", f"{self.app_id} does not accept {name!r}")
         return await self._invoke("event", user, conversation, {"name": name, "payload": payload})
 
+    async def view(
+        self,
+        user: SimUser,
+        conversation: SimConversation,
+        name: str,
+        params: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """``user``'s web view, opened from ``conversation``, calls the app:
+        ``Aetherial.call(name, params)`` on the page, the app's ``@app.view(name)`` handler here.
+        Returns the handler's dict (what the page's promise resolves with).
+
+        Raises ``ViewError`` with the code and message the page's rejected promise would carry:
+        the handler's own ``ViewError``, a ``HostError`` it let through, or ``unknown_view``
+        (no handler of that name); ``AppCallError`` when the app failed (``internal_error``,
+        also for an answer that is not a dict of at most 256 KiB; ``timeout``); ``HostRefused``
+        when the host refuses before the app sees it (``not_member``; ``invalid_params``:
+        ``params`` not a JSON object of at most 64 KiB, or a bad ``name``)."""
+        self._check_member(user, conversation)
+        if not isinstance(name, str) or not 1 <= len(name) <= VIEW_NAME_MAX:
+            raise HostRefused("invalid_params", f"name: 1-{VIEW_NAME_MAX} characters")
+        params = {} if params is None else params
+        if not isinstance(params, dict):
+            raise HostRefused("invalid_params", "params must be a JSON object")
+        try:
+            size = json_size(params)
+        except (TypeError, ValueError) as exc:
+            raise HostRefused("invalid_params", f"params: {exc}") from None
+        if size > VIEW_PARAMS_MAX_BYTES:
+            raise HostRefused(
+                "invalid_params", f"params may not exceed {VIEW_PARAMS_MAX_BYTES} bytes of JSON"
+            )
+        try:
+            return await self._invoke("view", user, conversation, {"name": name, "params": params})
+        except AppCallError as exc:
+            if exc.code in VIEW_FAILURES:
+                raise
+            raise ViewError(exc.code, exc.message) from None
+
     async def _invoke(
         self,
         method: str,
@@ -308,7 +356,8 @@ class Simulator(EffectsMixin, PaymentsMixin):
                 error = body["error"]
                 raise AppCallError(error["data"]["code"], error["message"])
             reply = body["result"]
-            if method != "event" and reply:
+            # A command's or an action's answer is a Reply; a view's is the page's data.
+            if method in ("command", "action") and reply:
                 await self._apply_reply(call_id, reply)
             return reply
         finally:

@@ -265,6 +265,62 @@ async def webview_request_payment(request: web.Request) -> dict:
     )
 
 
+@api.post(
+    "/api/v1/webviews/call",
+    summary="A web view's page calls its own app (`Aetherial.call`): the app's `@app.view` "
+    "handler answers for this user, in the chat the view was opened from",
+    body=obj(
+        {
+            "token": LAUNCH_TOKEN,
+            "name": string(64, 1),
+            "params": {"type": "object"},
+        },
+        ["token", "name"],
+    ),
+    response=obj({"result": {"type": "object"}}),
+    errors=(
+        *WEBVIEW_ERRORS,
+        "not_a_member",
+        "app_not_installed",
+        "invalid_params",
+        "unknown_view",
+        "rate_limited",
+        "app_error",
+        "timeout",
+    ),
+)
+async def webview_call(request: web.Request) -> dict:
+    """A handler refusing with ``ViewError(code, message)`` answers 400 with that code (any
+    code the app chose); ``unknown_view`` (404) when the app has no such view; 502/503/504 when
+    the app failed, is busy or did not answer in time."""
+    body = request[BODY]
+    return await webviews.do_call_view(
+        request.app[MINIAPPS], request[AUTH].user_id, body["token"], body["name"],
+        body.get("params") or {},
+    )  # fmt: skip
+
+
+@api.get(
+    "/miniapps/{app_id}/web/{name}",
+    auth=False,
+    summary="A file of a hosted app's web/ folder: its web view's page, scripts, styles, images",
+    # The launch token the page was opened with (~250 characters); bounded well below the
+    # request line's limit, so even a percent-encoded one is answered in JSON.
+    query={"token": string(512, 1)},
+    response_content={"*/*": {"schema": {"type": "string", "format": "binary"}}},
+    errors=("not_found",),
+)
+async def webview_page(request: web.Request) -> web.StreamResponse:
+    """Public like the app's code; the page is sent with a strict Content-Security-Policy
+    (its own files only, no network, framed only by the chat, sandboxed). ``token`` is the
+    launch token the chat opened the page with: the page hands it to nobody, the chat client
+    keeps its own copy."""
+    path = webviews.get_page_file(
+        request.app[MINIAPPS], request.match_info["app_id"], request.match_info["name"]
+    )
+    return web.FileResponse(path, headers=webviews.PAGE_HEADERS)
+
+
 # --- app setup: settings and roles (admins) -------------------------------------------------
 
 SETTING = obj(

@@ -142,16 +142,7 @@ class Invoker:
             call_id = await self.calls.open(
                 entry.app_id, user_id, app_user_id, conversation_id, depth, remote=remote
             )
-            context = {
-                "call_id": call_id,
-                "conversation_id": conversation_id,
-                "user": {"id": app_user_id},
-                "locale": "en",
-            }
-            if entry.manifest.get("config") or entry.manifest.get("roles"):
-                # Sent along, so the runtime need not ask for them with ``app.setup``.
-                context["config"] = await app_config.get_values(self.catalogue, entry)
-                context["roles"] = await roles.roles_of(self.catalogue, entry, user_id)
+            context = await self._context(entry, call_id, user_id, app_user_id, conversation_id)
             reply = await self._gated(entry, method, {**params, "context": context})
             if reply:
                 for capability, part in expand_reply(reply):
@@ -178,6 +169,47 @@ class Invoker:
         finally:
             if call_id is not None:
                 await self.calls.close(call_id, remote=remote)
+
+    async def _context(
+        self,
+        entry: AppEntry,
+        call_id: str,
+        user_id: str,
+        app_user_id: str,
+        conversation_id: str,
+    ) -> dict[str, Any]:
+        context: dict[str, Any] = {
+            "call_id": call_id,
+            "conversation_id": conversation_id,
+            "user": {"id": app_user_id},
+            "locale": "en",
+        }
+        if entry.manifest.get("config") or entry.manifest.get("roles"):
+            # Sent along, so the runtime need not ask for them with ``app.setup``.
+            context["config"] = await app_config.get_values(self.catalogue, entry)
+            context["roles"] = await roles.roles_of(self.catalogue, entry, user_id)
+        return context
+
+    async def call_view(
+        self, entry: AppEntry, user_id: str, conversation_id: str, name: str, params: dict
+    ) -> Any:
+        """A web view's page calls the app (``view``, ``@app.view(name)``) for ``user_id``, who
+        opened it from ``conversation_id``: a call id binds the handler's capability calls to
+        them as in an action. Unlike ``invoke`` it waits and returns the app's answer — the
+        page awaits it — and lets failures through (``SandboxError``, ``AppError``): the
+        caller (``miniapps.host.webviews``) says what each means to the page."""
+        remote = entry.kind == "remote"
+        app_user_id = await self.identity.app_user(entry.app_id, user_id)
+        call_id = await self.calls.open(
+            entry.app_id, user_id, app_user_id, conversation_id, 0, remote=remote
+        )
+        try:
+            context = await self._context(entry, call_id, user_id, app_user_id, conversation_id)
+            return await self._gated(
+                entry, "view", {"name": name, "params": params, "context": context}
+            )
+        finally:
+            await self.calls.close(call_id, remote=remote)
 
     async def _gated(self, entry: AppEntry, method: str, params: dict) -> Any:
         """Above the app's cap on concurrent calls, invocations wait their turn (bounded)."""

@@ -30,7 +30,7 @@ from miniapps.host.registry import AppEntry
 from miniapps.host.sandbox import AppCallError, CallTimeout, SandboxError
 from miniapps.host.store.remote_apps import RemoteApps
 from sdk.errors import ManifestError, SignatureError
-from sdk.manifest import validate_manifest
+from sdk.manifest import validate_manifest, webview_page
 from sdk.protocol import Peer, RpcError, request_message, result_of
 from sdk.signing import (
     HEADER_APP,
@@ -278,6 +278,13 @@ class Remote:
         webview = entry.manifest.get("webview")
         if not isinstance(webview, dict) or not webview.get("entry"):
             raise AppError("no_webview", "this mini-program has no web view")
+        address = webview["entry"]
+        if webview_page(entry.manifest) is not None:
+            if entry.folder is None:  # a page of its own folder needs a folder: hosted apps
+                raise AppError("no_webview", "this mini-program has no web view")
+            # A page the gateway serves (``/miniapps/<id>/web/…``): a URL relative to the
+            # gateway, which the chat client resolves against its own origin.
+            address = f"/miniapps/{app_id}/{address}"
         app_user_id = await self.identity.app_user(app_id, user_id)
         exp = int(time.time()) + LAUNCH_TTL
         token = make_launch_token(
@@ -290,9 +297,9 @@ class Remote:
                 "nonce": secrets.token_urlsafe(16),
             },
         )
-        separator = "&" if "?" in webview["entry"] else "?"
+        separator = "&" if "?" in address else "?"
         return {
-            "url": f"{webview['entry']}{separator}token={token}",
+            "url": f"{address}{separator}token={token}",
             "token": token,
             "expires_at": iso(exp * 1000),
         }

@@ -17,6 +17,8 @@
 //                                               // the host's own payment sheet
 //                                               // → {payment_id, status: "paid" | "cancelled"}
 //   await bridge.requestHold({...same});        // authorise now, capture later (see docs)
+//   await bridge.call("items", {page: 2});      // call your own app: its @app.view("items")
+//                                               // handler answers → the dict it returned
 //   await bridge.resize(480);                   // the sheet's height in CSS px → {height, mode}
 //   bridge.close();                             // close the web view
 //   // Older forms, still answered: requestPayment("<payment id>") for a payment your server
@@ -24,12 +26,14 @@
 //
 // Errors reject with an Error whose `.code` is stable: "cancelled" (the user said no),
 // "unknown_method", "invalid_card", "invalid_params", "permission_denied" (not in the app's
-// manifest), "app_not_installed", "launch_expired", "holds_unavailable", …
+// manifest), "app_not_installed", "launch_expired", "holds_unavailable", …; for `call`, the code
+// of the app's `ViewError(code, message)`, "unknown_view", or "app_error" / "timeout" when the
+// app failed.
 //
 // Protocol (window.postMessage, JSON-compatible objects, tagged `aetherial: "bridge/1"`):
 //   page → host   {aetherial, id, method, params}; methods: "context.get", "close", "chat.open",
 //                 "contact.pick", "card.share", "card.send", "payment.request", "payment.hold",
-//                 "view.resize"
+//                 "view.resize", "app.call" ({name, params})
 //   host → page   {aetherial, id, ok: true, result} | {aetherial, id, ok: false, error: {code, message}}
 //   host → page   {aetherial, event: "context", data: {theme, locale, mode}} (on load, on change)
 // The host accepts messages only from its own iframe's window; the page accepts messages only
@@ -154,6 +158,12 @@
     /** Ask the user to authorise a hold (capture later from your server). */
     requestHold: function (request) {
       return call("payment.hold", paymentParams(request));
+    },
+    /** Call your own app: its `@app.view(name)` handler runs for this user, in the chat the view
+     * was opened from, with `params` (a JSON object of at most 64 KiB) → the object it returned
+     * (at most 256 KiB). A `ViewError(code, message)` in the handler rejects with that `.code`. */
+    call: function (name, params) {
+      return call("app.call", { name: String(name), params: params || {} });
     },
     /** The sheet's height in CSS pixels (sheet mode; full screen ignores it) → {height, mode}. */
     resize: function (height) {

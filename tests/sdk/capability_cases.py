@@ -373,6 +373,18 @@ INVALID["calls.start"] = [
     {"media": "audio", "participant_ids": ["u-nobody"]},
     {"media": "audio", "participant_ids": "$me"},
     {"media": "audio", "conversation_id": "not-a-chat-of-this-app"},
+    # own_chat (a call in the app's own chat): the people the app knows differ between the
+    # worlds, so only refusals are compared (the calls: tests/miniapps/test_app_calls.py).
+    {"media": "audio", "own_chat": True},
+    {"media": "audio", "own_chat": True, "participant_ids": ["$me"]},
+    {"media": "audio", "own_chat": True, "participant_ids": ["$me", "u-nobody"]},
+    {"media": "audio", "own_chat": True, "participant_ids": ["u-nobody", "u-nobody-else"]},
+    {
+        "media": "audio",
+        "own_chat": True,
+        "participant_ids": ["$me", "u-nobody"],
+        "conversation_id": "not-a-chat-of-this-app",
+    },
 ]
 # (A transfer request between two people the app knows: tests/miniapps/test_service_money.py.)
 VALID["payments.request_transfer"] = [

@@ -223,6 +223,8 @@ function webviewActions(session) {
       toast(`Shared to ${titleOf(state.conversations.get(target) || { title: "the chat" })}.`);
       return posted;
     },
+    // The page calls its own app (`Aetherial.call`): the app's `@app.view(name)` answers.
+    callApp: async (name, params) => (await withLaunch(session, "/api/v1/webviews/call", { name, params })).result,
     pickContact: async () => {
       const picked = await pickContactSheet(session);
       if (!picked) throw cancelled("picking a contact");

@@ -1,5 +1,7 @@
 // Mini-program web views: the app's page (from `POST …/apps/{app_id}/launch`, URL carrying the
-// launch token) in a sandboxed iframe, and the host side of the bridge (sdk/js/bridge.js).
+// launch token) in a sandboxed iframe, and the host side of the bridge (sdk/js/bridge.js). The
+// page is the app's HTTPS site, or — a hosted app's — a page this gateway serves
+// (`/miniapps/<id>/web/…`, a URL on our own origin; still sandboxed, so its origin is opaque).
 // The page can only ask; the host checks who asks (our iframe's window, an opaque or the app's
 // origin), validates the request and performs it itself: payments go through the host's own
 // confirmation sheet, cards are shared by the host after the user confirms, contacts are picked
@@ -16,8 +18,10 @@ export const NARROW = 700; // px: narrower windows show web views full screen
 const MIN_HEIGHT = 160; // px: the smallest sheet a page may ask for
 const METHODS = new Set([
   "context.get", "close", "chat.open", "contact.pick", "card.share", "card.send",
-  "payment.request", "payment.hold", "view.resize",
+  "payment.request", "payment.hold", "view.resize", "app.call",
 ]);
+const VIEW_NAME_MAX = 64;
+const VIEW_PARAMS_MAX_BYTES = 64 * 1024;
 
 function validCard(card) {
   if (!card || typeof card !== "object" || Array.isArray(card)) return false;
@@ -51,17 +55,30 @@ function paymentParams(params) {
   return { amount, currency, description, order_ref: orderRef };
 }
 
+/** What a page sends its app (`Aetherial.call(name, params)`): checked before it travels. */
+function viewCall(params) {
+  const { name } = params;
+  const sent = params.params === undefined || params.params === null ? {} : params.params;
+  if (typeof name !== "string" || !name || name.length > VIEW_NAME_MAX) throw failure("invalid_params", `name must be 1-${VIEW_NAME_MAX} characters`);
+  if (typeof sent !== "object" || Array.isArray(sent)) throw failure("invalid_params", "params must be an object");
+  if (new TextEncoder().encode(JSON.stringify(sent)).length > VIEW_PARAMS_MAX_BYTES) throw failure("invalid_params", `params may not exceed ${VIEW_PARAMS_MAX_BYTES} bytes of JSON`);
+  return { name, params: sent };
+}
+
 /**
  * Open a web view. `actions` (each optional but `close`): {requestPayment(paymentId) → result,
  * createPayment(params, {capture}) → result, sendCard(card), shareCard(card), openChat(id),
- * pickContact(), close()}. Returns {frame, panel, close, setContext}.
+ * pickContact(), callApp(name, params) → result, close()}. `url` is absolute (HTTPS, or
+ * http on localhost) or a path on this origin (a hosted app's page). Returns {frame, panel,
+ * close, setContext}.
  */
 export function openWebview({ url, title, container }, actions) {
   let appOrigin;
   let parsed;
   try {
-    parsed = new URL(url);
-    if (parsed.protocol !== "https:" && parsed.hostname !== "127.0.0.1" && parsed.hostname !== "localhost") {
+    parsed = new URL(url, window.location.href);
+    const ours = parsed.origin === window.location.origin && /^https?:$/.test(parsed.protocol);
+    if (!ours && parsed.protocol !== "https:" && parsed.hostname !== "127.0.0.1" && parsed.hostname !== "localhost") {
       throw new Error("web views must be HTTPS");
     }
     appOrigin = parsed.origin;
@@ -167,6 +184,11 @@ export function openWebview({ url, title, container }, actions) {
         case "contact.pick":
           result = await need("pickContact")();
           break;
+        case "app.call": {
+          const { name, params: sent } = viewCall(params);
+          result = await need("callApp")(name, sent);
+          break;
+        }
         case "chat.open":
           if (typeof params.conversation_id !== "string" || !params.conversation_id || params.conversation_id.length > 64) {
             throw failure("invalid_field", "conversation_id is required");
