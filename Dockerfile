@@ -35,7 +35,7 @@ COPY storage/ storage/
 COPY run.py ./
 
 # Dependencies come from pyproject.toml only: install the project itself, never a hand-kept list.
-RUN pip install --no-cache-dir . \
+RUN pip install --no-cache-dir ".[apps]" \
     && rm -rf build ./*.egg-info \
     && mkdir -p /app/var \
     && chown aetherial:aetherial /app/var

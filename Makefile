@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench clean web web-if-node screenshots
+.PHONY: run demo test lint format bench clean web web-if-node screenshots
 
 WEB := gateway/web
 HAVE_NODE := $(shell command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 && echo yes)
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python >= 3.11 is required (python3.11 or newer on PATH)"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[test,dev,apps]'
 	@touch $(STAMP)
 
 # The web client (gateway/web/dist): npm installs the exact Socket.IO client from the lock file,
@@ -43,6 +43,10 @@ endif
 
 run: $(STAMP) web-if-node
 	AETHERIAL_ENV=$${AETHERIAL_ENV:-development} $(BIN)/python run.py
+
+# Demo people, a group with the built-in apps and their sample data (gateway/demo.py).
+demo: $(STAMP) web-if-node
+	AETHERIAL_ENV=$${AETHERIAL_ENV:-development} $(BIN)/python run.py seed-demo
 
 test: $(STAMP) web-if-node
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
