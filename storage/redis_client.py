@@ -35,6 +35,10 @@ LOG_EVERY = 30.0  # seconds between "still unreachable" warnings
 PING_EVERY = 5.0  # seconds of silence after which a subscriber pings (a dead peer is noticed)
 BACKOFF_MIN = 0.2  # seconds before a subscriber's first reconnection attempt
 BACKOFF_MAX = 5.0  # seconds between attempts, at most
+# Connections one client may open; past them a command waits up to POOL_WAIT for a free one (a
+# burst — 200 people connecting at once — queues instead of failing with "Too many connections").
+POOL_CONNECTIONS = 100
+POOL_WAIT = 2.0
 
 # What "Redis is unreachable" looks like (a ResponseError is a bug, not an outage: it raises).
 OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
@@ -60,10 +64,16 @@ def redis_options(**overrides: Any) -> dict[str, Any]:
 
 
 def connect_redis(url: str, **overrides: Any):
-    """A ``redis.asyncio.Redis`` client for ``url`` with ``redis_options``."""
+    """A ``redis.asyncio.Redis`` client for ``url`` with ``redis_options``, on a blocking pool
+    of ``POOL_CONNECTIONS`` (``max_connections``/``pool_wait`` in ``overrides`` change it)."""
     import redis.asyncio as redis
 
-    return redis.Redis.from_url(url, **redis_options(**overrides))
+    size = overrides.pop("max_connections", POOL_CONNECTIONS)
+    wait = overrides.pop("pool_wait", POOL_WAIT)
+    pool = redis.BlockingConnectionPool.from_url(
+        url, max_connections=size, timeout=wait, **redis_options(**overrides)
+    )
+    return redis.Redis.from_pool(pool)  # closing the client closes its pool
 
 
 class RedisHealth:
