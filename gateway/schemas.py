@@ -29,6 +29,10 @@ USER = obj(
         "avatar_url": {"type": ["string", "null"]},
         "created_at": TIMESTAMP,
         "email": {"type": "string", "description": "only in your own profile"},
+        "locale": {
+            "type": ["string", "null"],
+            "description": "only in your own profile: BCP 47 tag, or null (apps get en)",
+        },
     },
     ["id", "username", "display_name", "bio", "avatar_url", "created_at"],
 )

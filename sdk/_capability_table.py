@@ -13,7 +13,10 @@ TEXT_MAX = 4000
 STATE_MAX_BYTES = 64 * 1024
 STORAGE_KEY_MAX = 256
 STORAGE_VALUE_MAX_BYTES = 64 * 1024
-STORAGE_QUOTA_BYTES = 1024 * 1024  # per app, keys and values together
+STORAGE_QUOTA_BYTES = 1024 * 1024  # per app, keys and values together (manifest: quota_bytes)
+STORAGE_QUOTA_MIN_BYTES = 64 * 1024  # the bounds of the manifest's storage.quota_bytes
+STORAGE_QUOTA_MAX_BYTES = 1024 * 1024 * 1024
+STORAGE_QUOTA_MESSAGE = "this app's storage is limited to {limit} bytes"  # host and simulator
 FIND_LIMIT_MAX = 100
 FIND_SCAN_MAX = 1000  # documents of one collection ``storage.find`` looks at, in key order
 EVENT_NAME_MAX = 96
@@ -407,6 +410,31 @@ _TABLE = (
             },
         ),
         errors=MEDIA_ERRORS,
+    ),
+    _capability(
+        "media.url",
+        "A freshly signed, short-lived address of a media this app uploaded (`media.upload`) "
+        "→ `{url, expires_at}` (epoch ms). The URL is relative to the platform (`/media/…`), "
+        "so the app's hosted web view may show it (`<img src>`, CSP `img-src 'self'`); it is "
+        "its own permission until it expires (the host's `MEDIA_URL_TTL`, 1 h by default).",
+        _params(
+            {
+                "media_id": {
+                    "type": "string",
+                    "pattern": r"^[0-9a-f]{24}$",
+                    "description": "a media id this app's media.upload answered (24 hex digits)",
+                }
+            },
+            {
+                "thumbnail": {
+                    "type": "boolean",
+                    "default": False,
+                    "description": "true: the image's 320 px WebP thumbnail (a media without "
+                    "one: the original)",
+                },
+            },
+        ),
+        errors=("not_found",),
     ),
 )
 

@@ -326,3 +326,26 @@ class ServiceCalls:
         if note is not None:
             params["note"] = note
         return await self.call("payments.request_transfer", **params)
+
+    async def media_url(self, media_id: str, *, thumbnail: bool = False) -> str:
+        """A freshly signed address of a media this app uploaded (``media.url``), for its web
+        view to show — ``<img src>`` of a photo from ``upload_media``::
+
+            @app.view("product")
+            async def product(ctx):
+                photo = await ctx.storage_get("photos", "mug")
+                return {"photo_url": await ctx.media_url(photo)}
+
+        The URL is relative to the platform (``/media/<id>?exp=…&sig=…``), so a hosted page
+        loads it under its CSP (``img-src 'self'``) and anyone holding it may fetch the bytes
+        until it expires (the host's ``MEDIA_URL_TTL``, an hour by default; ``expires_at``,
+        epoch ms, is in ``ctx.call("media.url", media_id=…)``'s answer): ask for a new one per
+        page rather than storing it. ``thumbnail=True``: the image's 320 px WebP thumbnail (a
+        media without one: the original). Raises ``NotFound`` for an id this app did not
+        upload (a user's media, another app's, or none), ``PermissionDenied`` without
+        ``media.url`` in the manifest. In the simulator the address is a fake
+        ``/sim/media/<id>?…``; ``sim.fetch_media_url(url)`` answers it."""
+        params: dict[str, Any] = {"media_id": media_id}
+        if thumbnail:
+            params["thumbnail"] = True
+        return (await self.call("media.url", **params))["url"]

@@ -203,4 +203,5 @@ EFFECTS: dict[str, Effect] = {
     **StorageMixin.EFFECTS,
     **CallsMixin.EFFECTS,
     **AppSetupMixin.EFFECTS,
+    **MediaMixin.EFFECTS,
 }

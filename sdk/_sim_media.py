@@ -1,5 +1,8 @@
 """The simulator's ``media.upload``: the host's checks on an app's upload, offline, and the
-uploads recorded for assertions (``sim.media(media_id)``).
+uploads recorded for assertions (``sim.media(media_id)``); and ``media.url``: a fake signed
+address ``/sim/media/<id>?exp=<unix s>&sig=<hex>`` of the app's own upload, valid for
+``SIM_MEDIA_URL_TTL`` seconds of the simulator's clock (``sim.now``, moved by ``sim.advance``),
+that ``sim.fetch_media_url(url)`` answers as the host's ``/media/…`` route would.
 
 The host's media pipeline decides what the bytes are; this mirrors its decisions and error
 codes. With Pillow installed (the server has it) an image is opened and decoded as the host
@@ -12,6 +15,8 @@ container's signature. Mixed into ``sdk.simulator.Simulator`` (through
 from __future__ import annotations
 
 import copy
+import hashlib
+import hmac
 import io
 import secrets
 import struct
@@ -19,7 +24,7 @@ import time
 from typing import Any
 
 from sdk._sim_world import SimCall
-from sdk.errors import HostError, InvalidParams, RateLimited
+from sdk.errors import HostError, InvalidParams, NotFound, RateLimited
 from sdk.media import MEDIA_UPLOADS_PER_MINUTE, card_media_id, decode_upload
 
 # The host's limits (messaging/media_pipeline.py), repeated: the SDK imports nothing of it.
@@ -28,6 +33,8 @@ IMAGE_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "
 VOICE_MAX_MS = 60 * 60 * 1000
 _IMAGE_EXTENSIONS = {"jpg", "jpeg", "png", "gif", "webp", "svg", "bmp", "heic", "tif", "tiff"}
 _AUDIO_EXTENSIONS = {"ogg", "opus", "oga", "m4a", "aac"}
+SIM_MEDIA_URL_TTL = 3600  # seconds: the host's default MEDIA_URL_TTL
+SIM_MEDIA_URL_PREFIX = "/sim/media/"
 
 
 def _refused(code: str, message: str) -> HostError:
@@ -252,3 +259,55 @@ class MediaMixin:
     def media_ids(self) -> list[str]:
         """The ids of everything the app uploaded, oldest first."""
         return list(self._uploads)
+
+    # --- media.url ------------------------------------------------------------------------
+
+    def _media_url_sig(self, media_id: str, variant: str, exp: int) -> str:
+        key = self.__dict__.get("_media_url_key")
+        if key is None:
+            key = self.__dict__["_media_url_key"] = secrets.token_bytes(32)
+        message = f"{media_id}|{variant}|{exp}".encode()
+        return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
+
+    def _media_now_s(self) -> int:
+        now_ms = getattr(self, "now", None)  # the simulator's clock (sdk._sim_timers)
+        return int(now_ms / 1000) if now_ms is not None else int(time.time())
+
+    def _media_url(self, call: SimCall, params: dict) -> dict:
+        media_id = params["media_id"]
+        upload = self._uploads.get(media_id)
+        if upload is None:
+            raise NotFound(f"no media {media_id} uploaded by this app (media.upload)")
+        # The host has a thumbnail of every image; here it stands for the image itself.
+        variant = "thumbnail" if params.get("thumbnail") and upload["kind"] == "image" else ""
+        # Rounded up to the minute, like the host's expiry.
+        exp = (self._media_now_s() + SIM_MEDIA_URL_TTL) // 60 * 60 + 60
+        suffix = f"/{variant}" if variant else ""
+        sig = self._media_url_sig(media_id, variant or "original", exp)
+        url = f"{SIM_MEDIA_URL_PREFIX}{media_id}{suffix}?exp={exp}&sig={sig}"
+        return {"url": url, "expires_at": exp * 1000}
+
+    def fetch_media_url(self, url: str) -> tuple[int, bytes]:
+        """What the host's media route answers for ``url`` (a ``media.url`` address), as
+        ``(status, body)``: ``(200, the bytes uploaded)`` — for a thumbnail too, the simulator
+        makes none — ``(403, b"")`` for an expired address (by ``sim.now``) or a forged one,
+        ``(404, b"")`` for anything else."""
+        path, _, query = url.partition("?")
+        if not path.startswith(SIM_MEDIA_URL_PREFIX):
+            return 404, b""
+        media_id, _, variant = path.removeprefix(SIM_MEDIA_URL_PREFIX).partition("/")
+        fields = dict(part.partition("=")[::2] for part in query.split("&") if part)
+        exp, sig = fields.get("exp", ""), fields.get("sig", "")
+        if variant not in ("", "thumbnail"):
+            return 404, b""
+        if not exp.isdigit() or len(exp) > 12:
+            return 403, b""
+        expected = self._media_url_sig(media_id, variant or "original", int(exp))
+        if not hmac.compare_digest(expected, sig):
+            return 403, b""
+        if int(exp) < self._media_now_s():
+            return 403, b""
+        upload = self._uploads.get(media_id)
+        return (200, upload["data"]) if upload is not None else (404, b"")
+
+    EFFECTS: dict[str, Any] = {"media.url": _media_url}

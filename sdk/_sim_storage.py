@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from sdk._capability_table import STORAGE_QUOTA_MESSAGE
 from sdk._sim_world import SimCall
 from sdk._storage_rules import (
     apply_change,
@@ -62,8 +63,7 @@ class StorageMixin:
             for k, v in stored.items()
         )
         if used - previous + len(key.encode()) + size > self.storage_quota_bytes:
-            limit = self.storage_quota_bytes
-            raise QuotaExceeded(f"this app's storage is limited to {limit} bytes")
+            raise QuotaExceeded(STORAGE_QUOTA_MESSAGE.format(limit=self.storage_quota_bytes))
         for field in unique_fields(self.manifest, collection):
             digest = canonical(field_of(value, field))
             if digest is None:

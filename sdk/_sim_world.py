@@ -26,6 +26,7 @@ class SimUser:
     avatar_url: str | None = None
     notifications: bool = True  # opted in to this app's notifications
     consent: dict[str, bool] = field(default_factory=dict)
+    locale: str | None = None  # their chosen locale; None: the simulator's ``locale``
 
 
 @dataclass(eq=False)
@@ -35,6 +36,7 @@ class SimConversation:
     id: str
     title: str | None
     members: list[SimUser] = field(default_factory=list)
+    type: str = "group"
 
 
 @dataclass

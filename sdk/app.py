@@ -99,6 +99,8 @@ class Context(ServiceCalls):
         self.kind = kind
         self.call_id: str = context["call_id"]
         self.conversation_id: str | None = context.get("conversation_id")
+        # ``direct``, ``group`` or ``service`` (the user's service chat with this app).
+        self.conversation_type: str | None = context.get("conversation_type")
         self.user_id: str | None = (context.get("user") or {}).get("id")
         self.locale: str = context.get("locale") or "en"
         self.command: str | None = params.get("command")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from sdk._capability_table import STORAGE_QUOTA_BYTES
 from sdk.errors import CardError, ManifestError
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
@@ -46,6 +48,75 @@ def _webview_problem(data: dict[str, Any]) -> str | None:
     if webview_page(data) is not None and data.get("remote") is not None:
         return "webview.entry: a remote app's web view is an https:// URL"
     return None
+
+
+# An app's icon in the catalogue: a hosted app's small image in ``web/`` (served like its pages;
+# no SVG, which may carry scripts), a remote app's https:// URL.
+ICON_TYPES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WebP"}
+ICON_MAX_BYTES = 64 * 1024
+_ICON_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.~-]*")  # as the schema's icon_path
+
+
+def icon_file(manifest: dict[str, Any]) -> str | None:
+    """The path inside the app folder of a hosted app's icon (``web/icon.png``), or None when
+    the icon is an https:// URL or there is none."""
+    icon = manifest.get("icon")
+    if not isinstance(icon, str) or not icon.startswith(WEB_FOLDER + "/"):
+        return None
+    return icon
+
+
+def _icon_problem(data: Any) -> str | None:
+    """What is wrong with an icon, said more plainly than the schema's "not valid under any of
+    the given schemas" (which it replaces)."""
+    icon = data.get("icon") if isinstance(data, dict) else None
+    if not isinstance(icon, str):
+        return None
+    if icon.startswith("https://"):
+        return None
+    if data.get("remote") is not None:
+        return "icon: a remote app's icon is an https:// URL"
+    if not icon.startswith(WEB_FOLDER + "/"):
+        return f"icon: {icon!r}: a file of web/ (web/icon.png) or an https:// URL"
+    if not _ICON_NAME.fullmatch(icon[len(WEB_FOLDER) + 1 :]):
+        return f"icon: {icon!r}: a file directly in web/ (no subfolder, no hidden file)"
+    if Path(icon).suffix not in ICON_TYPES:
+        return f"icon: {icon!r}: a .png, .jpg, .jpeg or .webp file (no SVG: it may carry scripts)"
+    return None
+
+
+def _image_type(head: bytes) -> str | None:
+    """The image format the file's first bytes say (its magic number), or None."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    return None
+
+
+def _check_icon_file(folder: Path, manifest: dict[str, Any]) -> None:
+    """A hosted app's icon must be a file directly in its ``web/`` folder, at most 64 KiB, in
+    the format its extension names (served with that content type: a mislabelled file would
+    not show)."""
+    icon = icon_file(manifest)
+    if icon is None:
+        if manifest.get("icon") is not None and manifest["remote"] is None:
+            raise ManifestError("icon: a hosted app's icon is a file of its web/ folder")
+        return
+    web = (folder / WEB_FOLDER).resolve()
+    path = (folder / icon).resolve()
+    if not path.is_relative_to(web) or not path.is_file():
+        raise ManifestError(f"icon: file {icon!r} not found in {folder}")
+    size = path.stat().st_size
+    if size > ICON_MAX_BYTES:
+        raise ManifestError(f"icon: {icon!r} is {size} bytes (at most {ICON_MAX_BYTES})")
+    with path.open("rb") as file:
+        found = _image_type(file.read(12))
+    expected = ICON_TYPES[path.suffix]
+    if found != expected:
+        raise ManifestError(f"icon: {icon!r} is not a {expected} image")
 
 
 @cache
@@ -97,6 +168,9 @@ def validate_manifest(data: Any, folder_name: str | None = None) -> dict[str, An
     ``permissions[2]: 'messages.teleport' is not one of […]``.
     """
     problems = _schema_problems("manifest.schema.json", data, "manifest")
+    icon_problem = _icon_problem(data)
+    if icon_problem is not None:
+        problems = [p for p in problems if not p.startswith("icon:")] + [icon_problem]
     if not problems:
         app_id = data["id"]
         if folder_name is not None and app_id != folder_name:
@@ -147,6 +221,7 @@ def validate_manifest(data: Any, folder_name: str | None = None) -> dict[str, An
     events.setdefault("accepts", [])
     manifest.setdefault("http", {}).setdefault("allowed_domains", [])
     manifest.setdefault("webview", None)
+    manifest.setdefault("icon", None)
     manifest.setdefault("remote", None)
     manifest.setdefault("entry", DEFAULT_ENTRY)
     manifest.setdefault("requirements", [])
@@ -168,6 +243,12 @@ def validate_manifest(data: Any, folder_name: str | None = None) -> dict[str, An
     ]:
         manifest["permissions"].append(SETUP_PERMISSION)
     return manifest
+
+
+def storage_quota(manifest: dict[str, Any]) -> int:
+    """The bytes an app may store, keys and values together: its manifest's
+    ``storage.quota_bytes`` (64 KiB to 1 GiB), else 1 MiB (``STORAGE_QUOTA_BYTES``)."""
+    return int((manifest.get("storage") or {}).get("quota_bytes", STORAGE_QUOTA_BYTES))
 
 
 def missing_requirement(manifest: dict[str, Any]) -> str | None:
@@ -210,7 +291,8 @@ def _satisfies(installed: str, specifier: str) -> bool:
 def load_manifest(app_dir: str | Path, *, check_folder_name: bool = True) -> dict[str, Any]:
     """Read ``<app_dir>/manifest.json``, validate it (its ``id`` must equal the folder name
     unless ``check_folder_name`` is false — the runtime's view of a folder mounted elsewhere,
-    e.g. at ``/app`` in a sandbox; a hosted app's entry file must exist) and return it with
+    e.g. at ``/app`` in a sandbox; a hosted app's entry file must exist, and so must its web
+    view page and its icon — a PNG, JPEG or WebP of at most 64 KiB) and return it with
     defaults filled.
 
     Raises ``ManifestError`` naming the field at fault (``manifest.json: …`` when the file is
@@ -233,6 +315,7 @@ def load_manifest(app_dir: str | Path, *, check_folder_name: bool = True) -> dic
         path = (folder / page).resolve()
         if not path.is_relative_to(web) or not path.is_file():
             raise ManifestError(f"webview.entry: file {page!r} not found in {folder}")
+    _check_icon_file(folder, manifest)
     return manifest
 
 

@@ -40,7 +40,7 @@ from sdk._sim_effects import EFFECTS, EffectsMixin
 from sdk._sim_payments import PaymentsMixin
 from sdk._sim_world import Consent, SimCall, SimConversation, SimMessage, SimUser, wire
 from sdk.app import PAYMENT_EVENTS, App
-from sdk.capabilities import STORAGE_QUOTA_BYTES, check_call, expand_reply
+from sdk.capabilities import check_call, expand_reply
 from sdk.errors import (
     AppCallError,
     HostError,
@@ -50,7 +50,7 @@ from sdk.errors import (
     ViewError,
 )
 from sdk.loader import load_app
-from sdk.manifest import validate_manifest
+from sdk.manifest import storage_quota, validate_manifest
 from sdk.protocol import (
     INTERACTIVE_DEADLINE,
     VIEW_FAILURES,
@@ -108,9 +108,11 @@ class Simulator(EffectsMixin, PaymentsMixin):
     ``consent``: the users' answers per scope — a mapping ``{"users.profile": False}`` or a
     function ``(user, scope) -> bool``; unset scopes are granted. ``secret`` is the app's
     secret (``sim.app_secret``): it signs launch tokens, requests and payment events;
-    ``storage_quota_bytes`` bounds the app's storage; ``deadline`` is the seconds a command,
+    ``storage_quota_bytes`` bounds the app's storage (default: the manifest's
+    ``storage.quota_bytes``, else 1 MiB, as on the host); ``deadline`` is the seconds a command,
     action or event may take; ``config`` the settings an administrator set (``ctx.config``;
-    people's roles: ``sim.grant_role(user, role)``).
+    people's roles: ``sim.grant_role(user, role)``); ``locale`` the ``ctx.locale`` of people
+    who chose none (a person's own: ``sim.user(name, locale="de-DE")``).
     """
 
     def __init__(
@@ -120,7 +122,7 @@ class Simulator(EffectsMixin, PaymentsMixin):
         manifest: dict[str, Any] | None = None,
         consent: Consent | None = None,
         secret: str = TEST_SECRET,
-        storage_quota_bytes: int = STORAGE_QUOTA_BYTES,
+        storage_quota_bytes: int | None = None,
         deadline: float = INTERACTIVE_DEADLINE,
         locale: str = "en",
         config: Mapping[str, str] | None = None,
@@ -137,7 +139,9 @@ class Simulator(EffectsMixin, PaymentsMixin):
         self.app_id: str = self.manifest["id"]
         self.secret = secret
         self.consent = consent
-        self.storage_quota_bytes = storage_quota_bytes
+        self.storage_quota_bytes = (
+            storage_quota(self.manifest) if storage_quota_bytes is None else storage_quota_bytes
+        )
         self.deadline = deadline
         self.locale = locale
         self.events_emitted: list[dict[str, Any]] = []
@@ -168,10 +172,13 @@ class Simulator(EffectsMixin, PaymentsMixin):
         avatar_url: str | None = None,
         consent: Mapping[str, bool] | None = None,
         notifications: bool = True,
+        locale: str | None = None,
     ) -> SimUser:
         """The user called ``name`` (created on first use). ``consent`` overrides the
         simulator's answers for this user; ``notifications``: opted in to the app's
-        notifications."""
+        notifications; ``locale``: the locale they chose in their profile (a BCP 47 tag such
+        as ``"de-DE"``), what their invocations see as ``ctx.locale`` — unset, the
+        simulator's ``locale`` (on the platform: ``"en"``)."""
         if name in self._users:
             return self._users[name]
         digest = hmac.new(self.secret.encode(), f"{self.app_id}\0{name}".encode(), hashlib.sha256)
@@ -182,15 +189,23 @@ class Simulator(EffectsMixin, PaymentsMixin):
             avatar_url=avatar_url,
             notifications=notifications,
             consent=dict(consent or {}),
+            locale=locale,
         )
         self._users[name] = user
         return user
 
     def conversation(
-        self, members: Iterable[SimUser | str], *, title: str | None = None
+        self,
+        members: Iterable[SimUser | str],
+        *,
+        title: str | None = None,
+        type: str = "group",
     ) -> SimConversation:
-        """A new conversation with these members (users or names) that has this app."""
-        conversation = SimConversation(id=f"conv-{next(self._ids)}", title=title)
+        """A new conversation with these members (users or names) that has this app; ``type``
+        is what handlers see as ``ctx.conversation_type`` (``group``, ``direct``, ``service``)."""
+        if type not in ("group", "direct", "service"):
+            raise ValueError("type is group, direct or service")
+        conversation = SimConversation(id=f"conv-{next(self._ids)}", title=title, type=type)
         for member in members:
             self.add_member(conversation, member)
         self._conversations[conversation.id] = conversation
@@ -337,8 +352,10 @@ class Simulator(EffectsMixin, PaymentsMixin):
         context = {
             "call_id": call_id,
             "conversation_id": conversation.id if conversation else None,
+            "conversation_type": conversation.type if conversation else None,
             "user": {"id": user.id} if user else None,
-            "locale": self.locale,
+            # The invoker's own choice, as the host does (a timer's: who scheduled it).
+            "locale": (user.locale if user else None) or self.locale,
         }
         try:
             request = wire({**params, "context": context})

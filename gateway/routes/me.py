@@ -26,6 +26,12 @@ async def get_me(request: web.Request) -> dict:
             "bio": string(accounts.BIO_MAX),
             "avatar_url": {"type": ["string", "null"], "maxLength": accounts.AVATAR_URL_MAX},
             "avatar_media_id": {"type": ["string", "null"], "minLength": 1, "maxLength": 64},
+            "locale": {
+                "type": ["string", "null"],
+                "maxLength": accounts.LOCALE_MAX,
+                "pattern": "^" + accounts.LOCALE_RE.pattern + "$",
+                "description": "BCP 47 tag (en, en-GB, zh-Hans-CN); null: none (apps get en)",
+            },
         }
     ),
     response=obj({"user": USER}, ["user"]),
@@ -33,7 +39,8 @@ async def get_me(request: web.Request) -> dict:
 )
 async def patch_me(request: web.Request) -> dict:
     """Any of display_name (1-64), bio (<= 280), avatar_media_id (an image you uploaded, or
-    null; ``avatar_url`` then serves its thumbnail) or avatar_url (http(s) URL or null)."""
+    null; ``avatar_url`` then serves its thumbnail), avatar_url (http(s) URL or null) or
+    locale (a BCP 47 tag such as en-GB, or null: mini-programs format prices and dates in it)."""
     user = await accounts.do_update_profile(
         request.app[MESSAGING], request[AUTH].user_id, request[BODY]
     )

@@ -24,6 +24,9 @@ APP = obj(
         "kind": {"enum": ["hosted", "remote"]},
         "sandbox": {"enum": ["isolated", "degraded"]},
         "webview": {"type": "boolean"},
+        # A hosted app's icon on this server (/miniapps/<id>/web/icon.png), a remote app's
+        # https:// URL, or null: clients then show the name's initial.
+        "icon_url": {"type": ["string", "null"]},
     },
     extra=True,
 )

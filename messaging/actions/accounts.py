@@ -21,6 +21,12 @@ EMAIL_RE = re.compile(r"[^@\s]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2
 DISPLAY_NAME_MAX = 64
 BIO_MAX = 280
 AVATAR_URL_MAX = 2048
+# A BCP 47 tag as the platform keeps it: language, then optionally script and region, each in its
+# canonical letter case ("en", "en-GB", "zh-Hans-CN", "es-419"). Apps format prices and dates with
+# it (babel), so only tags a formatting library can read are stored.
+LOCALE_RE = re.compile(r"[a-z]{2,3}(-[A-Z][a-z]{3})?(-([A-Z]{2}|[0-9]{3}))?")
+LOCALE_MAX = 35
+DEFAULT_LOCALE = "en"  # what apps are told for a person who chose none
 
 
 def user_view(user: dict[str, Any], *, private: bool = False) -> dict[str, Any]:
@@ -35,6 +41,7 @@ def user_view(user: dict[str, Any], *, private: bool = False) -> dict[str, Any]:
     }
     if private:
         view["email"] = user["email"]
+        view["locale"] = user.get("locale")
     return view
 
 
@@ -112,8 +119,20 @@ async def do_register(
     return user
 
 
+def check_locale(locale: Any) -> str | None:
+    """A locale as stored: a BCP 47 tag matching ``LOCALE_RE`` exactly, or None (none chosen)."""
+    if locale is None:
+        return None
+    if not isinstance(locale, str) or len(locale) > LOCALE_MAX or not LOCALE_RE.fullmatch(locale):
+        raise _invalid(
+            "locale",
+            "locale must be a BCP 47 tag such as en, en-GB, de-DE or zh-Hans-CN, or null",
+        )
+    return locale
+
+
 def check_profile_changes(changes: dict[str, Any]) -> dict[str, Any]:
-    """Validate and normalise a profile patch (display_name, bio, avatar_url); an
+    """Validate and normalise a profile patch (display_name, bio, avatar_url, locale); an
     ``avatar_media_id`` is checked by ``check_avatar_change``."""
     clean: dict[str, Any] = {}
     if "display_name" in changes:
@@ -137,12 +156,14 @@ def check_profile_changes(changes: dict[str, Any]) -> dict[str, Any]:
             ):
                 raise _invalid("avatar_url", "avatar_url must be an http(s) URL or null")
         clean["avatar_url"] = url
+    if "locale" in changes:
+        clean["locale"] = check_locale(changes["locale"])
     if "avatar_media_id" in changes and "avatar_url" in changes:
         raise _invalid("avatar_media_id", "send avatar_media_id or avatar_url, not both")
     if not clean and "avatar_media_id" not in changes:
         raise AppError(
             "empty_update",
-            "nothing to change: send display_name, bio, avatar_media_id or avatar_url",
+            "nothing to change: send display_name, bio, locale, avatar_media_id or avatar_url",
         )
     return clean
 

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, Protocol
 
+from messaging.actions.accounts import DEFAULT_LOCALE
 from messaging.context import Messaging
 from messaging.events import event
 from miniapps.host import app_config, roles
@@ -31,6 +32,22 @@ log = logging.getLogger(__name__)
 MAX_WAITING_CALLS = 200  # invocations queued per app beyond its concurrency cap
 
 Serve = Callable[[str, str, dict], Awaitable[Any]]  # (app_id, method, params) -> result
+
+
+async def conversation_type(messaging, conversation_id: str | None) -> str | None:
+    """``direct``, ``group`` or ``service`` (what an app may do depends on it: a group buy
+    needs a group), None when there is no conversation."""
+    if not conversation_id:
+        return None
+    membership = await messaging.membership.get(conversation_id)
+    return membership.type if membership is not None else None
+
+
+async def user_locale(messaging, user_id: str | None) -> str:
+    """The locale the person chose in their profile (a BCP 47 tag such as ``en-GB``), else
+    ``en``: apps format prices and dates with it. One read of one field per invocation."""
+    locale = await messaging.users.get_locale(user_id) if user_id else None
+    return locale or DEFAULT_LOCALE
 
 
 class Transport(Protocol):
@@ -181,8 +198,9 @@ class Invoker:
         context: dict[str, Any] = {
             "call_id": call_id,
             "conversation_id": conversation_id,
+            "conversation_type": await conversation_type(self.messaging, conversation_id),
             "user": {"id": app_user_id},
-            "locale": "en",
+            "locale": await user_locale(self.messaging, user_id),
         }
         if entry.manifest.get("config") or entry.manifest.get("roles"):
             # Sent along, so the runtime need not ask for them with ``app.setup``.

@@ -43,7 +43,21 @@ class AppEntry:
             # Clients show "Open" for apps with a web view (opened through …/launch).
             "webview": bool((m.get("webview") or {}).get("entry")),
             "unavailable": self.unavailable,
+            "icon_url": self.icon_url,
         }
+
+    @property
+    def icon_url(self) -> str | None:
+        """Where a client loads the app's icon: a hosted app's file of ``web/``, served at
+        ``/miniapps/<id>/web/<file>`` (a path on this server), a remote app's https:// URL."""
+        icon = self.manifest.get("icon")
+        if not isinstance(icon, str):
+            return None
+        if icon.startswith("https://"):
+            return icon
+        if self.folder is None or not icon.startswith("web/"):  # a remote app's web/ path
+            return None
+        return f"/miniapps/{self.app_id}/{icon}"
 
 
 def discover(folder: Path = BUILTIN_DIR) -> tuple[dict[str, AppEntry], dict[str, str]]:

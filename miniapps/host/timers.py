@@ -29,6 +29,7 @@ import random
 import secrets
 from typing import TYPE_CHECKING, Any
 
+from miniapps.host.invoker import conversation_type, user_locale
 from miniapps.host.sandbox import SandboxError
 from miniapps.host.sandbox.errors import Overloaded, Unavailable
 from miniapps.host.store.app_timers import AppTimers
@@ -153,8 +154,12 @@ class TimerFiring:
             context = {
                 "call_id": call_id,
                 "conversation_id": doc["conversation_id"],
+                "conversation_type": await conversation_type(
+                    host.messaging, doc["conversation_id"]
+                ),
                 "user": {"id": app_user_id},
-                "locale": "en",
+                # The locale of the person who scheduled it, as it is now.
+                "locale": await user_locale(host.messaging, doc["user_id"]),
             }
             # The invoker's gate (the app's cap on concurrent calls); its ``invoke`` would
             # swallow the outcome, which here decides done or retry.

@@ -410,3 +410,17 @@ INVALID["payments.request_transfer"] = [
     {"from_user_id": "$me", "to_user_id": "$me", "amount": 5, "currency": "USD",
      "transfer_ref": "split-3", "note": "n" * 201},
 ]  # fmt: skip
+
+# media.url: a signed address of the app's own upload ("$media"); an id nobody uploaded is
+# not_found (a user's or another app's media: tests/miniapps/test_media_url.py).
+VALID["media.url"] = [
+    {"media_id": "$media"},
+    {"media_id": "$media", "thumbnail": True},
+    {"media_id": "$media", "thumbnail": None},
+]
+INVALID["media.url"] = [
+    {"media_id": UNKNOWN_MEDIA},  # not_found
+    {"media_id": "0123456789ABCDEF01234567"},  # upper case: not a media id
+    {"media_id": "../../etc/passwd"},
+    {"media_id": "$media", "thumbnail": "yes"},
+]

@@ -120,6 +120,7 @@ def test_every_protocol_capability_is_a_permission():
         "payments.payout",
         "payments.request_transfer",
         "media.upload",
+        "media.url",
         "storage.update",
         "storage.incr",
         "timers.schedule",
@@ -223,3 +224,78 @@ def test_an_app_cannot_emit_the_hosts_events(name):
     }
     with pytest.raises(ManifestError, match="only from"):
         validate_manifest(manifest)
+
+
+# --- icons ---------------------------------------------------------------------------------
+
+PNG_HEAD = b"\x89PNG\r\n\x1a\n"
+REMOTE = {"endpoint": "https://apps.example/rpc"}
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"icon": "web/icon.svg"}, "icon: 'web/icon.svg': a .png, .jpg, .jpeg or .webp file"),
+        ({"icon": "web/icon.gif"}, "icon: 'web/icon.gif': a .png, .jpg, .jpeg or .webp file"),
+        ({"icon": "web/icon.PNG"}, "icon: 'web/icon.PNG': a .png, .jpg, .jpeg or .webp file"),
+        ({"icon": "web/../app.png"}, "icon: 'web/../app.png': a file directly in web/"),
+        ({"icon": "web/img/icon.png"}, "icon: 'web/img/icon.png': a file directly in web/"),
+        ({"icon": "web/.icon.png"}, "icon: 'web/.icon.png': a file directly in web/"),
+        ({"icon": "icon.png"}, "icon: 'icon.png': a file of web/ (web/icon.png) or an https://"),
+        ({"icon": "http://cdn.example/i.png"}, "icon: 'http://cdn.example/i.png': a file of web/"),
+        ({"icon": "web/icon.png", "remote": REMOTE}, "icon: a remote app's icon is an https://"),
+        ({"icon": 3}, "icon: 3 is not valid"),
+    ],
+)
+def test_a_bad_icon_is_named(changes, expected):
+    assert error_of(manifest(**changes)).startswith(expected)
+
+
+def test_an_icon_is_optional_and_a_remote_app_may_use_https():
+    assert validate_manifest(manifest())["icon"] is None
+    remote = validate_manifest(manifest(icon="https://cdn.example/poll.webp", remote=REMOTE))
+    assert remote["icon"] == "https://cdn.example/poll.webp"
+    assert (
+        validate_manifest(manifest(icon="web/poll-icon_2.jpeg"))["icon"] == "web/poll-icon_2.jpeg"
+    )
+
+
+def hosted_app(tmp_path, icon, files: dict[str, bytes]):
+    folder = tmp_path / "poll"
+    (folder / "web").mkdir(parents=True)
+    (folder / "app.py").write_text("")
+    (folder / "manifest.json").write_text(json.dumps(manifest(icon=icon)))
+    for name, content in files.items():
+        (folder / name).write_bytes(content)
+    return folder
+
+
+def load_error(folder) -> str:
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(folder)
+    return str(caught.value)
+
+
+def test_a_hosted_apps_icon_must_be_a_small_image_of_its_web_folder(tmp_path):
+    folder = hosted_app(tmp_path, "web/icon.png", {})
+    assert load_error(folder).startswith("icon: file 'web/icon.png' not found")
+    # a symlink leading out of web/ is not a file of web/
+    (folder / "secret.png").write_bytes(PNG_HEAD)
+    (folder / "web" / "icon.png").symlink_to(folder / "secret.png")
+    assert load_error(folder).startswith("icon: file 'web/icon.png' not found")
+    (folder / "web" / "icon.png").unlink()
+    (folder / "web" / "icon.png").write_bytes(PNG_HEAD + b"\0" * (64 * 1024 - len(PNG_HEAD) + 1))
+    assert load_error(folder) == "icon: 'web/icon.png' is 65537 bytes (at most 65536)"
+    (folder / "web" / "icon.png").write_bytes(b"<svg xmlns='http://www.w3.org/2000/svg'/>")
+    assert load_error(folder) == "icon: 'web/icon.png' is not a PNG image"
+    (folder / "web" / "icon.png").write_bytes(PNG_HEAD + b"\0" * (64 * 1024 - len(PNG_HEAD)))
+    assert load_manifest(folder)["icon"] == "web/icon.png"
+
+
+def test_a_hosted_apps_icon_is_not_a_remote_url(tmp_path):
+    folder = hosted_app(tmp_path, "https://cdn.example/poll.png", {})
+    assert load_error(folder) == "icon: a hosted app's icon is a file of its web/ folder"
+
+
+def test_the_poll_app_has_its_icon():
+    assert load_manifest("miniapps/poll")["icon"] == "web/icon.png"

@@ -6,7 +6,7 @@
 // conversations.js, messages.js, composer.js, contacts.js, miniapps.js (app menu, web views),
 // discover.js (the catalogue), webview.js, wallet.js, call-view.js,
 // media.js (photos, files, the viewer), voice.js (voice notes), search.js, notifications.js,
-// push.js (desktop notifications; the service worker is sw.js).
+// push.js (desktop notifications; the service worker is sw.js), profile.js (language and region).
 
 import { describeError } from "./api.js";
 import { onAuthSubmit, setAuthMode, showAuth, signOut, startApp } from "./auth.js";
@@ -20,6 +20,7 @@ import { wireAttachments } from "./media.js";
 import { loadOlder, markRead } from "./messages.js";
 import { showApps } from "./miniapps.js";
 import { wireNotifications } from "./notifications.js";
+import { showSettings } from "./profile.js";
 import { wireSearch } from "./search.js";
 import { api } from "./state.js";
 import { wireVoice } from "./voice.js";
@@ -38,6 +39,7 @@ function wire() {
   $("#wallet-button").addEventListener("click", showWallet);
   $("#apps-button").addEventListener("click", showApps);
   $("#discover-button").addEventListener("click", showDiscover);
+  $("#settings-button").addEventListener("click", showSettings);
   $("#money-button").addEventListener("click", sendMoney);
   $("#red-packet-button").addEventListener("click", sendRedPacket);
   $("#call-button").addEventListener("click", startCall);

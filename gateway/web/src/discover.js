@@ -12,12 +12,17 @@ export function mayAddApps(conversation) {
   return conversation.type === "group" && ["owner", "admin"].includes(conversation.my_role);
 }
 
-/** The app's icon: its manifest's `icon` (an emoji or an https image) or its initial. */
+/** The app's icon: the catalogue's `icon_url` (a hosted app's image on this server, a remote
+ * app's https image), or a letter avatar — its name's initial — when it has none. */
 export function appIcon(app) {
-  const icon = typeof app.icon === "string" ? app.icon : "";
-  if (/^https:\/\//.test(icon)) return el("img", { class: "discover-icon", src: icon, alt: "", "data-testid": "app-icon" });
-  const text = icon && [...icon].length <= 2 ? icon : (app.name || app.id || "?").trim().charAt(0).toUpperCase();
-  return el("span", { class: "discover-icon", "aria-hidden": "true", "data-testid": "app-icon" }, text);
+  const letter = () => el("span", { class: "discover-icon", "aria-hidden": "true", "data-testid": "app-icon" },
+    (app.name || app.id || "?").trim().charAt(0).toUpperCase());
+  const url = typeof app.icon_url === "string" ? app.icon_url : "";
+  if (!/^(\/miniapps\/|https:\/\/)/.test(url)) return letter();
+  const img = el("img", { class: "discover-icon", src: url, alt: "", width: 40, height: 40, "data-testid": "app-icon" });
+  // An icon that does not load (its server is down, a remote URL gone) becomes the letter.
+  img.addEventListener("error", () => img.replaceWith(letter()), { once: true });
+  return img;
 }
 
 export function commandsLine(app) {

@@ -12,6 +12,7 @@
 // and mode at launch (URL fragment) and whenever they change (a "context" message).
 
 import { el } from "./dom.js";
+import { api } from "./state.js";
 
 const TAG = "bridge/1";
 export const NARROW = 700; // px: narrower windows show web views full screen
@@ -38,7 +39,9 @@ function failure(code, message) {
 export function currentContext() {
   const dark = document.documentElement.dataset.theme === "dark"
     || (!document.documentElement.dataset.theme && window.matchMedia?.("(prefers-color-scheme: dark)").matches);
-  return { theme: dark ? "dark" : "light", locale: document.documentElement.lang || navigator.language || "en" };
+  // The account's locale first: the one the app's commands see as ctx.locale.
+  const locale = api.user?.locale || document.documentElement.lang || navigator.language || "en";
+  return { theme: dark ? "dark" : "light", locale };
 }
 
 function modeNow() {

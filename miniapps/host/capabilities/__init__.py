@@ -62,6 +62,7 @@ EFFECTS: dict[str, Effect] = {
     **calls.EFFECTS,
     **notifications.EFFECTS,
     **app_setup.EFFECTS,
+    **media.EFFECTS,
 }
 
 

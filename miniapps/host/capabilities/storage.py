@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from miniapps.host.store.app_storage import text_of, value_of, version_of
+from miniapps.host.store.app_storage import size_of, text_of, value_of, version_of
+from sdk._capability_table import STORAGE_QUOTA_MESSAGE
 from sdk._storage_rules import (
     apply_change,
     canonical,
@@ -22,9 +23,10 @@ from sdk._storage_rules import (
     limit_reached,
     unique_fields,
 )
-from sdk.capabilities import FIND_SCAN_MAX, STORAGE_QUOTA_BYTES, STORAGE_VALUE_MAX_BYTES
+from sdk.capabilities import FIND_SCAN_MAX, STORAGE_VALUE_MAX_BYTES
 from sdk.errors import Conflict, InvalidParams, NotFound, QuotaExceeded
 from sdk.filters import FilterError, select_page
+from sdk.manifest import storage_quota
 from storage.mongo import now_ms
 
 if TYPE_CHECKING:
@@ -46,9 +48,17 @@ def _sized(key: str, value: Any) -> tuple[str, int]:
     return text, len(text.encode()) + len(key.encode())
 
 
-async def _check_quota(host: MiniappHost, app_id: str, previous: int, size: int) -> None:
-    if await host.storage.get_used(app_id) - previous + size > STORAGE_QUOTA_BYTES:
-        raise QuotaExceeded(f"this app's storage is limited to {STORAGE_QUOTA_BYTES} bytes")
+async def _check_quota(host: MiniappHost, call: Call, previous: int, size: int) -> None:
+    """Refuse a write that would take the app past its quota (the manifest's
+    ``storage.quota_bytes``, 1 MiB by default): its usage, less the ``previous`` size of the
+    document it replaces, plus its ``size``.
+
+    A guard, not an exact limit: the check reads the usage, then the write happens, so writes
+    of the same app racing each other can all pass and end a little past the quota together
+    (each by at most a value's 64 KiB). The usage they leave is exact all the same."""
+    limit = storage_quota(_manifest(host, call))
+    if await host.storage.get_used(call.app_id) - previous + size > limit:
+        raise QuotaExceeded(STORAGE_QUOTA_MESSAGE.format(limit=limit))
 
 
 async def _claim_unique(
@@ -92,7 +102,7 @@ async def put(host: MiniappHost, call: Call, params: dict) -> dict:
     collection, key, value = params["collection"], params["key"], params["value"]
     text, size = _sized(key, value)
     doc = await host.storage.get_doc(call.app_id, collection, key)
-    await _check_quota(host, call.app_id, int(doc.get("size", 0)) if doc else 0, size)
+    await _check_quota(host, call, size_of(doc), size)
     old = value_of(doc) if doc else None
     fields = unique_fields(_manifest(host, call), collection)
     await _claim_unique(host, call.app_id, fields, collection, key, old, value)
@@ -116,7 +126,7 @@ async def update(host: MiniappHost, call: Call, params: dict) -> dict:
         old = value_of(doc) if doc else None
         new = apply_change({} if doc is None else old, changes, removed)
         text, size = _sized(key, new)
-        await _check_quota(host, call.app_id, int(doc.get("size", 0)) if doc else 0, size)
+        await _check_quota(host, call, size_of(doc), size)
         await _claim_unique(host, call.app_id, fields, collection, key, old, new)
         written = await host.storage.replace_if_version(
             call.app_id, collection, key, version, text, size, now_ms()
@@ -150,7 +160,7 @@ async def incr(host: MiniappHost, call: Call, params: dict) -> dict:
             if not low <= delta <= high:
                 raise limit_reached(f"{field} would be {delta}, outside [{low}, {high}]")
             text, size = _sized(key, {field: 0})
-            await _check_quota(host, call.app_id, 0, size)
+            await _check_quota(host, call, 0, size)
             await host.storage.add_counter(call.app_id, collection, key, field, text, size)
             continue
         counters = doc.get("counters") or {}

@@ -15,6 +15,16 @@ conditional ``find_one_and_update`` can check the bounds and add the delta atomi
 the concurrency; reads lay ``counters`` over the JSON value. The first ``incr`` of a field moves
 its value there (``move_to_counter``); a ``put``/``update`` writes the whole value again and
 empties ``counters``. ``size`` follows the counters' digits.
+
+Usage (``get_used``, what the quota is checked against) is not a scan: ``app_storage_usage``
+holds each app's sum of ``size``, and every write here adds the size change it made to it. Each
+write learns the size it replaced from the same atomic operation that replaced it (the document
+before a ``find_one_and_update``, the deleted one, or the digits a counter grew by, added only
+to a document that is still there), so concurrent writes each add their own exact change and
+the count stays the sum of the sizes. The first write of an app (or the first ``get_used``)
+counts its documents once and stores the sum — before that write changes anything, so a scan
+never sees a change that will also be added. A process that dies between a write and its
+``$inc`` leaves the count off by that write's change.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from miniapps.host.store.app_storage_unique import AppStorageUnique
+from miniapps.host.store.app_storage_usage import AppStorageUsage
 
 COLLECTION = "app_storage"
 INDEXES = [IndexModel([("app_id", 1), ("collection", 1), ("key", 1)], name="app_collection_key")]
@@ -50,6 +61,10 @@ def value_of(doc: dict) -> Any:
     return value
 
 
+def size_of(doc: dict | None) -> int:
+    return int(doc.get("size", 0)) if doc else 0
+
+
 def version_of(doc: dict | None) -> int:
     return int(doc.get("version", 0)) if doc else 0
 
@@ -63,6 +78,19 @@ class AppStorage:
     def __init__(self, db: AsyncDatabase) -> None:
         self.collection = db[COLLECTION]
         self.unique = AppStorageUnique(db)
+        self.usage = AppStorageUsage(db)
+        # The apps whose usage document this process has seen exist: their writes need not
+        # look for it again (it is never deleted while the app has documents).
+        self._counted: set[str] = set()
+
+    async def _before_write(self, app_id: str) -> None:
+        """Make sure the app's usage is counted before a write changes a size (see above)."""
+        if app_id not in self._counted:
+            await self.get_used(app_id)
+
+    async def _count(self, app_id: str, delta: int) -> None:
+        if delta and not await self.usage.add_bytes(app_id, delta):
+            self._counted.discard(app_id)  # gone meanwhile: the next write counts again
 
     async def get_doc(self, app_id: str, collection: str, key: str) -> dict | None:
         return await self.collection.find_one({"_id": doc_id(app_id, collection, key)})
@@ -79,15 +107,25 @@ class AppStorage:
         return int(doc["size"]) if doc else 0
 
     async def get_used(self, app_id: str) -> int:
-        """The bytes the app's documents take (keys and JSON values)."""
+        """The bytes the app's documents take (keys and JSON values): one read of its usage
+        document, made from a scan of the documents the first time."""
+        used = await self.usage.get_bytes(app_id)
+        if used is None:
+            used = await self.usage.add_if_missing(app_id, await self.scan_used(app_id))
+        self._counted.add(app_id)
+        return used
+
+    async def scan_used(self, app_id: str) -> int:
+        """The sum of the sizes of the app's documents, read from all of them."""
         found = self.collection.find({"app_id": app_id}, {"size": 1})
-        return sum([int(doc.get("size", 0)) async for doc in found])
+        return sum([size_of(doc) async for doc in found])
 
     async def put_value(
         self, app_id: str, collection: str, key: str, text: str, size: int, now: int
     ) -> int:
         """Store ``text`` whatever was there; the new version."""
-        doc = await self.collection.find_one_and_update(
+        await self._before_write(app_id)
+        before = await self.collection.find_one_and_update(
             {"_id": doc_id(app_id, collection, key)},
             {
                 "$set": {
@@ -102,10 +140,10 @@ class AppStorage:
                 "$inc": {"version": 1},
             },
             upsert=True,
-            return_document=ReturnDocument.AFTER,
-            projection={"version": 1},
-        )
-        return version_of(doc)
+            projection={"version": 1, "size": 1},
+        )  # the document before (None: new), whose size this one replaced
+        await self._count(app_id, size - size_of(before))
+        return version_of(before) + 1
 
     async def replace_if_version(
         self, app_id: str, collection: str, key: str, version: int, text: str, size: int, now: int
@@ -122,6 +160,7 @@ class AppStorage:
             "updated_at": now,
         }
         _id = doc_id(app_id, collection, key)
+        await self._before_write(app_id)
         if version == 0:
             existing = await self.collection.find_one({"_id": _id}, {"version": 1})
             if existing is None:
@@ -129,18 +168,24 @@ class AppStorage:
                     await self.collection.insert_one({"_id": _id, **fields, "version": 1})
                 except DuplicateKeyError:
                     return None  # created meanwhile
+                await self._count(app_id, size)
                 return 1
-        result = await self.collection.update_one(
+        before = await self.collection.find_one_and_update(
             {"_id": _id, **_is_version(version)},
             {"$set": {**fields, "version": version + 1}},
+            projection={"size": 1},
         )
-        return version + 1 if result.modified_count == 1 else None
+        if before is None:
+            return None
+        await self._count(app_id, size - size_of(before))
+        return version + 1
 
     async def add_counter(
         self, app_id: str, collection: str, key: str, field: str, text: str, size: int
     ) -> None:
         """A new document ``{field: 0}`` (version 0: the first ``incr`` makes it 1), unless
         one was created meanwhile."""
+        await self._before_write(app_id)
         with contextlib.suppress(DuplicateKeyError):
             await self.collection.insert_one(
                 {
@@ -153,21 +198,27 @@ class AppStorage:
                     "counters": {field: 0},
                 }
             )
+            await self._count(app_id, size)
 
     async def move_to_counter(
         self, doc: dict, field: str, current: int, text: str, size: int
     ) -> bool:
         """First ``incr`` of ``field``: its value (``current``, 0 when absent) becomes
         ``counters.<field>``, unless the document changed or another call did it first."""
-        result = await self.collection.update_one(
+        await self._before_write(doc["app_id"])
+        before = await self.collection.find_one_and_update(
             {
                 "_id": doc["_id"],
                 **_is_version(version_of(doc)),
                 f"counters.{field}": {"$exists": False},
             },
             {"$set": {f"counters.{field}": current, "value": text, "size": size}},
+            projection={"size": 1},
         )
-        return result.modified_count == 1
+        if before is None:
+            return False
+        await self._count(doc["app_id"], size - size_of(before))
+        return True
 
     async def add_to_counter(
         self,
@@ -183,6 +234,7 @@ class AppStorage:
         """Add ``delta`` to ``counters.<field>`` if the result stays in [low, high]: one
         conditional update. ``(value, version)``, or None when the counter is missing or out
         of bounds."""
+        await self._before_write(app_id)
         doc = await self.collection.find_one_and_update(
             {
                 "_id": doc_id(app_id, collection, key),
@@ -197,12 +249,19 @@ class AppStorage:
         value = int(doc["counters"][field])
         grown = len(str(value)) - len(str(value - delta))
         if grown:  # the value's JSON got longer or shorter; each call adds its own part
-            await self.collection.update_one({"_id": doc["_id"]}, {"$inc": {"size": grown}})
+            result = await self.collection.update_one(
+                {"_id": doc["_id"]}, {"$inc": {"size": grown}}
+            )
+            if result.matched_count == 1:  # not deleted meanwhile
+                await self._count(app_id, grown)
         return value, version_of(doc)
 
     async def delete_value(self, app_id: str, collection: str, key: str) -> dict | None:
         """Delete the document; the deleted one (None: there was none)."""
-        return await self.collection.find_one_and_delete({"_id": doc_id(app_id, collection, key)})
+        await self._before_write(app_id)
+        doc = await self.collection.find_one_and_delete({"_id": doc_id(app_id, collection, key)})
+        await self._count(app_id, -size_of(doc))
+        return doc
 
     async def get_items(self, app_id: str, collection: str, *, limit: int) -> list[dict]:
         """Up to ``limit`` items ``{"key", "value", "version"}`` of one collection, by key."""
