@@ -2,6 +2,7 @@
 
     python run.py [--host H] [--port P] [--data-dir D]
     python run.py [--data-dir D] create-admin USERNAME   # give an account the admin role
+    python run.py [--data-dir D] seed-demo               # demo people, a group, apps' data
 
 With nothing configured it starts the embedded MongoDB-compatible server under ./var and keeps
 everything on this machine; see README.md for the environment variables of production.
@@ -42,6 +43,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     make_admin.add_argument(
         "--data-dir", type=Path, default=argparse.SUPPRESS, help="as above, after the command"
     )
+    seed = commands.add_parser(
+        "seed-demo",
+        help="create demo people, a group with the apps and each app's sample data",
+        description="Start the platform here, create the demo (again: changes nothing) and stop.",
+    )
+    seed.add_argument(
+        "--data-dir", type=Path, default=argparse.SUPPRESS, help="as above, after the command"
+    )
     return parser.parse_args(argv)
 
 
@@ -58,6 +67,20 @@ async def create_admin(config: Config, username: str) -> int:
             return 0
         await users.update_user(user["_id"], {"role": "admin"})
     print(f"{user['username']} is now an administrator: sign in at /admin")
+    return 0
+
+
+async def seed_demo(config: Config) -> int:
+    from gateway.demo import SeedError, seed_demo
+
+    try:
+        lines = await seed_demo(config)
+    except SeedError as exc:
+        print(f"seed-demo failed: {exc}", file=sys.stderr)
+        return 1
+    print("Demo ready — start it with `make run` and sign in as any of:")
+    for line in lines:
+        print(f"  {line}")
     return 0
 
 
@@ -100,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # keys, database, app data
     if args.command == "create-admin":
         return asyncio.run(create_admin(config, args.username))
+    if args.command == "seed-demo":
+        return asyncio.run(seed_demo(config))
     try:
         asyncio.run(serve(config))
     except ConfigError as exc:  # settings that only start-up can judge (the sandbox)

@@ -1,0 +1,194 @@
+"""The shop through the running platform: two gateway nodes sharing MongoDB and Redis, the shop
+as a real sandboxed process on each, people over real Socket.IO and HTTP.
+
+The flash sale: 200 buyers press Buy at once on a product with 50 units → exactly 50 are asked
+to pay, 150 are told "sold out"; the 50 pay → 50 paid orders; the seller ships, the buyers
+confirm receipt → the seller is paid out exactly 50 times the price from the shop's escrow, and the
+ledger is zero-sum throughout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from gateway.keys import MESSAGING
+from miniapps.host.store.app_storage import value_of
+from tests.conftest import base_url, node_configs, start_nodes
+from tests.helpers import eventually
+from tests.messaging.chat_helpers import close_all, group, person
+from tests.miniapps.shop.e2e_helpers import (
+    add_product,
+    button,
+    command,
+    ephemerals,
+    events_of,
+    grant_merchant,
+    open_store,
+    press,
+    product_card_in,
+    shop_cards,
+    top_up,
+)
+from tests.wallet.wallet_helpers import check_ledger
+from wallet.store.accounts import merchant_account
+
+BUYERS = 200
+UNITS = 50
+PRICE = 1500  # minor units of USD
+GROUPS = 10
+
+
+async def shop_docs(db, collection: str) -> list[dict]:
+    found = db["app_storage"].find({"app_id": "shop", "collection": collection})
+    return [{**value_of(doc), "_key": doc["key"]} async for doc in found]
+
+
+async def _equals(value, expected) -> bool:
+    return await value == expected
+
+
+def asked_to_pay(buyer) -> list[dict]:
+    return [
+        data["payment"]
+        for data in events_of(buyer, "payment.confirm_required")
+        if data["payment"].get("app_id") == "shop"
+    ]
+
+
+async def test_flash_sale_200_buyers_50_units_on_two_nodes(
+    aiohttp_server, mongo_url, mongo_db_name, redis_url, tmp_path
+):
+    nodes = await start_nodes(
+        aiohttp_server, node_configs(mongo_url, mongo_db_name, tmp_path, redis_url)
+    )
+    bases = [base_url(node) for node in nodes]
+    db = nodes[0].app[MESSAGING].db
+    merchant = await person(bases[0])
+    admin = await person(bases[1])
+    buyers = []
+    for first in range(0, BUYERS, 25):
+        buyers += await asyncio.gather(*(person(bases[i % 2]) for i in range(first, first + 25)))
+    everyone = [merchant, admin, *buyers]
+    try:
+        await db.users.update_one({"_id": admin.user_id}, {"$set": {"role": "admin"}})
+        await grant_merchant(admin, merchant)
+        per_group = BUYERS // GROUPS
+        groups = []
+        for index in range(GROUPS):
+            members = buyers[index * per_group : (index + 1) * per_group]
+            cid = await group(merchant, members, f"Flash sale {index}")
+            status, body = await merchant.api.post(
+                f"/api/v1/conversations/{cid}/apps", json={"app_id": "shop"}
+            )
+            assert status in (200, 201), body
+            groups.append((cid, members))
+        await open_store(merchant, groups[0][0], "Flash Store")
+        product = await add_product(
+            merchant, groups[0][0], title="Flash Lamp", price=PRICE, stock=UNITS
+        )
+        cards = [
+            await product_card_in(merchant, cid, "Flash Lamp", product["id"]) for cid, _ in groups
+        ]
+        for first in range(0, BUYERS, 50):
+            await asyncio.gather(*(top_up(b, 2 * PRICE) for b in buyers[first : first + 50]))
+
+        # Everyone presses Buy at once, half of them on each node.
+        presses = []
+        for (cid, members), card in zip(groups, cards, strict=True):
+            buy = button(card, "product.buy")
+            presses += [press(b, cid, card["id"], "product.buy", buy["value"]) for b in members]
+        acks = await asyncio.gather(*presses)
+        assert all(ack["ok"] for ack in acks), [a for a in acks if not a["ok"]][:3]
+
+        def settled():
+            done = 0
+            for cid, members in groups:
+                for buyer in members:
+                    sold_out = any("Sold out" in t for t in ephemerals(buyer, cid))
+                    done += bool(asked_to_pay(buyer)) or sold_out
+            return done == BUYERS
+
+        await eventually(settled, timeout=180, what="every buyer asked to pay or told sold out")
+        payers = [b for b in buyers if asked_to_pay(b)]
+        told_sold_out = [
+            b
+            for cid, members in groups
+            for b in members
+            if any("Sold out" in t for t in ephemerals(b, cid))
+        ]
+        assert (len(payers), len(told_sold_out)) == (UNITS, BUYERS - UNITS)
+        assert not set(map(id, payers)) & set(map(id, told_sold_out))
+        [stock] = await shop_docs(db, "stock")
+        assert stock["left"] == 0
+
+        confirmations = await asyncio.gather(
+            *(
+                b.socket.call("payment.confirm", {"payment_id": asked_to_pay(b)[0]["id"]})
+                for b in payers
+            )
+        )
+        assert all(c["ok"] and c["payment"]["status"] == "paid" for c in confirmations)
+
+        async def paid_orders():
+            orders = await shop_docs(db, "orders")
+            return (
+                orders
+                if len(orders) == UNITS and all(o["state"] == "paid" for o in orders)
+                else None
+            )
+
+        orders = await eventually(paid_orders, timeout=120, what="50 paid orders")
+        assert sorted(o["buyer"] for o in orders) == sorted({o["buyer"] for o in orders})
+        await check_ledger(db)
+
+        # The seller ships each order; each buyer confirms receipt on the order's card.
+        for index, order in enumerate(orders):
+            await command(
+                merchant, order["conversation_id"], f"/shop ship {order['id']} TRK{index}"
+            )
+            await asyncio.sleep(0.05)  # the seller's send rate
+
+        async def shipped():
+            found = await shop_docs(db, "orders")
+            return all(o["state"] == "shipped" for o in found)
+
+        await eventually(shipped, timeout=120, what="every order shipped")
+        payer_of = {asked_to_pay(b)[0]["id"]: b for b in payers}
+        confirms = []
+        for order in orders:
+            cid, buyer = order["conversation_id"], payer_of[order["payment_id"]]
+            for card in shop_cards(buyer, cid):
+                confirm = button(card, "order.confirm")
+                if confirm and confirm["value"] == order["id"]:
+                    confirms.append(press(buyer, cid, card["id"], "order.confirm", order["id"]))
+        assert len(confirms) == UNITS
+        assert all(ack["ok"] for ack in await asyncio.gather(*confirms))
+
+        async def completed():
+            found = await shop_docs(db, "orders")
+            return all(o["state"] == "completed" for o in found)
+
+        await eventually(completed, timeout=120, what="every order completed")
+
+        async def seller_usd():
+            status, wallet = await merchant.api.get("/api/v1/wallet")
+            assert status == 200, wallet
+            usd = [b["amount"] for b in wallet["balances"] if b["currency"] == "USD"]
+            return usd[0] if usd else 0
+
+        # Each payout follows its order's completion (recorded first, then moved).
+        await eventually(
+            lambda: _equals(seller_usd(), UNITS * PRICE), timeout=60, what="the seller paid out"
+        )
+        assert await seller_usd() == UNITS * PRICE
+
+        async def payouts_recorded():
+            return all(o["payout"]["state"] == "sent" for o in await shop_docs(db, "orders"))
+
+        await eventually(payouts_recorded, timeout=60, what="every payout recorded")
+        assert await seller_usd() == UNITS * PRICE  # and not one more
+        balances = await check_ledger(db)
+        # The shop's escrow paid out everything it took in: nothing left, nothing overdrawn.
+        assert balances[merchant_account("shop", "USD")] == 0
+    finally:
+        await close_all(everyone)
