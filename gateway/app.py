@@ -330,13 +330,20 @@ async def search_ctx(app: web.Application) -> AsyncIterator[None]:
             await task
 
 
-async def socketio_ctx(app: web.Application) -> AsyncIterator[None]:
+async def disconnect_sockets(app: web.Application) -> None:
+    """Close every client socket (each reconnects, to another node if this one is going away).
+    Run on shutdown, before aiohttp waits for open requests to finish — an open websocket would
+    hold a stopping node for the whole shutdown timeout — and again at cleanup, before the
+    database goes away under their handlers."""
     sio = app[keys.SIO]
-    await start_client_manager(sio)
-    yield
-    # Close client sockets before the database goes away under their handlers.
     for sid, _ in list(sio.manager.get_participants("/", None)):
         await sio.disconnect(sid)
+
+
+async def socketio_ctx(app: web.Application) -> AsyncIterator[None]:
+    await start_client_manager(app[keys.SIO])
+    yield
+    await disconnect_sockets(app)
 
 
 def create_app(config: Config) -> web.Application:
@@ -370,6 +377,7 @@ def create_app(config: Config) -> web.Application:
             socketio_ctx,
         ]
     )
+    app.on_shutdown.append(disconnect_sockets)
     for api in APIS:
         api.register(app, authenticate_request)
     register_web(app)

@@ -34,7 +34,7 @@ async def locale_of(web_base: str, username: str) -> str | None:
         await client.close()
 
 
-async def test_sign_up_takes_the_browsers_language_and_settings_change_it(browser, web_base):
+async def test_sign_up_takes_the_browsers_language_and_settings_change_it(web_base, browser):
     from playwright.async_api import expect
 
     page = await page_in(browser, web_base, "de-DE")
@@ -63,7 +63,7 @@ async def test_sign_up_takes_the_browsers_language_and_settings_change_it(browse
     assert page.errors == []
 
 
-async def test_sign_in_keeps_a_chosen_locale(browser, web_base):
+async def test_sign_in_keeps_a_chosen_locale(web_base, browser):
     client = ApiClient(web_base)
     try:
         await client.signup("kenji")
@@ -77,7 +77,7 @@ async def test_sign_in_keeps_a_chosen_locale(browser, web_base):
     assert page.errors == []
 
 
-async def test_browser_tags_are_put_in_the_servers_form(browser, web_base):
+async def test_browser_tags_are_put_in_the_servers_form(web_base, browser):
     page = await page_in(browser, web_base, "en-US")
     cases = {
         "en-us": "en-US",
