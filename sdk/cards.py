@@ -16,20 +16,34 @@ REPLY_KEYS = ("text", "card", "ephemeral", "update_card")
 
 @dataclass
 class Button:
-    """A card button; pressing it sends the app an ``action`` with ``action_id`` and ``value``."""
+    """A card button; pressing it sends the app an ``action`` with ``action_id`` and ``value``.
 
-    action_id: str
+    ``Button.webview(label, path)`` makes the other kind: a button that opens this app's web
+    view in the chat (``opens="webview"``), at ``path`` — never a press the app receives."""
+
+    action_id: str | None
     label: str
     value: str | None = None
     style: str | None = None  # "primary", "secondary" or "danger"
+    opens: str | None = None  # "webview": the button opens the posting app's web view
+    path: str | None = None  # with opens: a fragment for the web view, e.g. "#product=p-1"
+
+    @classmethod
+    def webview(cls, label: str, path: str | None = None, style: str | None = None) -> Button:
+        """A button opening this app's web view in the chat. ``path`` (optional, ≤ 200
+        characters of ``[A-Za-z0-9_.~%+=&:/,-]`` after a ``#``, e.g. ``"#product=p-123"``) is
+        added to the fragment of the page's address, where the page reads it from
+        ``location.hash`` beside the host's ``aetherial_*`` parameters."""
+        return cls(None, label, style=style, opens="webview", path=path)
 
     def to_dict(self) -> dict[str, Any]:
         """The button as PROTOCOL.md's dict (unset optional keys left out)."""
-        button: dict[str, Any] = {"action_id": self.action_id, "label": self.label}
-        if self.value is not None:
-            button["value"] = self.value
-        if self.style is not None:
-            button["style"] = self.style
+        button: dict[str, Any] = {"label": self.label}
+        if self.action_id is not None:
+            button = {"action_id": self.action_id, **button}
+        for key in ("value", "style", "opens", "path"):
+            if getattr(self, key) is not None:
+                button[key] = getattr(self, key)
         return button
 
 

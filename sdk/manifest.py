@@ -321,11 +321,38 @@ def load_manifest(app_dir: str | Path, *, check_folder_name: bool = True) -> dic
 
 def validate_card(card: Any) -> dict[str, Any]:
     """Check a card (a dict, or a ``sdk.cards.Card``) against ``card.schema.json`` and return it
-    as a dict. Raises ``CardError`` naming the field, e.g. ``buttons[0].style: 'red' is not one
-    of ['primary', 'secondary', 'danger']``."""
+    as a dict, and the rules a schema cannot say well (a button has an ``action_id`` or
+    ``opens``, not both). Raises ``CardError`` naming the field, e.g. ``buttons[0].style: 'red'
+    is not one of ['primary', 'secondary', 'danger']``."""
     if hasattr(card, "to_dict"):
         card = card.to_dict()
     problems = _schema_problems("card.schema.json", card, "card")
+    if not problems:
+        problems = _button_problems(card.get("buttons", []))
     if problems:
         raise CardError("; ".join(problems))
     return card
+
+
+def _button_problems(buttons: list[dict[str, Any]]) -> list[str]:
+    """A button is a press (``action_id``, ``value``: the app gets an ``action``) or a link
+    (``opens``, ``path``: the client opens the posting app's web view), never both — so a
+    client cannot turn a link into a press the app did not expect, nor the other way round."""
+    problems = []
+    schema = _validator("card.schema.json").schema
+    path_pattern = schema["properties"]["buttons"]["items"]["properties"]["path"]["pattern"]
+    for index, button in enumerate(buttons):
+        where = f"buttons[{index}]"
+        # The schema's "$" also matches before a final newline (Python's re): not in a path.
+        if "path" in button and not re.fullmatch(path_pattern, button["path"]):
+            problems.append(f"{where}.path: {button['path']!r} does not match {path_pattern!r}")
+        if "opens" in button:
+            if "action_id" in button:
+                problems.append(f"{where}: a button has an action_id or opens, not both")
+            if "value" in button:
+                problems.append(f"{where}.value: only a button with an action_id has a value")
+        elif "action_id" not in button:
+            problems.append(f"{where}.action_id: is required (or opens)")
+        elif "path" in button:
+            problems.append(f"{where}.path: only a button that opens a web view has a path")
+    return problems

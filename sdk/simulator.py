@@ -272,7 +272,7 @@ class Simulator(EffectsMixin, PaymentsMixin):
         conversation = self._conversations[message.conversation_id]
         self._check_member(user, conversation)
         current = message.versions[-1].get("buttons", [])
-        buttons = [button for button in current if button["action_id"] == action_id]
+        buttons = [button for button in current if button.get("action_id") == action_id]
         if not buttons:
             raise HostRefused("no_such_button", f"card {message_id} has no button {action_id!r}")
         if value is None:

@@ -70,6 +70,15 @@ class Router:
             raise AppError(
                 "invalid_field", "that card has no such button", details={"field": "action_id"}
             )
+        if "opens" in pressed[0]:
+            # A button that opens the app's web view is the client's to follow (it launches the
+            # web view), never a press the app receives — even on a card stored without the
+            # card check (sdk.manifest.validate_card refuses action_id beside opens).
+            raise AppError(
+                "not_a_press",
+                "that button opens the app's web view; it is not pressed",
+                details={"field": "action_id"},
+            )
         entry = await self.catalogue.check_active(card["app_id"], conversation_id)
         verdict = await self.messaging.limiter.hit(
             f"press:{entry.app_id}:{user_id}", PRESS_RATE_MAX, PRESS_RATE_WINDOW

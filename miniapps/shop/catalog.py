@@ -97,8 +97,9 @@ def price_text(product: dict, locale: str) -> str:
 def product_card(product: dict, stock_left: int | dict[str, int], locale: str) -> Card:
     """A product as a card: photo, title, price for ``locale``, rating, stock, and the buttons
     Buy (``product.buy``) / Add to cart (``cart.add``) — one per variant in stock when it has
-    variants, values ``"p-xxx:v1"`` — Share (``product.share``) and, with a team price, Start
-    group buy (``groupbuy.start``). ``stock_left``: the total left, or ``product_stock``'s dict.
+    variants, values ``"p-xxx:v1"`` — Share (``product.share``), with a team price Start group
+    buy (``groupbuy.start``), and Details, opening the web view at the product when there is
+    room. ``stock_left``: the total left, or ``product_stock``'s dict.
     """
     product_id, currency = product["id"], product["currency"]
     variants = product.get("variants") or []
@@ -151,12 +152,15 @@ def product_card(product: dict, stock_left: int | dict[str, int], locale: str) -
     # The id people type in commands (/shop cart add, /shop groupcart add).
     fields.append(Field("Item", product_id))
     photos = product.get("photos") or []
+    buttons += extra
+    if len(buttons) < CARD_BUTTONS_MAX:  # every photo, variant and review: the web view's page
+        buttons.append(Button.webview("Details", path=f"#product={product_id}"))
     return Card(
         title=clip(product["title"], CARD_TITLE_MAX),
         text="\n".join(lines) or None,
         fields=fields,
         image=photos[0] if photos else None,
-        buttons=buttons + extra,
+        buttons=buttons,
     )
 
 
@@ -246,13 +250,15 @@ def listing_card(title: str, text: str, products: list[dict], locale: str, image
 
 
 async def storefront(ctx) -> Reply:
-    """``/shop``: a card with the newest products (a card button cannot open a web view, so the
-    card points to the chat's app menu for the full storefront)."""
+    """``/shop``: a card with the newest products and "Open the shop", which opens the web view
+    (the full storefront: every product, search, photos, variants)."""
     page = await newest_products(ctx, limit=LISTED_ON_CARD)
     if not page["items"]:
         return Reply(ephemeral="Nothing is for sale yet. " + WEB_VIEW_HINT)
-    text = "Newest products — tap one to see its card. " + WEB_VIEW_HINT
-    return Reply(card=listing_card("Shop", text, page["items"], ctx.locale))
+    text = "Newest products — tap one to see its card, or open the shop to browse everything."
+    card = listing_card("Shop", text, page["items"], ctx.locale)
+    card.buttons.append(Button.webview("Open the shop", style="primary"))
+    return Reply(card=card)
 
 
 async def search_command(ctx, args: list[str]) -> Reply | None:

@@ -1,6 +1,7 @@
 // Cards: drawn from their JSON (sdk/schemas/card.schema.json: title, text, fields, image,
 // buttons) with DOM nodes only — text is never parsed as HTML. A press calls `onPress(button)`;
-// the caller decides what it means (a mini-program action or a wallet button).
+// the caller decides what it means (a mini-program action, a button that opens the app's web
+// view — `opens: "webview"` — or a wallet button).
 
 import { el } from "./dom.js";
 
@@ -33,6 +34,7 @@ export function renderCard(card, { onPress, testid = "card" } = {}) {
         "data-testid": "card-button",
         "data-action": button.action_id,
         "data-value": button.value ?? "",
+        "data-opens": button.opens,
       }, button.label);
       node.addEventListener("click", async () => {
         if (!onPress) return;

@@ -7,6 +7,7 @@ import { setReply } from "./composer.js";
 import { openConversation, renderConversationList, upsertConversation } from "./conversations.js";
 import { $, clear, el, formatTime, openSheet } from "./dom.js";
 import { mediaPreview, renderMediaMessage } from "./media.js";
+import { openCardWebview } from "./miniapps.js";
 import { api, emit, mapIn, nameOf, showError, showingErrors, state, toast } from "./state.js";
 import { walletButton } from "./wallet.js";
 
@@ -163,7 +164,9 @@ function messageBody(message) {
   if (message.recalled) return el("em", { class: "muted", "data-testid": "message-text" }, "Message recalled");
   if (message.type === "card" && message.card) {
     return renderCard(message.card, {
-      onPress: (button) => emit("miniapp.action", { conversation_id: cid, message_id: message.id, action_id: button.action_id, ...(button.value !== undefined ? { value: button.value } : {}) }).catch(showError),
+      onPress: (button) => button.opens === "webview"
+        ? openCardWebview(cid, message.app_id, button.path)
+        : emit("miniapp.action", { conversation_id: cid, message_id: message.id, action_id: button.action_id, ...(button.value !== undefined ? { value: button.value } : {}) }).catch(showError),
     });
   }
   if ((message.type === "transfer" || message.type === "red_packet") && message.card) {

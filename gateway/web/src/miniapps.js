@@ -94,16 +94,42 @@ function noticesToggle(app, consents) {
 }
 
 /** Open an app's web view from a chat: a sheet on wide screens, full screen on narrow ones
- * (webview.js), with the host side of every bridge method. */
-export async function launchApp(cid, app) {
+ * (webview.js), with the host side of every bridge method. `path`: a card button's fragment
+ * (`#product=p-1`), added to the page's address beside the host's `aetherial_*` parameters. */
+export async function launchApp(cid, app, { path } = {}) {
   try {
     const launch = await api.post(`/api/v1/conversations/${cid}/apps/${app.id}/launch`);
     const session = { cid, app, token: launch.token };
-    return openWebview({ url: launch.url, title: app.name }, webviewActions(session));
+    return openWebview({ url: withFragment(launch.url, path), title: app.name }, webviewActions(session));
   } catch (error) {
     showError(error);
     return null;
   }
+}
+
+// A card button's `path` as the card schema allows it (sdk/schemas/card.schema.json).
+const CARD_PATH = /^#[A-Za-z0-9_.~%+=&:/,-]{1,199}$/;
+
+function withFragment(url, path) {
+  if (!path || !CARD_PATH.test(path)) return url;
+  const parsed = new URL(url, window.location.href);
+  const fragment = parsed.hash.replace(/^#/, "");
+  parsed.hash = fragment ? `${fragment}&${path.slice(1)}` : path.slice(1);
+  return parsed.toString();
+}
+
+/** A card button that opens its app's web view (`opens: "webview"`): the web view of the app
+ * that posted the card, in this chat, as the app menu opens it. */
+export async function openCardWebview(cid, appId, path) {
+  let app = state.catalogue?.find((entry) => entry.id === appId);
+  if (!app) {
+    try {
+      app = (await loadCatalogue()).find((entry) => entry.id === appId);
+    } catch {
+      // the launch below says what is wrong (the app is gone, disabled, or not in this chat)
+    }
+  }
+  return launchApp(cid, app || { id: appId, name: appId }, { path });
 }
 
 function cancelled(what) {

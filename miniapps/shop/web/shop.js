@@ -323,6 +323,10 @@
     document.documentElement.dataset.theme = bridge.theme();
     bridge.onContextChange(({ theme }) => { document.documentElement.dataset.theme = theme; });
     await quietly(loadGrid)(false);
+    // A card's "Details" button opens this page at a product (`#product=p-…` beside the
+    // host's aetherial_* parameters in the fragment): show its page over the storefront.
+    const wanted = new URLSearchParams(window.location.hash.replace(/^#/, "")).get("product");
+    if (wanted) await quietly(openProduct)(wanted);
     // "My store" appears for merchants only: store.mine refuses everyone else.
     bridge.call("store.mine", {}).then(() => { $("tab-mine").hidden = false; }, () => {});
   }

@@ -66,7 +66,7 @@ def shop_cards(person, cid: str) -> list[dict]:
 
 def button(card_message: dict, action_id: str) -> dict | None:
     for candidate in card_message["card"].get("buttons", []):
-        if candidate["action_id"] == action_id:
+        if candidate.get("action_id") == action_id:  # a button opening the web view has none
             return candidate
     return None
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 from PIL import Image
 
-from sdk import ViewError
+from sdk import ViewError, validate_card
 from sdk.simulator import HostRefused, Simulator
 from tests.miniapps.shop.conftest import SHOP_DIR, add_product, open_store, photo_data_url
 
@@ -31,7 +31,17 @@ def last_card(sim, chat) -> dict:
 
 
 def buttons(card: dict) -> list[tuple[str, str, str | None]]:
-    return [(b["action_id"], b["label"], b.get("value")) for b in card.get("buttons", [])]
+    """The card's press buttons (those that open the web view: ``web_buttons``)."""
+    return [
+        (b["action_id"], b["label"], b.get("value"))
+        for b in card.get("buttons", [])
+        if "action_id" in b
+    ]
+
+
+def web_buttons(card: dict) -> list[tuple[str, str | None]]:
+    """The card's buttons that open the shop's web view: (label, path)."""
+    return [(b["label"], b.get("path")) for b in card.get("buttons", []) if "opens" in b]
 
 
 def fields(card: dict) -> dict[str, str]:
@@ -589,7 +599,7 @@ async def test_shop_storefront_card(sim, merchant, buyer, chat):
     await sim.command(buyer, chat, "/shop")
     card = last_card(sim, chat)["card"]
     assert card["title"] == "Shop"
-    assert "app menu" in card["text"]  # a card button cannot open a web view
+    assert web_buttons(card) == [("Open the shop", None)]
     assert fields(card) == {"Desk Lamp": "$34.90", "Coffee Mug": "$12.50"}
     # Newest first (two listed in the same millisecond: either order).
     assert sorted(buttons(card)) == [
@@ -930,8 +940,8 @@ async def test_demo_seed_is_idempotent(sim, merchant, buyer, chat):
     # Every demo card renders (photos are this app's uploads).
     await sim.command(buyer, chat, "/shop")
     listing = last_card(sim, chat)
-    for button in listing["card"]["buttons"]:
-        await sim.press(buyer, listing["id"], "product.view", value=button["value"])
+    for _, _, value in buttons(listing["card"]):
+        await sim.press(buyer, listing["id"], "product.view", value=value)
         assert last_card(sim, chat)["card"]["image"] in media
 
 
@@ -941,3 +951,25 @@ async def test_demo_seed_refuses_a_merchant_with_another_store(sim, merchant, ch
         await seed_demo(sim, merchant, chat)
     assert view_error(excinfo) == "not_demo_store"
     assert sim.storage("products") == {}
+
+
+async def test_shop_cards_open_the_web_view(sim, merchant, buyer, chat):
+    """/shop's card opens the storefront web view; a product card's Details opens it at the
+    product (shop.js reads ``#product=…``) — buttons the app never gets a press of."""
+    await open_store(sim, merchant, chat)
+    mug = await add_product(sim, merchant, chat, title="Coffee Mug", price="12.50")
+    await sim.command(buyer, chat, "/shop")
+    listing = last_card(sim, chat)
+    [open_shop] = [b for b in listing["card"]["buttons"] if "opens" in b]
+    assert open_shop == {"label": "Open the shop", "style": "primary", "opens": "webview"}
+    assert buttons(listing["card"]) == [("product.view", "Coffee Mug", mug["id"])]
+    await sim.press(buyer, listing["id"], "product.view", value=mug["id"])
+    product = last_card(sim, chat)["card"]
+    assert web_buttons(product) == [("Details", f"#product={mug['id']}")]
+    assert [b["label"] for b in product["buttons"]] == ["Buy", "Add to cart", "Share", "Details"]
+    # A card full of variant buttons (8 Buy, Share, Start group buy) keeps its 10: no Details.
+    many = [{"id": f"v{i}", "label": f"S{i}", "price": 1250} for i in range(1, 9)]
+    full = {**mug, "price": 1250, "variants": many, "team_price": 900, "team_size": 3}
+    card = catalog.product_card(full, {v["id"]: 1 for v in many}, "en").to_dict()
+    assert len(card["buttons"]) == 10 and web_buttons(card) == []
+    validate_card(card)

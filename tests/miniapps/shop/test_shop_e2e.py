@@ -192,3 +192,66 @@ async def test_flash_sale_200_buyers_50_units_on_two_nodes(
         assert balances[merchant_account("shop", "USD")] == 0
     finally:
         await close_all(everyone)
+
+
+async def test_a_group_buy_fills_and_every_hold_is_captured_once(gateway):
+    """Three friends join a team of three from the card in their group: each confirms a hold;
+    the third fills the team, every hold is captured once, each gets an order; the card says
+    so in place."""
+    base = base_url(gateway)
+    db = gateway.app[MESSAGING].db
+    merchant, admin, *team = [await person(base) for _ in range(5)]
+    try:
+        await db.users.update_one({"_id": admin.user_id}, {"$set": {"role": "admin"}})
+        await grant_merchant(admin, merchant)
+        cid = await group(merchant, team, "Team buy")
+        status, body = await merchant.api.post(
+            f"/api/v1/conversations/{cid}/apps", json={"app_id": "shop"}
+        )
+        assert status in (200, 201), body
+        await open_store(merchant, cid, "Team Store")
+        product = await add_product(
+            merchant, cid, title="Picnic Set", price=2000, stock=9, team_price=1500, team_size=3
+        )
+        card = await product_card_in(merchant, cid, "Picnic Set", product["id"])
+        start = button(card, "groupbuy.start")
+        assert (await press(team[0], cid, card["id"], "groupbuy.start", start["value"]))["ok"]
+
+        def team_card():
+            for message in shop_cards(team[0], cid):
+                if button(message, "groupbuy.join") or "Team complete" in str(message["card"]):
+                    return message
+            return None
+
+        joinable = await eventually(team_card, what="the group-buy card")
+        join = button(joinable, "groupbuy.join")
+        for member in team:
+            await top_up(member, 2000)
+            ack = await press(member, cid, joinable["id"], "groupbuy.join", join["value"])
+            assert ack["ok"], ack
+            ask = (await eventually(lambda m=member: asked_to_pay(m), what="the hold sheet"))[0]
+            assert ask["capture"] is False and ask["amount"] == 1500
+            confirmed = await member.socket.call("payment.confirm", {"payment_id": ask["id"]})
+            assert confirmed["ok"] and confirmed["payment"]["status"] == "authorized", confirmed
+
+        await eventually(
+            lambda: "Team complete" in str((team_card() or {}).get("card")), what="team complete"
+        )
+
+        async def three_orders():
+            orders = await shop_docs(db, "orders")
+            return orders if len(orders) == 3 else None
+
+        orders = await eventually(three_orders, what="an order for each member")
+        assert {o["state"] for o in orders} == {"paid"}
+        assert sorted(o["total"] for o in orders) == [1500] * 3
+        for member in team:
+            status, wallet = await member.api.get("/api/v1/wallet")
+            usd = [b["amount"] for b in wallet["balances"] if b["currency"] == "USD"]
+            assert usd == [500], (member.username, wallet)
+        balances = await check_ledger(db)
+        assert balances[merchant_account("shop", "USD")] == 3 * 1500
+        [stock] = await shop_docs(db, "stock")
+        assert stock["left"] == 9 - 3
+    finally:
+        await close_all([merchant, admin, *team])
