@@ -33,6 +33,10 @@ USER = obj(
             "type": ["string", "null"],
             "description": "only in your own profile: BCP 47 tag, or null (apps get en)",
         },
+        "time_zone": {
+            "type": ["string", "null"],
+            "description": "only in your own profile: IANA time zone name, or null (apps get UTC)",
+        },
     },
     ["id", "username", "display_name", "bio", "avatar_url", "created_at"],
 )

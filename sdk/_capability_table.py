@@ -820,6 +820,51 @@ _APP_SETUP: tuple[Capability, ...] = (
     ),
 )
 _WEB_VIEWS: tuple[Capability, ...] = ()
+# Verifiable credentials (issue 16): Open Badges 3.0, signed by the platform (sdk.credentials).
+_CREDENTIALS: tuple[Capability, ...] = (
+    _capability(
+        "credentials.issue",
+        "Issue an Open Badges 3.0 credential to a user of this app (per-app id): the host "
+        "builds the `OpenBadgeCredential`, signs it (EdDSA JWS, the platform's key) and keeps "
+        "it verifiable at `url` → `{credential_id, url, jwt}`.",
+        _params(
+            {
+                "subject_user_id": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": USER_ID_MAX,
+                    "description": f"the earner's per-app id, 1-{USER_ID_MAX} characters",
+                },
+                "achievement": {
+                    "type": "object",
+                    "description": "an object {name (1-200), description (1-2000), id? (the "
+                    "app's own, 1-200), criteria? (1-2000), image? (an image media id of this "
+                    "app)}",
+                },
+            },
+            {
+                "evidence": {
+                    "type": "array",
+                    "description": "a list of 1-10 objects {id?, name?, description?, "
+                    "narrative?} (strings of 1-2000 characters)",
+                },
+            },
+        ),
+        errors=("not_found",),
+    ),
+    _capability(
+        "credentials.revoke",
+        "Revoke a credential this app issued, with a reason the public verification shows "
+        "→ `{revoked: true}` (again: the first revocation stays).",
+        _params(
+            {
+                "credential_id": _text(MESSAGE_ID_MAX, "a credential id"),
+                "reason": _text(500, "a reason"),
+            }
+        ),
+        errors=("not_found",),
+    ),
+)
 
 CAPABILITIES: dict[str, Capability] = {
     capability.name: capability
@@ -831,6 +876,7 @@ CAPABILITIES: dict[str, Capability] = {
         *_SERVICE_CHATS_AND_CALLS,
         *_APP_SETUP,
         *_WEB_VIEWS,
+        *_CREDENTIALS,
     )
 }
 

@@ -349,3 +349,43 @@ class ServiceCalls:
         if thumbnail:
             params["thumbnail"] = True
         return (await self.call("media.url", **params))["url"]
+
+    async def issue_credential(
+        self,
+        subject_user_id: str,
+        achievement: dict[str, Any],
+        evidence: list[dict[str, str]] | None = None,
+    ) -> dict[str, Any]:
+        """Issue a verifiable credential — an Open Badges 3.0 ``OpenBadgeCredential`` — to a
+        user of this app (``credentials.issue``), e.g. a certificate for a finished course::
+
+            badge = await ctx.issue_credential(
+                ctx.user_id,
+                {"id": "python-101", "name": "Python 101",
+                 "description": "Finished the Python 101 course", "criteria": "Pass every quiz"},
+            )
+            await ctx.send_text(f"Your certificate: {badge['url']}")
+
+        ``subject_user_id`` is a per-app id of someone who used this app; ``achievement``:
+        ``name`` (1-200 characters) and ``description`` (1-2000), optionally ``id`` (yours,
+        1-200: the same id names the same achievement in every credential of it),
+        ``criteria`` (how it is earned) and ``image`` (a media id of an image this app
+        uploaded); ``evidence``: 1-10 ``{id?, name?, description?, narrative?}``. The host
+        builds and signs the credential (EdDSA JWS, the platform's Ed25519 key) and returns
+        ``{"credential_id", "url", "jwt"}``: anyone verifies it at ``url``
+        (``GET /credentials/<id>``) or by posting the ``jwt`` to
+        ``/api/v1/credentials/verify``. The credential names the earner by their per-app id
+        only. Raises ``NotFound`` (a user this app never saw, an image it did not upload),
+        ``InvalidParams``, ``PermissionDenied`` without ``credentials.issue`` in the
+        manifest."""
+        params: dict[str, Any] = {"subject_user_id": subject_user_id, "achievement": achievement}
+        if evidence is not None:
+            params["evidence"] = evidence
+        return await self.call("credentials.issue", **params)
+
+    async def revoke_credential(self, credential_id: str, reason: str) -> dict[str, Any]:
+        """Revoke a credential this app issued (``credentials.revoke``); its public
+        verification then says ``revoked`` with ``reason`` (1-500 characters). Revoking it
+        again changes nothing (the first reason stays). Returns ``{"revoked": True}``; raises
+        ``NotFound`` for a credential this app did not issue (another app's included)."""
+        return await self.call("credentials.revoke", credential_id=credential_id, reason=reason)

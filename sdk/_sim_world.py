@@ -27,6 +27,7 @@ class SimUser:
     notifications: bool = True  # opted in to this app's notifications
     consent: dict[str, bool] = field(default_factory=dict)
     locale: str | None = None  # their chosen locale; None: the simulator's ``locale``
+    time_zone: str | None = None  # their IANA time zone; None: the simulator's ``time_zone``
 
 
 @dataclass(eq=False)

@@ -86,7 +86,8 @@ class Context(ServiceCalls):
     """One invocation: who, where, what — and the capabilities, bound to its ``call_id``.
 
     Attributes: ``call_id``, ``user_id`` (the invoker's per-app id), ``conversation_id``,
-    ``locale``, ``kind`` (``command``/``action``/``event``/``timer``/``view``) and, by kind,
+    ``locale``, ``time_zone`` (an IANA name), ``kind``
+    (``command``/``action``/``event``/``timer``/``view``) and, by kind,
     ``command``, ``args``, ``text`` (commands), ``message_id``, ``action_id``, ``value``
     (actions), ``event_name``, ``payload`` (events), ``view_name``, ``params`` (views: the
     page's params dict); the others are None. ``config``: the app's settings as an
@@ -103,6 +104,9 @@ class Context(ServiceCalls):
         self.conversation_type: str | None = context.get("conversation_type")
         self.user_id: str | None = (context.get("user") or {}).get("id")
         self.locale: str = context.get("locale") or "en"
+        # The invoker's IANA time zone (``Europe/Berlin``; "UTC" when they chose none; a
+        # timer's: the scheduler's): ``zoneinfo.ZoneInfo(ctx.time_zone)`` for local times.
+        self.time_zone: str = context.get("time_zone") or "UTC"
         self.command: str | None = params.get("command")
         self.args: list[str] = list(params.get("args") or [])
         self.text: str | None = params.get("text")

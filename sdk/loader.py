@@ -12,6 +12,30 @@ from sdk.errors import AppLoadError
 from sdk.manifest import load_manifest
 
 
+def _forget_other_apps_modules(folder: Path) -> None:
+    """Several apps loaded in one process (tests, the simulator) may each have a sibling module
+    of the same name (``catalog.py``). When a module of another folder is cached under one of
+    this app's sibling names, every cached module of this app's folder is dropped too, so the app
+    imports one consistent set of its own modules (a sibling kept from an earlier load would hold
+    the other instance of ``catalog``). Without such a clash nothing is dropped: loading the app
+    again reuses its modules. An app already loaded keeps the modules it imported; import
+    siblings at module level, not inside handlers, where a name could meanwhile mean another
+    app's module."""
+    names = {path.stem for path in folder.glob("*.py")}
+
+    def folder_of(module) -> Path | None:
+        origin = getattr(module, "__file__", None)
+        return Path(origin).resolve().parent if origin else None
+
+    cached = list(sys.modules.items())
+    if not any(name in names and folder_of(m) not in (None, folder) for name, m in cached):
+        return
+    for name, module in cached:
+        parent = folder_of(module)
+        if parent == folder or (name in names and parent is not None):
+            del sys.modules[name]
+
+
 def load_app(app_dir: str | Path, *, check_folder_name: bool = True) -> tuple[App, dict[str, Any]]:
     """The module-level ``app`` of ``<app_dir>/<entry>`` and the validated manifest
     (``check_folder_name``: see ``load_manifest``).
@@ -26,8 +50,10 @@ def load_app(app_dir: str | Path, *, check_folder_name: bool = True) -> tuple[Ap
         raise AppLoadError(f"{manifest['id']} is a remote app: it runs on its own server")
     entry = folder / manifest["entry"]
     module_name = f"aetherial_app_{manifest['id'].replace('-', '_')}"
-    if str(folder) not in sys.path:
-        sys.path.insert(0, str(folder))
+    if str(folder) in sys.path:
+        sys.path.remove(str(folder))
+    sys.path.insert(0, str(folder))  # first: its sibling modules win over another app's
+    _forget_other_apps_modules(folder)
     spec = importlib.util.spec_from_file_location(module_name, entry)
     if spec is None or spec.loader is None:
         raise AppLoadError(f"cannot load {entry}")

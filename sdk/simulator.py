@@ -20,22 +20,27 @@ signed ``payment.succeeded``; see ``sdk._sim_payments``). What the app did is re
 assertions: ``messages``, ``card``, ``ephemeral``, ``group_state``, ``storage``,
 ``events_emitted``, ``notifications``, ``calls``, ``payments``, ``payment_events``;
 ``call_capability`` makes one capability call outside a handler. ``view`` plays a web view's
-page calling the app (``Aetherial.call`` → ``@app.view``).
+page calling the app (``Aetherial.call`` → ``@app.view``). Verifiable credentials
+(``credentials.issue``/``.revoke``) are signed with a test Ed25519 key: ``credentials`` (by id)
+and ``verify_credential(jwt)`` (``sdk._sim_credentials``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import itertools
 import secrets
 import warnings
+import zoneinfo
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from sdk import signing
+from sdk._sim_credentials import CredentialsMixin
 from sdk._sim_effects import EFFECTS, EffectsMixin
 from sdk._sim_payments import PaymentsMixin
 from sdk._sim_world import Consent, SimCall, SimConversation, SimMessage, SimUser, wire
@@ -67,9 +72,23 @@ TEST_SECRET = "aetherial-simulator-test-secret"
 # Every effect of a capability, by capability: the simulator's side of sdk.capabilities.
 _EFFECTS = {
     **EFFECTS,
+    **CredentialsMixin.EFFECTS,
     "payments.request": PaymentsMixin._payments_request,
     "payments.refund": PaymentsMixin._payments_refund,
 }
+
+
+def _check_time_zone(time_zone: str) -> str:
+    """An IANA time zone name the platform would accept, else ``ValueError``."""
+    if time_zone not in _time_zones():
+        raise ValueError(f"{time_zone!r} is not an IANA time zone name such as Europe/Berlin")
+    return time_zone
+
+
+@functools.cache
+def _time_zones() -> frozenset[str]:
+    # As messaging.actions.accounts.time_zones: the tz database's names, but the server's own.
+    return frozenset(zoneinfo.available_timezones() - {"localtime", "posixrules", "Factory"})
 
 
 class _Link:
@@ -101,7 +120,7 @@ class _Link:
         return wire(result)
 
 
-class Simulator(EffectsMixin, PaymentsMixin):
+class Simulator(EffectsMixin, PaymentsMixin, CredentialsMixin):
     """Plays the host for one app, in-process. ``app``: an app folder (manifest + entry file)
     or an ``App`` together with ``manifest=``.
 
@@ -112,7 +131,9 @@ class Simulator(EffectsMixin, PaymentsMixin):
     ``storage.quota_bytes``, else 1 MiB, as on the host); ``deadline`` is the seconds a command,
     action or event may take; ``config`` the settings an administrator set (``ctx.config``;
     people's roles: ``sim.grant_role(user, role)``); ``locale`` the ``ctx.locale`` of people
-    who chose none (a person's own: ``sim.user(name, locale="de-DE")``).
+    who chose none (a person's own: ``sim.user(name, locale="de-DE")``); ``time_zone`` the
+    ``ctx.time_zone`` of people who chose none (a person's own: ``sim.user(name,
+    time_zone="Europe/Berlin")``, changed by ``sim.set_time_zone``).
     """
 
     def __init__(
@@ -126,6 +147,7 @@ class Simulator(EffectsMixin, PaymentsMixin):
         deadline: float = INTERACTIVE_DEADLINE,
         locale: str = "en",
         config: Mapping[str, str] | None = None,
+        time_zone: str = "UTC",
     ) -> None:
         if isinstance(app, App):
             if manifest is None:
@@ -144,6 +166,7 @@ class Simulator(EffectsMixin, PaymentsMixin):
         )
         self.deadline = deadline
         self.locale = locale
+        self.time_zone = _check_time_zone(time_zone)
         self.events_emitted: list[dict[str, Any]] = []
         self.calls: list[dict[str, Any]] = []  # every capability call: method, ok, error code
         self.conflicts = 0
@@ -173,14 +196,20 @@ class Simulator(EffectsMixin, PaymentsMixin):
         consent: Mapping[str, bool] | None = None,
         notifications: bool = True,
         locale: str | None = None,
+        time_zone: str | None = None,
     ) -> SimUser:
         """The user called ``name`` (created on first use). ``consent`` overrides the
         simulator's answers for this user; ``notifications``: opted in to the app's
         notifications; ``locale``: the locale they chose in their profile (a BCP 47 tag such
         as ``"de-DE"``), what their invocations see as ``ctx.locale`` — unset, the
-        simulator's ``locale`` (on the platform: ``"en"``)."""
+        simulator's ``locale`` (on the platform: ``"en"``); ``time_zone``: the IANA time zone
+        they chose (``"Europe/Berlin"``; ``ValueError`` for an unknown name), what their
+        invocations and the timers they scheduled see as ``ctx.time_zone`` — unset, the
+        simulator's ``time_zone`` (on the platform: ``"UTC"``)."""
         if name in self._users:
             return self._users[name]
+        if time_zone is not None:
+            _check_time_zone(time_zone)
         digest = hmac.new(self.secret.encode(), f"{self.app_id}\0{name}".encode(), hashlib.sha256)
         user = SimUser(
             name=name,
@@ -190,9 +219,17 @@ class Simulator(EffectsMixin, PaymentsMixin):
             notifications=notifications,
             consent=dict(consent or {}),
             locale=locale,
+            time_zone=time_zone,
         )
         self._users[name] = user
         return user
+
+    def set_time_zone(self, user: SimUser, time_zone: str | None) -> None:
+        """``user`` changes their time zone in their profile (they travel): their next
+        invocations, and their timers' next firings, see it as ``ctx.time_zone``; None clears
+        it (back to the simulator's ``time_zone``). ``ValueError`` for an unknown name (the
+        platform answers ``invalid_field``)."""
+        user.time_zone = None if time_zone is None else _check_time_zone(time_zone)
 
     def conversation(
         self,
@@ -356,6 +393,7 @@ class Simulator(EffectsMixin, PaymentsMixin):
             "user": {"id": user.id} if user else None,
             # The invoker's own choice, as the host does (a timer's: who scheduled it).
             "locale": (user.locale if user else None) or self.locale,
+            "time_zone": (user.time_zone if user else None) or self.time_zone,
         }
         try:
             request = wire({**params, "context": context})

@@ -6,6 +6,7 @@ from gateway.routes import (
     calls,
     contacts,
     conversations,
+    credentials,
     health,
     me,
     media,
@@ -32,4 +33,5 @@ APIS = [
     notifications.api,
     push.api,
     admin.api,
+    credentials.api,
 ]

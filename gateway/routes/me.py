@@ -32,6 +32,11 @@ async def get_me(request: web.Request) -> dict:
                 "pattern": "^" + accounts.LOCALE_RE.pattern + "$",
                 "description": "BCP 47 tag (en, en-GB, zh-Hans-CN); null: none (apps get en)",
             },
+            "time_zone": {
+                "type": ["string", "null"],
+                "maxLength": accounts.TIME_ZONE_MAX,
+                "description": "IANA time zone name (Europe/Berlin); null: none (apps get UTC)",
+            },
         }
     ),
     response=obj({"user": USER}, ["user"]),
@@ -40,7 +45,9 @@ async def get_me(request: web.Request) -> dict:
 async def patch_me(request: web.Request) -> dict:
     """Any of display_name (1-64), bio (<= 280), avatar_media_id (an image you uploaded, or
     null; ``avatar_url`` then serves its thumbnail), avatar_url (http(s) URL or null) or
-    locale (a BCP 47 tag such as en-GB, or null: mini-programs format prices and dates in it)."""
+    locale (a BCP 47 tag such as en-GB, or null: mini-programs format prices and dates in it)
+    or time_zone (an IANA name such as Europe/Berlin, or null: mini-programs show times and
+    set deadlines in it; anything else is ``invalid_field`` with field time_zone)."""
     user = await accounts.do_update_profile(
         request.app[MESSAGING], request[AUTH].user_id, request[BODY]
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import zoneinfo
+from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,6 +29,11 @@ AVATAR_URL_MAX = 2048
 LOCALE_RE = re.compile(r"[a-z]{2,3}(-[A-Z][a-z]{3})?(-([A-Z]{2}|[0-9]{3}))?")
 LOCALE_MAX = 35
 DEFAULT_LOCALE = "en"  # what apps are told for a person who chose none
+TIME_ZONE_MAX = 64
+DEFAULT_TIME_ZONE = "UTC"  # what apps are told for a person who chose none
+# Names the tz database's files carry that are not zones a person lives in: ``localtime`` is the
+# server's own zone, the others are compilation artefacts.
+_NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
 
 
 def user_view(user: dict[str, Any], *, private: bool = False) -> dict[str, Any]:
@@ -42,6 +49,7 @@ def user_view(user: dict[str, Any], *, private: bool = False) -> dict[str, Any]:
     if private:
         view["email"] = user["email"]
         view["locale"] = user.get("locale")
+        view["time_zone"] = user.get("time_zone")
     return view
 
 
@@ -131,9 +139,29 @@ def check_locale(locale: Any) -> str | None:
     return locale
 
 
+@cache
+def time_zones() -> frozenset[str]:
+    """The IANA time zone names the platform accepts (``Europe/Berlin``, ``UTC``): the tz
+    database's, read once (it lists a few hundred files)."""
+    return frozenset(zoneinfo.available_timezones() - _NOT_ZONES)
+
+
+def check_time_zone(time_zone: Any) -> str | None:
+    """A time zone as stored: an IANA name of ``time_zones()`` exactly, or None (none chosen)."""
+    if time_zone is None:
+        return None
+    if not isinstance(time_zone, str) or time_zone not in time_zones():
+        raise _invalid(
+            "time_zone",
+            "time_zone must be an IANA time zone name such as Europe/Berlin or "
+            "America/New_York, or null",
+        )
+    return time_zone
+
+
 def check_profile_changes(changes: dict[str, Any]) -> dict[str, Any]:
-    """Validate and normalise a profile patch (display_name, bio, avatar_url, locale); an
-    ``avatar_media_id`` is checked by ``check_avatar_change``."""
+    """Validate and normalise a profile patch (display_name, bio, avatar_url, locale,
+    time_zone); an ``avatar_media_id`` is checked by ``check_avatar_change``."""
     clean: dict[str, Any] = {}
     if "display_name" in changes:
         name = " ".join(str(changes["display_name"]).split())
@@ -158,12 +186,15 @@ def check_profile_changes(changes: dict[str, Any]) -> dict[str, Any]:
         clean["avatar_url"] = url
     if "locale" in changes:
         clean["locale"] = check_locale(changes["locale"])
+    if "time_zone" in changes:
+        clean["time_zone"] = check_time_zone(changes["time_zone"])
     if "avatar_media_id" in changes and "avatar_url" in changes:
         raise _invalid("avatar_media_id", "send avatar_media_id or avatar_url, not both")
     if not clean and "avatar_media_id" not in changes:
         raise AppError(
             "empty_update",
-            "nothing to change: send display_name, bio, locale, avatar_media_id or avatar_url",
+            "nothing to change: send display_name, bio, locale, time_zone, avatar_media_id or "
+            "avatar_url",
         )
     return clean
 

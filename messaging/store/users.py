@@ -31,11 +31,12 @@ class Users:
     async def get_user(self, user_id: str) -> dict[str, Any] | None:
         return await self.collection.find_one({"_id": user_id})
 
-    async def get_locale(self, user_id: str) -> str | None:
-        """The locale the person chose (a BCP 47 tag), None if none: read on every app
-        invocation, so only that field is fetched."""
-        doc = await self.collection.find_one({"_id": user_id}, {"locale": 1})
-        return doc.get("locale") if doc else None
+    async def get_preferences(self, user_id: str) -> dict[str, Any]:
+        """The locale (a BCP 47 tag) and time zone (an IANA name) the person chose, each None
+        if none: read on every app invocation, so only those fields are fetched, in one read."""
+        doc = await self.collection.find_one({"_id": user_id}, {"locale": 1, "time_zone": 1})
+        doc = doc or {}
+        return {"locale": doc.get("locale"), "time_zone": doc.get("time_zone")}
 
     async def get_users(self, user_ids: list[str]) -> list[dict[str, Any]]:
         if not user_ids:

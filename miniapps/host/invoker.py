@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, Protocol
 
-from messaging.actions.accounts import DEFAULT_LOCALE
+from messaging.actions.accounts import DEFAULT_LOCALE, DEFAULT_TIME_ZONE
 from messaging.context import Messaging
 from messaging.events import event
 from miniapps.host import app_config, roles
@@ -43,11 +43,16 @@ async def conversation_type(messaging, conversation_id: str | None) -> str | Non
     return membership.type if membership is not None else None
 
 
-async def user_locale(messaging, user_id: str | None) -> str:
-    """The locale the person chose in their profile (a BCP 47 tag such as ``en-GB``), else
-    ``en``: apps format prices and dates with it. One read of one field per invocation."""
-    locale = await messaging.users.get_locale(user_id) if user_id else None
-    return locale or DEFAULT_LOCALE
+async def user_preferences(messaging, user_id: str | None) -> dict[str, str]:
+    """What an invocation's context tells the app of the person's choices, in one read per
+    invocation: ``locale`` (a BCP 47 tag such as ``en-GB``, else ``en``: apps format prices and
+    dates with it) and ``time_zone`` (an IANA name such as ``Europe/Berlin``, else ``UTC``:
+    apps show times and set deadlines in it)."""
+    chosen = await messaging.users.get_preferences(user_id) if user_id else {}
+    return {
+        "locale": chosen.get("locale") or DEFAULT_LOCALE,
+        "time_zone": chosen.get("time_zone") or DEFAULT_TIME_ZONE,
+    }
 
 
 class Transport(Protocol):
@@ -200,7 +205,7 @@ class Invoker:
             "conversation_id": conversation_id,
             "conversation_type": await conversation_type(self.messaging, conversation_id),
             "user": {"id": app_user_id},
-            "locale": await user_locale(self.messaging, user_id),
+            **await user_preferences(self.messaging, user_id),  # locale, time_zone
         }
         if entry.manifest.get("config") or entry.manifest.get("roles"):
             # Sent along, so the runtime need not ask for them with ``app.setup``.

@@ -29,7 +29,7 @@ import random
 import secrets
 from typing import TYPE_CHECKING, Any
 
-from miniapps.host.invoker import conversation_type, user_locale
+from miniapps.host.invoker import conversation_type, user_preferences
 from miniapps.host.sandbox import SandboxError
 from miniapps.host.sandbox.errors import Overloaded, Unavailable
 from miniapps.host.store.app_timers import AppTimers
@@ -158,8 +158,8 @@ class TimerFiring:
                     host.messaging, doc["conversation_id"]
                 ),
                 "user": {"id": app_user_id},
-                # The locale of the person who scheduled it, as it is now.
-                "locale": await user_locale(host.messaging, doc["user_id"]),
+                # The locale and time zone of the person who scheduled it, as they are now.
+                **await user_preferences(host.messaging, doc["user_id"]),
             }
             # The invoker's gate (the app's cap on concurrent calls); its ``invoke`` would
             # swallow the outcome, which here decides done or retry.

@@ -424,3 +424,35 @@ INVALID["media.url"] = [
     {"media_id": "../../etc/passwd"},
     {"media_id": "$media", "thumbnail": "yes"},
 ]
+
+# credentials.* (issue 16): Open Badges 3.0 issued to the invoking user ("$me"); the achievement
+# and evidence are checked by sdk.credentials on both sides (the schema subset has no nested
+# properties). Revoking a credential the app did not issue is not_found (another app's:
+# tests/miniapps/test_credentials.py).
+BADGE = {"name": "Contract", "description": "Kept the contract"}
+VALID["credentials.issue"] = [
+    {"subject_user_id": "$me", "achievement": BADGE},
+    {
+        "subject_user_id": "$me",
+        "achievement": {**BADGE, "id": "contract-1", "criteria": "Answer alike", "image": "$media"},
+        "evidence": [{"name": "Run", "narrative": "Both sides answered"}],
+    },
+]
+INVALID["credentials.issue"] = [
+    {"subject_user_id": "u-nobody", "achievement": BADGE},  # not_found
+    {"subject_user_id": "$me", "achievement": {**BADGE, "image": UNKNOWN_MEDIA}},  # not_found
+    {"subject_user_id": "$me", "achievement": {"name": "No description"}},
+    {"subject_user_id": "$me", "achievement": {**BADGE, "name": "n" * 201}},
+    {"subject_user_id": "$me", "achievement": {**BADGE, "name": "   "}},
+    {"subject_user_id": "$me", "achievement": {**BADGE, "colour": "gold"}},
+    {"subject_user_id": "$me", "achievement": BADGE, "evidence": []},
+    {"subject_user_id": "$me", "achievement": BADGE, "evidence": [{"url": "x"}]},
+    {"subject_user_id": "$me", "achievement": BADGE, "evidence": [{}] * 11},
+]
+# Valid params, but no credential of that id (ids differ between the worlds: revoking an issued
+# one is tested on each side on its own) → not_found on both.
+VALID["credentials.revoke"] = [{"credential_id": UNKNOWN_MEDIA, "reason": "never issued"}]
+INVALID["credentials.revoke"] = [
+    {"credential_id": UNKNOWN_MEDIA, "reason": "r" * 501},
+    {"credential_id": UNKNOWN_MEDIA, "reason": " "},
+]

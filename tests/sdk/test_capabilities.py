@@ -217,6 +217,9 @@ async def test_the_simulator_answers_every_case(name):
         if name in ("payments.refund", "payments.capture", "payments.void"):
             # there is no payment of this app to refund, capture or void
             assert (outcome, answer) == ("error", "not_found") or not valid, label
+        elif name == "credentials.revoke":
+            # no credential of this app to revoke (an issued one: tests/sdk/test_sim_credentials.py)
+            assert (outcome, answer) == ("error", "not_found") or not valid, label
         elif name in ("payments.payout", "payments.request_transfer") and valid:
             # no merchant balance to pay out, no such user to ask
             assert outcome == "error", label

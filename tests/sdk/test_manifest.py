@@ -128,6 +128,8 @@ def test_every_protocol_capability_is_a_permission():
         "calls.start",
         "notifications.request_subscription",
         "app.setup",
+        "credentials.issue",
+        "credentials.revoke",
     }
 
 

@@ -6,7 +6,7 @@ import { loadConversations, openConversation } from "./conversations.js";
 import { refreshRequests } from "./contacts.js";
 import { $, clear } from "./dom.js";
 import { resetNotifications } from "./notifications.js";
-import { adoptBrowserLocale } from "./profile.js";
+import { adoptBrowserLocale, adoptBrowserTimeZone } from "./profile.js";
 import { forgetPush, refreshPush } from "./push.js";
 import { closeSearch } from "./search.js";
 import { connectSocket } from "./socket.js";
@@ -47,6 +47,7 @@ export async function onAuthSubmit(event) {
     else await api.login(username, password);
     $("#auth-password").value = "";
     await adoptBrowserLocale();
+    await adoptBrowserTimeZone();
     await startApp();
   } catch (error) {
     const field = error.details?.field ? ` (${error.details.field})` : "";

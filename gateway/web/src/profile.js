@@ -1,5 +1,6 @@
 // The account's language and region (its locale): mini-programs format prices and dates in it.
 // A new sign-in takes the browser's language when the account has none; Settings changes it.
+// Its time zone likewise (an IANA name): mini-programs show times and deadlines in it.
 
 import { el, openSheet } from "./dom.js";
 import { api, showingErrors, toast } from "./state.js";
@@ -55,7 +56,50 @@ export async function adoptBrowserLocale() {
   }
 }
 
-/** The Settings sheet: "Language and region". */
+/** The browser's IANA time zone ("Europe/Berlin"), or null when it does not say. */
+export function browserTimeZone() {
+  try {
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    return typeof zone === "string" && zone.includes("/") || zone === "UTC" ? zone : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The zones the Settings select offers: the browser's list (the tz database's names), with
+ * UTC, the account's own and the browser's current one sure to be among them. */
+export function timeZoneChoices(current) {
+  let zones = [];
+  try {
+    zones = Intl.supportedValuesOf("timeZone");
+  } catch {
+    // An older browser: the account's and the browser's zone, and UTC.
+  }
+  const all = new Set(["UTC", ...zones]);
+  for (const zone of [current, browserTimeZone()]) if (zone) all.add(zone);
+  return [...all].sort((a, b) => (a === "UTC" ? -1 : b === "UTC" ? 1 : a.localeCompare(b)));
+}
+
+async function saveTimeZone(time_zone) {
+  const answer = await api.request("PATCH", "/api/v1/me", { time_zone });
+  api.user = answer.user;
+  return answer.user;
+}
+
+/** Right after signing in or up: an account without a time zone takes the browser's (best
+ * effort: a refusal leaves it without one, and apps use UTC). */
+export async function adoptBrowserTimeZone() {
+  if (!api.user || api.user.time_zone) return;
+  const zone = browserTimeZone();
+  if (!zone) return;
+  try {
+    await saveTimeZone(zone);
+  } catch {
+    // Not worth stopping the sign-in for; Settings can set it.
+  }
+}
+
+/** The Settings sheet: "Language and region", "Time zone". */
 export function showSettings() {
   const current = api.user?.locale || "";
   const options = LOCALES.map(([tag, name]) => el("option", { value: tag, selected: tag === current }, name));
@@ -64,10 +108,19 @@ export function showSettings() {
   }
   if (!current) options.unshift(el("option", { value: "", selected: true }, "Not set (English)"));
   const select = el("select", { id: "settings-locale", "data-testid": "settings-locale" }, options);
+  const currentZone = api.user?.time_zone || "";
+  const zoneOptions = timeZoneChoices(currentZone).map((zone) =>
+    el("option", { value: zone, selected: zone === currentZone }, zone.replaceAll("_", " ")));
+  if (!currentZone) zoneOptions.unshift(el("option", { value: "", selected: true }, "Not set (UTC)"));
+  const zoneSelect = el("select", { id: "settings-time-zone", "data-testid": "settings-time-zone" },
+    zoneOptions);
   const body = el("div", {},
     el("label", { for: "settings-locale" }, "Language and region"),
     select,
-    el("p", { class: "muted" }, "Mini-programs show prices and dates in it."));
+    el("p", { class: "muted" }, "Mini-programs show prices and dates in it."),
+    el("label", { for: "settings-time-zone" }, "Time zone"),
+    zoneSelect,
+    el("p", { class: "muted" }, "Mini-programs show times and deadlines in it."));
   openSheet({
     title: "Settings",
     body,
@@ -78,9 +131,13 @@ export function showSettings() {
         style: "primary",
         testid: "settings-save",
         run: showingErrors(async () => {
-          if (!select.value) return;
-          await saveLocale(select.value);
-          toast("Language and region saved.");
+          const changes = {};
+          if (select.value && select.value !== current) changes.locale = select.value;
+          if (zoneSelect.value && zoneSelect.value !== currentZone) changes.time_zone = zoneSelect.value;
+          if (!Object.keys(changes).length) return;
+          const answer = await api.request("PATCH", "/api/v1/me", changes);
+          api.user = answer.user;
+          toast(changes.time_zone && !changes.locale ? "Time zone saved." : "Settings saved.");
         }),
       },
       { label: "Cancel" },

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from miniapps.host.capabilities import (
     app_setup,
     calls,
+    credentials,
     events,
     group_state,
     http,
@@ -63,6 +64,7 @@ EFFECTS: dict[str, Effect] = {
     **notifications.EFFECTS,
     **app_setup.EFFECTS,
     **media.EFFECTS,
+    **credentials.EFFECTS,
 }
 
 

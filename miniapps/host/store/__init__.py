@@ -11,6 +11,7 @@ from miniapps.host.store import (
     app_users,
     audit,
     consents,
+    credentials,
     disabled_apps,
     group_state,
     installs,
@@ -32,4 +33,5 @@ INDEXES = {
     disabled_apps.COLLECTION: disabled_apps.INDEXES,
     app_uids.COLLECTION: app_uids.INDEXES,
     app_calls.COLLECTION: app_calls.INDEXES,
+    credentials.COLLECTION: credentials.INDEXES,
 }
