@@ -26,8 +26,9 @@ from storage.config import Config
 DEMO_PASSWORD = "demo-password-1"
 PEOPLE = ("ana", "ben", "chen", "dara")
 MERCHANT = "ana"  # opens the demo store
+INSTRUCTOR = "chen"  # teaches the demo courses
 GROUP_TITLE = "Weekend crew"
-GROUP_APPS = ("poll", "shop")
+GROUP_APPS = ("poll", "shop", "courses")
 TOPUP = {"USD": 50_000}  # minor units each demo person gets (development only)
 SEEDER = "system:seed-demo"  # who granted the demo roles, in the admin audit
 
@@ -148,9 +149,29 @@ async def seed_shop(app: web.Application, client: Client, people: dict, group_id
     return f"shop: {result.get('summary', result)}"
 
 
+async def seed_courses(app: web.Application, client: Client, people: dict, group_id: str) -> str:
+    instructor = people[INSTRUCTOR]
+    await roles.do_grant_role(
+        app[MINIAPPS].apps_catalogue,
+        app[MESSAGING],
+        SEEDER,
+        "courses",
+        "instructor",
+        instructor.user_id,
+    )
+    result = await call_view(client, instructor, group_id, "courses", "demo.seed")
+    created = result["created"]
+    return (
+        f"courses: {len(created)} created ({', '.join(created)})"
+        if created
+        else ("courses: already seeded")
+    )
+
+
 # Each built-in app's demo step, in order; later services add theirs here.
 SEEDS: dict[str, Callable[[web.Application, Client, dict, str], Awaitable[str]]] = {
     "shop": seed_shop,
+    "courses": seed_courses,
 }
 
 

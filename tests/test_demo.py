@@ -40,10 +40,12 @@ async def test_seed_demo_twice_then_use_it(gateway, mongo_url, mongo_db_name, tm
     assert first.returncode == 0, first.stderr
     assert "people: ana, ben, chen, dara" in first.stdout
     assert "Aetherial Demo Store: 12 products created" in first.stdout
+    assert "courses: 2 created (python-101, data-science)" in first.stdout
     assert "500.00 USD each" in first.stdout
     again = seed(tmp_path / "seed", **env)
     assert again.returncode == 0, again.stderr
     assert "Aetherial Demo Store: already seeded" in again.stdout
+    assert "courses: already seeded" in again.stdout
 
     # What a newcomer then sees, on a gateway over the same database.
     api = ApiClient(str(gateway.make_url("")).rstrip("/"))
@@ -54,7 +56,7 @@ async def test_seed_demo_twice_then_use_it(gateway, mongo_url, mongo_db_name, tm
         [demo_group] = [c for c in body["conversations"] if c["title"] == GROUP_TITLE]
         status, body = await api.get(f"/api/v1/conversations/{demo_group['id']}/apps")
         assert status == 200, body
-        assert {"poll", "shop"} <= {app["id"] for app in body["miniapps"]}
+        assert {"poll", "shop", "courses"} <= {app["id"] for app in body["miniapps"]}
         status, wallet = await api.get("/api/v1/wallet")
         assert status == 200, wallet
         assert {"currency": "USD", "amount": 50_000} in [

@@ -43,12 +43,12 @@ PRODUCTS: list[tuple[str, dict]] = [
     (
         "03-python-course.jpg",
         {
-            "title": "Python 101 Course",
-            "description": "Twelve lessons from your first script to a small web app. "
-            "Buying it enrols you in the Courses app.",
-            "price": 4900,
+            "title": "Data Science Basics (course)",
+            "description": "From spreadsheets to your first model, step by step. "
+            "Buying it enrols you in the course in the Courses app.",
+            "price": 1900,
             "stock": 10000,
-            "course_id": "python-101",
+            "course_id": "data-science",
         },
     ),
     (

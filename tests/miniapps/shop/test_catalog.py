@@ -741,7 +741,7 @@ async def seed_demo(sim, merchant, chat) -> dict:
         ("HEADPHONE", "Wireless Headphones"),
         ("coffe mug", "Ceramic Coffee Mug"),
         ("shoes running", "Running Shoes"),
-        ("python", "Python 101 Course"),
+        ("data sciense", "Data Science Basics (course)"),
         ("sencha", "Green Tea Sampler"),  # a word of the description
         ("bakpack", "Travel Backpack"),
     ],
@@ -931,7 +931,7 @@ async def test_demo_seed_is_idempotent(sim, merchant, buyer, chat):
     assert sum(not p["visible"] for p in products.values()) == 1
     assert sum(bool(p["variants"]) for p in products.values()) == 1
     assert sum(bool(p["team_price"] and p["team_size"]) for p in products.values()) == 1
-    assert [p["course_id"] for p in products.values() if p["course_id"]] == ["python-101"]
+    assert [p["course_id"] for p in products.values() if p["course_id"]] == ["data-science"]
     assert all(len(p["photos"]) == 1 for p in products.values())
     snapshot, media = stored(sim), sim.media_ids()
     second = await seed_demo(sim, merchant, chat)

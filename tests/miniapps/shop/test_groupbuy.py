@@ -9,7 +9,9 @@ import asyncio
 from collections import Counter
 
 import pytest
-from groupbuy_fixtures import (
+
+from sdk.simulator import HostRefused
+from tests.miniapps.shop.groupbuy_fixtures import (
     add_product,
     change_product,
     conversation_of_type,
@@ -20,8 +22,6 @@ from groupbuy_fixtures import (
     snapshot,
     stock_left,
 )
-
-from sdk.simulator import HostRefused
 
 TEAM_PRICE, PRICE = 900, 1200
 

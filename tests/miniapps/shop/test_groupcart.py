@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from groupbuy_fixtures import (
+
+from tests.miniapps.shop.groupbuy_fixtures import (
     add_product,
     change_product,
     conversation_of_type,

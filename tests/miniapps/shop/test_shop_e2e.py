@@ -154,13 +154,21 @@ async def test_flash_sale_200_buyers_50_units_on_two_nodes(
 
         await eventually(shipped, timeout=120, what="every order shipped")
         payer_of = {asked_to_pay(b)[0]["id"]: b for b in payers}
-        confirms = []
-        for order in orders:
-            cid, buyer = order["conversation_id"], payer_of[order["payment_id"]]
-            for card in shop_cards(buyer, cid):
-                confirm = button(card, "order.confirm")
-                if confirm and confirm["value"] == order["id"]:
-                    confirms.append(press(buyer, cid, card["id"], "order.confirm", order["id"]))
+
+        def confirm_buttons():
+            """Each order's card with its Confirm receipt button, as its buyer sees it (the
+            "shipped" update may still be on its way)."""
+            found = []
+            for order in orders:
+                cid, buyer = order["conversation_id"], payer_of[order["payment_id"]]
+                for card in shop_cards(buyer, cid):
+                    confirm = button(card, "order.confirm")
+                    if confirm and confirm["value"] == order["id"]:
+                        found.append((buyer, cid, card["id"], order["id"]))
+            return found if len(found) == UNITS else None
+
+        ready = await eventually(confirm_buttons, timeout=60, what="every buyer sees Confirm")
+        confirms = [press(buyer, cid, mid, "order.confirm", oid) for buyer, cid, mid, oid in ready]
         assert len(confirms) == UNITS
         assert all(ack["ok"] for ack in await asyncio.gather(*confirms))
 
