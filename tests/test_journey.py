@@ -3,11 +3,14 @@ growing with each built-in service. The one step outside the API is the operator
 account an administrator (what `python run.py create-admin` does), who then grants roles in the
 admin API.
 
-So far (shop): one person signs in on the phone and the laptop; in a group with friends she
-finds a product a merchant listed in the shop's web view, pays from the wallet after confirming
-(the sheet reaches both devices), the order card appears on both, and "shipped" updates it in
-place when the seller ships; the money waits in escrow until she confirms receipt, then the
-seller is paid.
+So far (shop, courses): one person signs in on the phone and the laptop; in a group with
+friends she finds a product a merchant listed in the shop's web view, pays from the wallet after
+confirming (the sheet reaches both devices), the order card appears on both, and "shipped"
+updates it in place when the seller ships; the money waits in escrow until she confirms receipt,
+then the seller is paid. Then she buys a course product in the shop, and the shop's order enrols
+her in that course in the courses app; she takes a free course, reads its lessons, passes its
+quiz (graded on the server), earns XP and an Open Badges credential anyone can verify, and
+shares the achievement card into the group, where a friend sees it.
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ from tests.miniapps.shop.e2e_helpers import (
     command,
     events_of,
     grant_merchant,
+    grant_role,
     open_store,
     press,
     product_card_in,
     shop_cards,
     top_up,
+    view,
 )
 
 
@@ -43,6 +48,12 @@ def order_card(socket_events: list, cid: str) -> dict | None:
     return latest
 
 
+async def _issued(badges_answer) -> list[dict] | None:
+    answer = await badges_answer
+    issued = [b for b in answer["badges"] if b.get("url")]
+    return issued or None
+
+
 def status_of(card_message: dict) -> str:
     """The order's state as its card's title says: "Order o-… · Paid · waiting for shipment"."""
     return card_message["card"]["title"].split(" · ", 1)[1]
@@ -50,7 +61,7 @@ def status_of(card_message: dict) -> str:
 
 async def test_a_day_in_aetherial(gateway):
     base = str(gateway.make_url("")).rstrip("/")
-    mia, merchant, friend, admin = await people(base, 4)
+    mia, merchant, friend, admin, teacher = await people(base, 5)
     laptop = await mia.connect_device()
     try:
         await gateway.app[MESSAGING].users.collection.update_one(
@@ -112,6 +123,95 @@ async def test_a_day_in_aetherial(gateway):
         status, wallet = await mia.api.get("/api/v1/wallet")
         assert [b["amount"] for b in wallet["balances"] if b["currency"] == "USD"] == [3750]
         assert shop_cards(friend, cid)  # the group saw the shop's cards too
+
+        # Courses: a teacher's course sold in the shop; buying it enrols her there.
+        await grant_role(admin, teacher, "courses", "instructor")
+        status, body = await merchant.api.post(
+            f"/api/v1/conversations/{cid}/apps", json={"app_id": "courses"}
+        )
+        assert status in (200, 201), body
+        status, body = await merchant.api.post(
+            f"/api/v1/conversations/{cid}/members", json={"user_ids": [teacher.user_id]}
+        )
+        assert status in (200, 201), body
+        await view(teacher, cid, "demo.seed", app="courses")
+        course_product = await add_product(
+            merchant,
+            cid,
+            title="Data Science Basics",
+            price=1900,
+            stock=50,
+            course_id="data-science",
+        )
+        card = await product_card_in(merchant, cid, "Data Science Basics", course_product["id"])
+        buy = button(card, "product.buy")
+        assert (await press(mia, cid, card["id"], "product.buy", buy["value"]))["ok"]
+        course_ask = await eventually(
+            lambda: [
+                d["payment"]
+                for d in events_of(mia, "payment.confirm_required")
+                if d["payment"]["amount"] == 1900
+            ],
+            what="the course's payment sheet",
+        )
+        paid = await mia.socket.call("payment.confirm", {"payment_id": course_ask[0]["id"]})
+        assert paid["ok"] and paid["payment"]["status"] == "paid", paid
+
+        async def enrolled_in(course_id):
+            answer = await view(mia, cid, "course.get", {"course_id": course_id}, app="courses")
+            return answer["course"]["enrolled"] if "course" in answer else answer["enrolled"]
+
+        await eventually(lambda: enrolled_in("data-science"), what="enrolled by the shop order")
+
+        # A free course: lessons, the quiz graded on the server, XP, a verifiable badge.
+        enrolment = await view(mia, cid, "enrol", {"course_id": "python-101"}, app="courses")
+        assert enrolment["enrolled"] is True
+        for lesson_id in ("l-hello", "l-values", "l-loops"):
+            lesson = await view(
+                mia,
+                cid,
+                "lesson.get",
+                {"course_id": "python-101", "lesson_id": lesson_id},
+                app="courses",
+            )
+            assert "<script" not in str(lesson)
+        attempt = await view(
+            mia,
+            cid,
+            "quiz.start",
+            {"course_id": "python-101", "lesson_id": "l-quiz"},
+            app="courses",
+        )
+        assert "correct" not in str(attempt["questions"])  # answers never reach the client
+        single, multiple, numeric = (q["id"] for q in attempt["questions"])
+        result = await view(
+            mia,
+            cid,
+            "quiz.submit",
+            {
+                "attempt_id": attempt["attempt_id"],
+                "answers": {single: 1, multiple: [0, 1, 3], numeric: 3},
+            },
+            app="courses",
+        )
+        assert result["passed"] is True and result["grade"] == 100
+        mine = await eventually(
+            lambda: _issued(view(mia, cid, "badges.mine", app="courses")), what="her badge"
+        )
+        badge = mine[0]
+        status, verified = await friend.api.get(badge["url"])
+        assert status == 200 and verified["status"] == "valid", verified
+
+        # She shares the achievement card into the group: her friend sees it.
+        await command(mia, cid, f"/course badges share {badge['credential_id']}")
+        await eventually(
+            lambda: any(
+                "Python 101" in str(d["message"].get("card"))
+                for d in friend.received()
+                if d["message"].get("app_id") == "courses"
+            ),
+            what="the achievement card in the group",
+        )
     finally:
         await laptop.close()
-        await close_all([mia, merchant, friend, admin])
+        await close_all([mia, merchant, friend, admin, teacher])
