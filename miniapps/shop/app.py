@@ -1,7 +1,7 @@
 """Shop: a marketplace inside chats (``/shop …``). See README.md in this folder for its users.
 
-This file only wires the handlers: each concern lives in its own module, which exports tables of
-handlers that are registered here —
+This file only wires the handlers (``sdk.tables.include``): each concern lives in its own module,
+which exports tables of handlers that are registered here —
 
 - ``SUBCOMMANDS``: ``/shop <name> …`` → ``async def handler(ctx, args) -> Reply | None``
 - ``ACTIONS``: card button ``action_id`` → ``async def handler(ctx) -> Reply | None``
@@ -24,50 +24,13 @@ import catalog
 import groupbuy
 import orders
 
-from sdk import App, InvalidSignature, Reply
+from sdk import App, Reply
+from sdk.tables import include
 
 app = App("shop")
 
 MODULES = (catalog, cart, orders, groupbuy)
-SUBCOMMANDS: dict = {}
-for module in MODULES:
-    SUBCOMMANDS.update(getattr(module, "SUBCOMMANDS", {}))
-    for action_id, handler in getattr(module, "ACTIONS", {}).items():
-        app.action(action_id)(handler)
-    for name, handler in getattr(module, "EVENTS", {}).items():
-        app.event(name)(handler)
-    for name, handler in getattr(module, "TIMERS", {}).items():
-        app.timer(name)(handler)
-    for name, handler in getattr(module, "VIEWS", {}).items():
-        app.view(name)(handler)
-PAYMENTS: dict = {}
-for module in MODULES:
-    PAYMENTS.update(getattr(module, "PAYMENTS", {}))
-PAYMENT_EVENT_NAMES = (
-    "payment.succeeded",
-    "payment.failed",
-    "payment.authorized",
-    "payment.captured",
-    "payment.voided",
-)
-
-
-async def on_payment_event(ctx) -> None:
-    """A payment event, checked, to the module whose ``order_ref`` prefix it carries."""
-    try:
-        payment = ctx.verify_payment_event()
-    except InvalidSignature:
-        app.log.warning("a payment event with a bad signature was ignored")
-        return
-    handler = PAYMENTS.get(str(payment.get("order_ref", "")).split("-", 1)[0])
-    if handler is None:
-        app.log.warning("a payment event for an unknown order_ref was ignored")
-        return
-    await handler(ctx, ctx.event_name, payment)
-
-
-for _name in PAYMENT_EVENT_NAMES:
-    app.event(_name)(on_payment_event)
+SUBCOMMANDS = include(app, MODULES)
 
 USAGE = (
     "Usage: /shop — the newest products · /shop search <words> · /shop store <name> · "
