@@ -1,9 +1,9 @@
 """Courses: learning inside chats (``/course …``). See README.md in this folder for its users.
 
 This file only wires the handlers (``sdk.tables.include``): each concern lives in its own
-module, which exports tables of handlers registered here — ``SUBCOMMANDS`` (``/course <name> …`` → ``handler(ctx, args)``),
-``ACTIONS``, ``EVENTS``, ``TIMERS``, ``VIEWS`` and ``PAYMENTS`` (``order_ref`` prefix →
-``handler(ctx, name, payment)``), exactly as in the shop.
+module, which exports tables of handlers registered here — ``SUBCOMMANDS`` (``/course <name>
+…`` → ``handler(ctx, args)``), ``ACTIONS``, ``EVENTS``, ``TIMERS``, ``VIEWS`` and ``PAYMENTS``
+(``order_ref`` prefix → ``handler(ctx, name, payment)``), exactly as in the shop.
 
 Modules: ``catalog`` (courses, lessons, enrolment, progress, completion; re-exports its helpers'
 tables), ``quizzes`` (server-graded quizzes, attempts, grades, XP), ``motivation`` (streaks,
