@@ -265,7 +265,9 @@ PAGE_CSP = "; ".join(
         "script-src 'self'",
         "connect-src 'none'",
         "frame-ancestors 'self'",
-        "sandbox allow-scripts",
+        # Forms work in script (their submit event fires) but can post nowhere.
+        "form-action 'none'",
+        "sandbox allow-scripts allow-forms",
     ]
 )
 PAGE_HEADERS = {

@@ -132,3 +132,73 @@ async def test_a_buyer_sees_product_photos_in_the_shop_web_view(web_gateway, bro
         if seller is not None:
             await seller.api.close()
         await rest.close()
+
+
+async def test_a_merchant_opens_a_store_with_the_web_views_form(web_gateway, browser):
+    """The merchant's forms in the sandboxed page: their submit event fires (the frame allows
+    forms; the page's CSP lets them post nowhere) and the page saves through the app."""
+    from playwright.async_api import expect
+
+    expect.set_options(timeout=TIMEOUT)
+    base, app = web_gateway
+    rest = ApiClient(base)
+    try:
+        sam = await rest.signup("sam")
+        await app[MESSAGING].users.collection.update_one(
+            {"_id": sam["user"]["id"]}, {"$set": {"role": "admin"}}
+        )
+        status, body = await rest.post(
+            f"/api/v1/admin/miniapps/shop/roles/merchant/users/{sam['user']['id']}",
+            token=sam["access_token"],
+        )
+        assert status in (200, 201), body
+        status, body = await rest.post(
+            "/api/v1/conversations",
+            json={"type": "group", "title": "Stall", "member_ids": []},
+            token=sam["access_token"],
+        )
+        assert status == 201, body
+        cid = body["conversation"]["id"]
+        status, body = await rest.post(
+            f"/api/v1/conversations/{cid}/apps", json={"app_id": "shop"}, token=sam["access_token"]
+        )
+        assert status in (200, 201), body
+
+        context = await browser.new_context(viewport={"width": 1200, "height": 800})
+        page = await context.new_page()
+        page.set_default_timeout(TIMEOUT)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        await page.goto(base + "/")
+        await sign_in(page, "sam")
+        await chat_item(page, "Stall").click()
+        await page.get_by_test_id("apps-button").click()
+        item = page.locator("[data-testid=app-item][data-app-id=shop]")
+        await item.get_by_test_id("launch-app").click()
+        frame = page.frame_locator("[data-testid=webview-frame]")
+        await frame.locator("#tab-mine").click()
+        form = frame.locator("#store-form")
+        await form.locator("input[name=name]").fill("Sam's Stall")
+        await form.locator("textarea[name=description]").fill("Fresh every morning")
+        await form.get_by_role("button", name="Save store").click()
+
+        async def saved():
+            status, launch = await rest.post(
+                f"/api/v1/conversations/{cid}/apps/shop/launch", token=sam["access_token"]
+            )
+            assert status in (200, 201), launch
+            status, body = await rest.post(
+                "/api/v1/webviews/call",
+                json={"token": launch["token"], "name": "store.mine", "params": {}},
+                token=sam["access_token"],
+            )
+            assert status == 200, body
+            return (body["result"]["store"] or {}).get("name") == "Sam's Stall"
+
+        # The page shows "New product" once it has a store; then the app has it too.
+        await expect(frame.locator("#new-product")).to_be_visible()
+        assert await saved()
+        assert errors == []
+        await context.close()
+    finally:
+        await rest.close()

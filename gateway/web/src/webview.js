@@ -101,7 +101,9 @@ export function openWebview({ url, title, container }, actions) {
   const frame = el("iframe", {
     class: "webview-frame",
     "data-testid": "webview-frame",
-    sandbox: "allow-scripts",
+    // Forms fire their submit event (pages handle it in script; a hosted page cannot submit
+    // anywhere: its CSP has form-action 'none'); still an opaque origin, no same-origin access.
+    sandbox: "allow-scripts allow-forms",
     referrerpolicy: "no-referrer",
     allow: "",
     title: title || "Mini-program",

@@ -19,6 +19,25 @@ function el(tag, attrs = {}, ...children) {
 
 function say(text) { $("status").textContent = text || ""; }
 
+// The page runs sandboxed without "allow-forms": a browser never submits a form there (nor fires
+// "submit"). A form's submit button and Enter in its fields run the handler instead, after the
+// form's own validation (required, min, max).
+function onSubmit(form, handler) {
+  const run = () => {
+    if (form.reportValidity()) handler({ target: form, preventDefault() {} });
+  };
+  for (const button of form.querySelectorAll("button[type=submit]")) {
+    button.type = "button";
+    button.addEventListener("click", run);
+  }
+  form.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && event.target.tagName === "INPUT") {
+      event.preventDefault();
+      run();
+    }
+  });
+}
+
 async function call(name, params) {
   say("");
   try {
@@ -254,8 +273,7 @@ function collectAnswers(questions) {
   return answers;
 }
 
-async function submitAttempt(event) {
-  if (event) event.preventDefault();
+async function submitAttempt() {
   const quiz = state.quiz;
   if (!quiz || !quiz.attempt || quiz.submitting) return;
   quiz.submitting = true;
@@ -438,12 +456,12 @@ function start() {
   $("tab-author").addEventListener("click", loadAuthor);
   $("tab-badges").addEventListener("click", () => loadBadges().catch(() => {}));
   $("quiz-back").addEventListener("click", () => openCourse(state.quiz.courseId));
-  $("quiz-form").addEventListener("submit", submitAttempt);
+  $("quiz-submit").addEventListener("click", () => submitAttempt());
   $("lesson-back").addEventListener("click", () => openCourse(state.course.id));
   $("author-pick").addEventListener("change", fillAuthor);
-  $("course-form").addEventListener("submit", saveCourse);
-  $("section-form").addEventListener("submit", saveSection);
-  $("lesson-form").addEventListener("submit", saveLesson);
+  onSubmit($("course-form"), saveCourse);
+  onSubmit($("section-form"), saveSection);
+  onSubmit($("lesson-form"), saveLesson);
   $("seed").addEventListener("click", async () => {
     const answer = await call("demo.seed");
     say(answer.created.length ? `Added ${answer.created.join(", ")}.` : "The demo courses are there.");
