@@ -16,7 +16,7 @@ from tests.helpers import ApiClient
 
 # Examples per operation (REST) or event (Socket.IO) and per generation mode. CI runs the default;
 # FUZZ_EXAMPLES=200 make test PYTEST_ARGS="-m fuzz -s" digs deeper.
-FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
+FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "6"))
 # The suite's 120 s per test would cut a deep run short: allow time in proportion.
 FUZZ_TIMEOUT = 120 + 5 * FUZZ_EXAMPLES
 
