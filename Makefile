@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python >= 3.11 is required (python3.11 or newer on PATH)"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,dev,apps]'
+	$(BIN)/python -m pip install --quiet --no-compile -e '.[test,dev,apps]'
 	@touch $(STAMP)
 
 # The web client (gateway/web/dist): npm installs the exact Socket.IO client from the lock file,

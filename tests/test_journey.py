@@ -163,7 +163,12 @@ async def test_a_day_in_aetherial(gateway):
 
         await eventually(lambda: enrolled_in("data-science"), what="enrolled by the shop order")
 
-        # A free course: lessons, the quiz graded on the server, XP, a verifiable badge.
+        # A free course: lessons, the quiz graded on the server, XP, a verifiable badge (the
+        # achievement card shows her name: she lets the courses app see her profile).
+        answered = await mia.socket.call(
+            "miniapp.consent", {"app_id": "courses", "scope": "users.profile", "granted": True}
+        )
+        assert answered["ok"], answered
         enrolment = await view(mia, cid, "enrol", {"course_id": "python-101"}, app="courses")
         assert enrolment["enrolled"] is True
         for lesson_id in ("l-hello", "l-values", "l-loops"):

@@ -129,8 +129,11 @@
     const mine = await call("store.mine", {});
     state.currencies = mine.currencies;
     const form = $("store-form");
-    form.elements.name.value = mine.store ? mine.store.name : "";
-    form.elements.description.value = mine.store ? mine.store.description || "" : "";
+    if (mine.store) {
+      // A store to edit: its fields. None yet: what the merchant may already be typing stays.
+      form.elements.name.value = mine.store.name;
+      form.elements.description.value = mine.store.description || "";
+    }
     $("new-product").hidden = !mine.store;
     $("mine-products").replaceChildren(...mine.products.map(mineRow));
   }

@@ -234,6 +234,12 @@ async def test_a_group_buy_fills_and_every_hold_is_captured_once(gateway):
         joinable = await eventually(team_card, what="the group-buy card")
         join = button(joinable, "groupbuy.join")
         for member in team:
+            # Asked once to show their name on the card (users.profile), they said yes
+            # beforehand, as a person who had answered before (the host remembers it).
+            answered = await member.socket.call(
+                "miniapp.consent", {"app_id": "shop", "scope": "users.profile", "granted": True}
+            )
+            assert answered["ok"], answered
             await top_up(member, 2000)
             ack = await press(member, cid, joinable["id"], "groupbuy.join", join["value"])
             assert ack["ok"], ack
