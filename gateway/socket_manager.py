@@ -23,7 +23,7 @@ from typing import Any
 
 import socketio
 
-from storage.redis_client import RedisHealth, connect_redis, subscriber_events
+from storage.redis_client import RedisHealth, close_redis, connect_redis, subscriber_events
 
 
 class ResilientRedisManager(socketio.AsyncRedisManager):
@@ -84,5 +84,5 @@ class ResilientRedisManager(socketio.AsyncRedisManager):
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
         if self.redis is not None:
-            await self.redis.aclose()
+            await close_redis(self.redis)
             self.redis = None

@@ -15,7 +15,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections import Counter
 
-from storage.redis_client import RedisHealth, connect_redis
+from storage.redis_client import RedisHealth, close_redis, connect_redis
 
 NODE_TTL = 30  # seconds a node counts as alive after its last heartbeat
 HEARTBEAT = 10
@@ -104,7 +104,7 @@ class RedisPresence(PresenceCounter):
                 await self._heartbeat
         with contextlib.suppress(Exception):
             await self._redis.delete(self.node_prefix + self.node_id)
-        await self._redis.aclose()
+        await close_redis(self._redis)
 
     async def _beat(self) -> None:
         while True:

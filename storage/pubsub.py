@@ -15,7 +15,13 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from storage.redis_client import OUTAGE_ERRORS, RedisHealth, connect_redis, subscriber_events
+from storage.redis_client import (
+    OUTAGE_ERRORS,
+    RedisHealth,
+    close_redis,
+    connect_redis,
+    subscriber_events,
+)
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +126,7 @@ class RedisPubSub(PubSub):
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
-        await self._redis.aclose()
+        await close_redis(self._redis)
 
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
         data = json.dumps(message)

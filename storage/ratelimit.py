@@ -10,7 +10,7 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from storage.redis_client import RedisHealth, connect_redis
+from storage.redis_client import RedisHealth, close_redis, connect_redis
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ class RedisRateLimiter(RateLimiter):
         await self.health.run(lambda: self._redis.delete(self.prefix + key), nothing)
 
     async def close(self) -> None:
-        await self._redis.aclose()
+        await close_redis(self._redis)
 
 
 def make_rate_limiter(redis_url: str | None) -> RateLimiter:

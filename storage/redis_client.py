@@ -76,6 +76,15 @@ def connect_redis(url: str, **overrides: Any):
     return redis.Redis.from_pool(pool)  # closing the client closes its pool
 
 
+async def close_redis(client) -> None:
+    """Close a client and its pool, best effort: a connection that does not close in time
+    (a loaded or unreachable Redis) is dropped, never an error of the shutdown it is part of."""
+    try:
+        await client.aclose()
+    except OUTAGE_ERRORS as exc:
+        log.info("closing a Redis client: %s (its connections are dropped)", exc)
+
+
 class RedisHealth:
     """Whether one Redis user may try Redis now, and its outage log lines."""
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 
-from storage.redis_client import RedisHealth, connect_redis
+from storage.redis_client import RedisHealth, close_redis, connect_redis
 
 
 class ReplayGuard(ABC):
@@ -71,7 +71,7 @@ class RedisReplayGuard(ReplayGuard):
         return True
 
     async def close(self) -> None:
-        await self._redis.aclose()
+        await close_redis(self._redis)
 
 
 def make_replay_guard(redis_url: str | None) -> ReplayGuard:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 from abc import ABC, abstractmethod
 
-from storage.redis_client import RedisHealth, connect_redis
+from storage.redis_client import RedisHealth, close_redis, connect_redis
 
 # KEYS[1] = the user's set; ARGV = socket id, cap, key lifetime in ms.
 _ADD_AND_TRIM = """
@@ -119,7 +119,7 @@ class RedisSocketRegistry(SocketRegistry):
         await self.health.run(on_redis, _nothing)
 
     async def close(self) -> None:
-        await self._redis.aclose()
+        await close_redis(self._redis)
 
 
 async def _nothing() -> None:
