@@ -48,8 +48,7 @@ async def test_closing_a_client_whose_redis_died_is_not_an_error(tmp_path):
     from storage.redis_client import close_redis
     from tests.conftest import RedisServer
 
-    server = RedisServer(tmp_path)
-    server.start()
+    server = RedisServer(tmp_path)  # started
     try:
         client = connect_redis(server.url)
         await asyncio.gather(*(client.incr("n") for _ in range(20)))  # pooled connections
