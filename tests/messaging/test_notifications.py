@@ -159,6 +159,8 @@ async def test_muted_conversation_gives_silent_notifications_and_hooks_see_them(
     try:
         cid = await group(ann, [bea], "Loud")
         await ann.send(cid, "before mute", "b1", mentions=[bea.user_id])
+        # Notifications are derived after the message is stored: mute only once it is there.
+        await eventually(lambda: len(notes(bea)) == 1)
         status, body = await bea.api.patch(
             f"/api/v1/conversations/{cid}/settings", json={"muted": True}
         )
