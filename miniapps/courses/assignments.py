@@ -27,11 +27,8 @@ This module also holds the small helpers the other cohort modules share (``updat
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import copy
 import logging
-import random
 import re
 import secrets
 import time
@@ -39,7 +36,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sdk import Button, Card, Conflict, Field, HostError, Reply, ScopeDenied
+from sdk import Button, Card, Field, HostError, Reply, ScopeDenied, documents
 
 log = logging.getLogger("app.courses.assignments")
 
@@ -91,31 +88,9 @@ async def display_name(ctx, fallback: str) -> str:
 
 
 async def update_doc(ctx, collection: str, key: str, edit: Callable[[dict | None], Any]):
-    """Read ``key``, let ``edit(doc)`` change a copy in place and return an outcome; write the
-    changed top-level fields only if nobody wrote in between (``expected_version``), else read
-    again and redo. An unchanged copy writes nothing. Returns ``(outcome, doc)``."""
-    for attempt in range(CAS_ATTEMPTS):
-        current, version = await ctx.storage_get_versioned(collection, key)
-        doc = copy.deepcopy(current)
-        outcome = edit(doc)
-        if doc is None or doc == current:
-            return outcome, current
-        changed = {k: v for k, v in doc.items() if current is None or current.get(k) != v}
-        removed = [k for k in current or {} if k not in doc]
-        try:
-            await ctx.storage_update(
-                collection,
-                key,
-                set=changed or None,
-                unset=removed or None,
-                expected_version=version,
-                upsert=current is None,
-            )
-        except Conflict:
-            await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
-            continue
-        return outcome, doc
-    raise HostError("Busy: please try again.", code="busy")
+    """``sdk.documents.update_doc``: ``edit(doc)`` a copy, written only if nobody wrote in
+    between, else redone; returns ``(outcome, doc)``."""
+    return await documents.update_doc(ctx, collection, key, edit, attempts=CAS_ATTEMPTS)
 
 
 def names(people: list[str]) -> str:

@@ -32,10 +32,7 @@ The helpers at the top are shared with ``groupbuy`` (which imports them from her
 
 from __future__ import annotations
 
-import asyncio
-import copy
 import logging
-import random
 import re
 import secrets
 import time
@@ -47,7 +44,7 @@ import money
 import orders
 from catalog import CatalogError, clip, get_product, parse_item, stock_key, variant_of
 
-from sdk import Button, Card, Conflict, Field, HostError, Reply, ScopeDenied
+from sdk import Button, Card, Conflict, Field, HostError, Reply, ScopeDenied, documents
 
 log = logging.getLogger("app.shop.groupcart")
 
@@ -84,32 +81,9 @@ async def member_name(ctx, fallback: str) -> str:
 
 
 async def update_doc(ctx, collection: str, key: str, edit: Callable[[dict | None], Any]):
-    """Read ``key``, let ``edit(doc)`` change a copy in place (``doc`` is None when there is
-    none) and return an outcome; write the top-level fields it changed only if nobody wrote in
-    between (``expected_version``), else read again and redo. A copy left unchanged writes
-    nothing. Returns ``(outcome, doc)`` — the document as written, or as read."""
-    for attempt in range(CAS_ATTEMPTS):
-        current, version = await ctx.storage_get_versioned(collection, key)
-        doc = copy.deepcopy(current)
-        outcome = edit(doc)
-        if doc is None or doc == current:
-            return outcome, current
-        changed = {k: v for k, v in doc.items() if current is None or current.get(k) != v}
-        removed = [k for k in current or {} if k not in doc]
-        try:
-            await ctx.storage_update(
-                collection,
-                key,
-                set=changed or None,
-                unset=removed or None,
-                expected_version=version,
-                upsert=current is None,
-            )
-        except Conflict:
-            await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
-            continue
-        return outcome, doc
-    raise HostError(BUSY, code="busy")
+    """``sdk.documents.update_doc``: ``edit(doc)`` a copy, written only if nobody wrote in
+    between, else redone; returns ``(outcome, doc)``."""
+    return await documents.update_doc(ctx, collection, key, edit, attempts=CAS_ATTEMPTS, busy=BUSY)
 
 
 async def reserve_stock(ctx, lines: list[dict]) -> dict | None:
