@@ -140,6 +140,22 @@ def _parse_vapid_key(raw: str) -> str:
     return value
 
 
+def _parse_ed25519_key(raw: str) -> str:
+    """An Ed25519 private key as PEM (PKCS#8; ``\\n`` escapes allowed, for one-line env files).
+    Checked by loading it."""
+    value = raw.strip().replace("\\n", "\n")
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    try:
+        key = serialization.load_pem_private_key(value.encode(), password=None)
+    except (ValueError, TypeError):
+        raise ValueError("expected an Ed25519 private key in PEM form") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError("expected an Ed25519 private key in PEM form")
+    return value
+
+
 def _parse_vapid_subject(raw: str) -> str:
     value = raw.strip()
     if not re.fullmatch(r"mailto:[^@\s]+@[^@\s]+|https://[^\s/]+(/\S*)?", value):
@@ -425,6 +441,14 @@ class Config:
         "Web Push (VAPID) signing key: a P-256 private key as PEM or base64url raw 32 bytes. "
         "Unset: generated once into DATA_DIR/vapid_private.pem, except in production, where "
         "Web Push is then off (a warning at start). Every node and worker needs the same key.",
+    )
+    credentials_private_key: str | None = _setting(
+        "CREDENTIALS_PRIVATE_KEY",
+        _parse_ed25519_key,
+        None,
+        "Signing key of the verifiable credentials apps issue (Open Badges): an Ed25519 private "
+        "key as PEM. Unset: generated once into DATA_DIR/credentials_ed25519.pem. Every node "
+        "needs the same key, or a badge signed by one fails verification on another.",
     )
     vapid_subject: str = _setting(
         "VAPID_SUBJECT",

@@ -171,3 +171,34 @@ def test_the_key_is_generated_once_and_kept_private(tmp_path):
     assert (tmp_path / KEY_FILE).stat().st_mode & 0o077 == 0
     x = base64.urlsafe_b64decode(public_jwk(first)["x"] + "=")
     assert len(x) == 32
+
+
+def test_the_key_can_be_given_so_every_node_signs_alike(tmp_path):
+    """CREDENTIALS_PRIVATE_KEY (PEM, one line with \\n escapes allowed) is used in place of the
+    DATA_DIR file; a key of another kind is refused at start with the setting's name."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        NoEncryption,
+        PrivateFormat,
+    )
+
+    from miniapps.host.capabilities.credentials import KEY_FILE, signing_key
+    from sdk.credentials import private_pem, public_jwk
+    from storage.config import Config
+    from storage.errors import ConfigError
+
+    key = Ed25519PrivateKey.generate()
+    one_line = private_pem(key).decode().replace("\n", "\\n")
+    env = {"DATA_DIR": str(tmp_path), "CREDENTIALS_PRIVATE_KEY": one_line}
+    config = Config.from_env(env)
+    assert public_jwk(signing_key(config)) == public_jwk(key)
+    assert not (tmp_path / KEY_FILE).exists()  # nothing generated beside the given key
+
+    p256 = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()
+    )
+    for bad in ("not a key", p256.decode()):
+        with pytest.raises(ConfigError, match="CREDENTIALS_PRIVATE_KEY"):
+            Config.from_env({**env, "CREDENTIALS_PRIVATE_KEY": bad})

@@ -4,9 +4,10 @@ mini-program issues to its users — a course certificate, a badge — built and
 kept in ``credentials`` and verified by anyone through the public routes of
 ``gateway.routes.credentials``.
 
-The key is generated once into DATA_DIR (``credentials_ed25519.pem``, mode 0600), as the JWT
-key is: every node of a deployment must share that file (the public JWK at
-``/.well-known/aetherial-credentials-key`` names it by its thumbprint ``kid``).
+The key is ``CREDENTIALS_PRIVATE_KEY`` (PEM) when set, else generated once into DATA_DIR
+(``credentials_ed25519.pem``, mode 0600), as the JWT key is: every node of a deployment must sign
+with the same key (the public JWK at ``/.well-known/aetherial-credentials-key`` names it by its
+thumbprint ``kid``).
 """
 
 from __future__ import annotations
@@ -55,7 +56,10 @@ def load_or_create_key(path: Path) -> Ed25519PrivateKey:
 
 
 def signing_key(config: Config) -> Ed25519PrivateKey:
-    """The platform's credentials key (read from DATA_DIR on each use: a few hundred bytes)."""
+    """The platform's credentials key: ``CREDENTIALS_PRIVATE_KEY``, or the DATA_DIR file (read on
+    each use: a few hundred bytes)."""
+    if config.credentials_private_key:
+        return credentials.load_private_key(config.credentials_private_key.encode())
     return load_or_create_key(config.data_dir / KEY_FILE)
 
 
