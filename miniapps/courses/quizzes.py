@@ -456,6 +456,9 @@ async def submit_attempt(ctx, attempt_id: Any, raw_answers: Any) -> dict[str, An
     best = await record_result(ctx, learner, course_id, lesson_id, grade)
     if passed:
         await xp.award(ctx, learner, PASS_XP, f"quiz:{course_id}:{lesson_id}:{learner}")
+        lessons = _optional("lessons")  # a passed quiz counts as a done lesson in the progress
+        if lessons is not None:
+            await lessons.mark_seen(ctx, learner, course_id, lesson_id)
     completion = _optional("completion")
     if completion is not None and hasattr(completion, "check"):
         await completion.check(ctx, learner, course_id)

@@ -331,3 +331,17 @@ async def test_course_xp_answers_the_invokers_own_total(room):
     assert room.sim.ephemeral(room.learner)[-1]["text"] == "You have 50 XP."
     await room.sim.command(room.teacher, room.chat, "/course xp")
     assert room.sim.ephemeral(room.teacher)[-1]["text"] == "You have 0 XP."
+
+
+async def test_a_passed_quiz_counts_as_a_done_lesson_and_a_failed_one_does_not(room):
+    wrong = {"q1": 0, "q2": [0], "q3": 1}
+    attempt = await room.start()
+    await room.submit(attempt["attempt_id"], wrong)
+    course = (await room.view(room.learner, "course.get", {"course_id": COURSE_ID}))["course"]
+    assert course["progress"]["done"] == 0
+    attempt = await room.start()
+    await room.submit(attempt["attempt_id"], ALL_RIGHT)
+    course = (await room.view(room.learner, "course.get", {"course_id": COURSE_ID}))["course"]
+    quiz = next(x for s in course["sections"] for x in s["lessons"] if x["id"] == QUIZ_ID)
+    assert quiz["seen"] is True
+    assert (course["progress"]["done"], course["progress"]["total"]) == (1, 2)
