@@ -9,7 +9,10 @@
 - Enrolment (collection ``enrolments``, key ``<learner>:<course>``, created once: a
   conditional write at version 0): a free course at once; a paid one through the wallet —
   ``request_payment(order_ref="en-<token>")``, the pending order kept in ``enrol_orders`` and
-  ``PAYMENTS["en"]`` enrolling on ``payment.succeeded`` — or through a shop order:
+  ``PAYMENTS["en"]`` enrolling on ``payment.succeeded``; the learner's open order for a course
+  (``enrol_open``, key ``<learner>:<course>``) is asked for again while its payment is pending
+  or paid, so a retried enrol gets the same payment and cannot be charged twice — or through a
+  shop order:
   ``shop.order_paid`` ``{order_id, product_id, course_id}`` arrives in the buyer's invocation,
   so ``ctx.user_id`` is the buyer's id in this app.
 
@@ -378,19 +381,51 @@ async def do_enrol(ctx) -> dict[str, Any]:
     if not course.get("price"):
         await enrol_once(ctx, ctx.user_id, course["id"], "free")
         return {"enrolled": True, "course_id": course["id"]}
-    token = secrets.token_hex(8)
-    order = {
-        "learner": ctx.user_id,
-        "course_id": course["id"],
-        "amount": course["price"],
-        "currency": course["currency"],
-        "at": now_ms(),
-    }
-    await ctx.storage_put("enrol_orders", token, order)
-    payment = await ctx.request_payment(
-        course["price"], course["currency"], f"Course: {course['title']}"[:200], f"en-{token}"
-    )
+    payment = await request_enrol_payment(ctx, course)
     return {"enrolled": False, "course_id": course["id"], "payment": payment}
+
+
+async def request_enrol_payment(ctx, course: dict[str, Any]) -> dict[str, Any]:
+    """Ask the invoking learner to pay for ``course``, once per open order: while the open
+    order's payment is pending (or already paid, its event on the way) a retried enrol — a
+    double tap, an answer lost on the network — asks again with the same ``order_ref``, which
+    the wallet answers with the same payment, so two sheets cannot both be paid. A cancelled or
+    expired payment, or a price changed since, opens a new order. Concurrent enrols agree on one
+    order: the open order is replaced only by a conditional write at the version read. The
+    order is written before it is made the open one, so its payment always finds it."""
+    learner, course_id = ctx.user_id, course["id"]
+    amount, currency = course["price"], course["currency"]
+    description = f"Course: {course['title']}"[:200]
+    for _ in range(RETRIES):
+        current, version = await ctx.storage_get_versioned("enrol_open", f"{learner}:{course_id}")
+        if current and (current.get("amount"), current.get("currency")) == (amount, currency):
+            payment = await ctx.request_payment(
+                amount, currency, description, f"en-{current['token']}"
+            )
+            if payment["status"] in ("pending", "paid"):
+                return payment
+        token = secrets.token_hex(8)
+        order = {
+            "learner": learner,
+            "course_id": course_id,
+            "amount": amount,
+            "currency": currency,
+            "at": now_ms(),
+        }
+        await ctx.storage_put("enrol_orders", token, order)
+        try:
+            await ctx.storage_update(
+                "enrol_open",
+                f"{learner}:{course_id}",
+                {"token": token, "amount": amount, "currency": currency},
+                expected_version=version,
+                upsert=version == 0,
+            )
+        except Conflict:  # another enrol opened an order meanwhile: that one is asked for
+            await ctx.storage_delete("enrol_orders", token)
+            continue
+        return await ctx.request_payment(amount, currency, description, f"en-{token}")
+    raise CatalogError("busy", "Too many changes at once: try again.")
 
 
 async def on_enrol_payment(ctx, name: str, payment: dict[str, Any]) -> None:
@@ -407,10 +442,18 @@ async def on_enrol_payment(ctx, name: str, payment: dict[str, Any]) -> None:
     ):
         log.warning("a payment for an unknown or different enrolment order was ignored")
         return
-    if not await enrol_once(
-        ctx, order["learner"], order["course_id"], "paid", payment["payment_id"]
-    ):
-        log.info("payment %s: %s was already enrolled", payment["payment_id"], order["course_id"])
+    learner, course_id = order["learner"], order["course_id"]
+    if await enrol_once(ctx, learner, course_id, "paid", payment["payment_id"]):
+        return
+    enrolment = await ctx.storage_get("enrolments", f"{learner}:{course_id}") or {}
+    if enrolment.get("ref") == payment["payment_id"]:
+        return  # this payment's event again: it is the one that enrolled
+    # Enrolled already (another order paid first: the price changed between two sheets, a shop
+    # order): this payment bought nothing, so it goes back in full, once (refund_ref).
+    await ctx.refund_payment(
+        payment["payment_id"], payment["amount"], refund_ref=f"rf-{payment['payment_id']}"
+    )
+    log.info("payment %s: %s was already enrolled; refunded", payment["payment_id"], course_id)
 
 
 async def on_shop_order_paid(ctx) -> None:

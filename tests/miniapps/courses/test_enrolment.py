@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from sdk import ViewError
@@ -34,7 +36,7 @@ async def test_a_paid_course_enrols_after_the_payment_once_even_if_paid_twice(
     first = await sim.view(learner, chat, "enrol", {"course_id": course["id"]})
     assert first["enrolled"] is False and first["payment"]["status"] == "pending"
     second = await sim.view(learner, chat, "enrol", {"course_id": course["id"]})
-    assert second["payment"]["payment_id"] != first["payment"]["payment_id"]
+    assert second["payment"]["payment_id"] == first["payment"]["payment_id"]  # asked once
     assert sim.storage("enrolments") == {}
     payment = sim.payments[first["payment"]["payment_id"]]
     assert (payment["amount"], payment["currency"]) == (1900, "USD")
@@ -89,3 +91,54 @@ async def test_a_shop_event_without_a_buyer_is_ignored(sim, instructor, chat):
     payload = {"order_id": "o-5", "product_id": "p-1", "course_id": course["id"]}
     await sim.deliver_event("shop.order_paid", payload)
     assert sim.storage("enrolments") == {}
+
+
+async def test_a_retried_enrol_asks_for_the_same_payment_and_charges_once(
+    sim, instructor, learner, chat
+):
+    """A double tap, or the page calling again after a lost answer, while the payment is
+    pending: the same payment (its ``order_ref``), so confirming "both" takes the price once."""
+    course = await make_course(sim, instructor, chat, price=1900)
+    sim.set_balance(learner, "USD", 5000)
+    asked = await asyncio.gather(
+        *(sim.view(learner, chat, "enrol", {"course_id": course["id"]}) for _ in range(5))
+    )
+    assert len({a["payment"]["payment_id"] for a in asked}) == 1
+    assert len(sim.payments) == 1
+    payment_id = asked[0]["payment"]["payment_id"]
+    await sim.confirm_payment(learner, payment_id)
+    again = await sim.view(learner, chat, "enrol", {"course_id": course["id"]})
+    assert again == {"enrolled": True, "course_id": course["id"]}
+    assert sim.balance(learner, "USD") == 5000 - 1900
+    assert list(sim.storage("enrolments")) == [f"{learner.id}:{course['id']}"]
+
+
+async def test_after_a_cancelled_payment_enrol_asks_again(sim, instructor, learner, chat):
+    course = await make_course(sim, instructor, chat, price=1900)
+    first = await sim.view(learner, chat, "enrol", {"course_id": course["id"]})
+    await sim.cancel_payment(learner, first["payment"]["payment_id"])
+    second = await sim.view(learner, chat, "enrol", {"course_id": course["id"]})
+    assert second["payment"]["status"] == "pending"
+    assert second["payment"]["payment_id"] != first["payment"]["payment_id"]
+    await sim.confirm_payment(learner, second["payment"]["payment_id"])
+    assert list(sim.storage("enrolments")) == [f"{learner.id}:{course['id']}"]
+
+
+async def test_a_new_price_is_a_new_order_and_paying_both_enrols_once_and_refunds_one(
+    sim, instructor, learner, chat
+):
+    course = await make_course(sim, instructor, chat, price=1900)
+    first = await sim.view(learner, chat, "enrol", {"course_id": course["id"]})
+    changed = {"course_id": course["id"], "title": "Python 101", "price": 2500, "published": True}
+    await sim.view(instructor, chat, "course.save", changed)
+    second = await sim.view(learner, chat, "enrol", {"course_id": course["id"]})
+    assert second["payment"]["payment_id"] != first["payment"]["payment_id"]
+    assert sim.payments[second["payment"]["payment_id"]]["amount"] == 2500
+    await sim.confirm_payment(learner, first["payment"]["payment_id"])
+    await sim.confirm_payment(learner, second["payment"]["payment_id"])
+    enrolments = sim.storage("enrolments")
+    assert list(enrolments) == [f"{learner.id}:{course['id']}"]
+    assert enrolments[f"{learner.id}:{course['id']}"]["ref"] == first["payment"]["payment_id"]
+    # The second payment bought nothing: it went back in full (once: refund_ref rf-<payment>).
+    assert sim.payments[second["payment"]["payment_id"]]["refunded"] == 2500
+    assert sim.payments[first["payment"]["payment_id"]]["refunded"] == 0
