@@ -18,7 +18,12 @@ STORAGE_QUOTA_MIN_BYTES = 64 * 1024  # the bounds of the manifest's storage.quot
 STORAGE_QUOTA_MAX_BYTES = 1024 * 1024 * 1024
 STORAGE_QUOTA_MESSAGE = "this app's storage is limited to {limit} bytes"  # host and simulator
 FIND_LIMIT_MAX = 100
-FIND_SCAN_MAX = 1000  # documents of one collection ``storage.find`` looks at, in key order
+# Documents of a collection one ``storage.find`` call looks at in key order; past them it answers
+# what it found with a ``next`` cursor that resumes the scan (sdk.filters.FindScan).
+FIND_SCAN_MAX = 10_000
+# Documents a sorted ``storage.find`` orders (it reads the whole collection): past them the
+# call is refused (``collection_too_large``), never answered in a wrong order.
+FIND_SORT_MAX = 20_000
 EVENT_NAME_MAX = 96
 EVENT_PAYLOAD_MAX_BYTES = 64 * 1024
 MAX_EVENT_DEPTH = 4  # an event handler's events may cascade this far, then they are refused
@@ -243,8 +248,11 @@ _TABLE = (
     _capability(
         "storage.find",
         "Items whose value matches `filter`, sorted by `sort` (a declared index) or by key, "
-        f"after the cursor `after`, among the first {FIND_SCAN_MAX} of the collection → "
-        "`{items: [{key, value, version}], next}`.",
+        "after the cursor `after` → `{items: [{key, value, version}], next}`; `next` (null: "
+        "no more) is the cursor of what follows. In key order one call looks at up to "
+        f"{FIND_SCAN_MAX} documents, so a page may hold fewer than `limit` items, even none, "
+        "and still have a `next`: follow it until null. Sorted, the collection may hold at "
+        f"most {FIND_SORT_MAX} documents (else `collection_too_large`).",
         _params(
             {"collection": COLLECTION},
             {
@@ -274,6 +282,7 @@ _TABLE = (
                 },
             },
         ),
+        errors=("collection_too_large",),
     ),
     _capability(
         "notifications.send",

@@ -7,6 +7,7 @@ Mixed into ``sdk.simulator.Simulator`` (through ``sdk._sim_effects.EffectsMixin`
 
 from __future__ import annotations
 
+import bisect
 import copy
 from typing import Any
 
@@ -24,9 +25,33 @@ from sdk._storage_rules import (
     limit_reached,
     unique_fields,
 )
-from sdk.capabilities import FIND_SCAN_MAX, STORAGE_VALUE_MAX_BYTES, json_size
-from sdk.errors import Conflict, InvalidParams, NotFound, QuotaExceeded
-from sdk.filters import FilterError, select_page
+from sdk.capabilities import STORAGE_VALUE_MAX_BYTES, json_size
+from sdk.errors import Conflict, HostError, InvalidParams, NotFound, QuotaExceeded
+from sdk.filters import FilterError, FindScan, TooManyToSort
+
+
+class _StorageUsage:
+    """Each stored document's size (key + JSON value bytes) and their sum, kept up to date by
+    every write, so a write's quota check does not measure every document again (which made
+    writing n documents cost n² measures)."""
+
+    def __init__(self, storage: dict[str, dict[str, Any]]) -> None:
+        self.sizes = {
+            (collection, key): len(key.encode()) + json_size(value)
+            for collection, items in storage.items()
+            for key, value in items.items()
+        }
+        self.total = sum(self.sizes.values())
+
+    def size(self, collection: str, key: str) -> int:
+        return self.sizes.get((collection, key), 0)
+
+    def set(self, collection: str, key: str, size: int | None) -> None:
+        """The document's new size (None: deleted)."""
+        self.total -= self.sizes.pop((collection, key), 0)
+        if size is not None:
+            self.sizes[(collection, key)] = size
+            self.total += size
 
 
 class StorageMixin:
@@ -44,6 +69,13 @@ class StorageMixin:
             versions = self.__dict__["_storage_version_table"] = {}
         return versions
 
+    @property
+    def _storage_usage(self) -> _StorageUsage:
+        usage = self.__dict__.get("_storage_usage_table")
+        if usage is None:
+            usage = self.__dict__["_storage_usage_table"] = _StorageUsage(self._storage)
+        return usage
+
     def storage_version(self, collection: str, key: str) -> int:
         """The version of a stored document (0 when there is none)."""
         if key not in self._storage.get(collection, {}):
@@ -56,13 +88,10 @@ class StorageMixin:
         if size > STORAGE_VALUE_MAX_BYTES:
             raise QuotaExceeded(f"a stored value is limited to {STORAGE_VALUE_MAX_BYTES} bytes")
         items = self._storage.setdefault(collection, {})
-        previous = len(key.encode()) + json_size(items[key]) if key in items else 0
-        used = sum(
-            len(k.encode()) + json_size(v)
-            for stored in self._storage.values()
-            for k, v in stored.items()
-        )
-        if used - previous + len(key.encode()) + size > self.storage_quota_bytes:
+        usage = self._storage_usage
+        if usage.total - usage.size(collection, key) + len(key.encode()) + size > (
+            self.storage_quota_bytes
+        ):
             raise QuotaExceeded(STORAGE_QUOTA_MESSAGE.format(limit=self.storage_quota_bytes))
         for field in unique_fields(self.manifest, collection):
             digest = canonical(field_of(value, field))
@@ -72,6 +101,7 @@ class StorageMixin:
                 if other != key and canonical(field_of(stored, field)) == digest:
                     raise duplicate_value(collection, field)
         items[key] = copy.deepcopy(value)
+        usage.set(collection, key, len(key.encode()) + size)
         version = self.storage_version(collection, key) + 1
         self._storage_versions[(collection, key)] = version
         return version
@@ -87,6 +117,7 @@ class StorageMixin:
 
     def _sim_storage_delete(self, call: SimCall, params: dict) -> dict:
         self._storage.get(params["collection"], {}).pop(params["key"], None)
+        self._storage_usage.set(params["collection"], params["key"], None)
         self._storage_versions.pop((params["collection"], params["key"]), None)
         return {}
 
@@ -122,6 +153,7 @@ class StorageMixin:
             self._storage_versions[(collection, key)] = 0
             items = self._storage[collection]
         items[key][field] = current + delta
+        self._storage_usage.set(collection, key, len(key.encode()) + json_size(items[key]))
         version = self.storage_version(collection, key) + 1
         self._storage_versions[(collection, key)] = version
         return {"value": current + delta, "version": version}
@@ -129,22 +161,32 @@ class StorageMixin:
     def _sim_storage_find(self, call: SimCall, params: dict) -> dict:
         collection = params["collection"]
         field, order = check_sort(self.manifest, collection, params.get("sort"))
-        stored = sorted(self._storage.get(collection, {}).items())[:FIND_SCAN_MAX]
-        items = [
-            {"key": key, "value": value, "version": self.storage_version(collection, key)}
-            for key, value in stored
-        ]
+        stored = self._storage.get(collection, {})
         try:
-            page, after = select_page(
+            scan = FindScan(
                 params["filter"],
-                items,
                 params["limit"],
                 sort_field=field,
                 order=order,
                 after=params.get("after"),
             )
+            # The host's walk: key order, from the first key after the cursor's, at most
+            # ``read_max`` documents; values are handed over as they are reached.
+            keys = sorted(stored)
+            first = 0 if scan.start_key is None else bisect.bisect_right(keys, scan.start_key)
+            for key in keys[first : first + scan.read_max]:
+                item = {
+                    "key": key,
+                    "value": stored[key],
+                    "version": self.storage_version(collection, key),
+                }
+                if scan.take(item):
+                    break
         except FilterError as exc:
             raise InvalidParams(str(exc)) from None
+        except TooManyToSort as exc:
+            raise HostError(str(exc), code=exc.code) from None
+        page, after = scan.result()
         return {"items": copy.deepcopy(page), "next": after}
 
     EFFECTS: dict[str, Any] = {

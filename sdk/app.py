@@ -264,11 +264,23 @@ class Context(ServiceCalls):
     ) -> list[dict[str, Any]]:
         """Items ``{"key", "value"}`` whose value matches ``filter`` (the safe subset of
         PROTOCOL.md: equality, ``$eq $ne $gt $gte $lt $lte $in $nin $exists $and $or $not``),
-        at most ``limit`` ≤ 100 (``storage.find``)."""
-        result = await self.call(
-            "storage.find", collection=collection, filter=filter or {}, limit=limit
-        )
-        return result["items"]
+        at most ``limit`` ≤ 100 (``storage.find``, by key). One call of the capability looks at
+        a bounded number of documents and may answer fewer items with a ``next``: this follows
+        ``next`` until ``limit`` items are found or the collection ends."""
+        items: list[dict[str, Any]] = []
+        after = None
+        while True:
+            result = await self.call(
+                "storage.find",
+                collection=collection,
+                filter=filter or {},
+                limit=limit - len(items),
+                after=after,
+            )
+            items.extend(result["items"])
+            after = result.get("next")
+            if after is None or len(items) >= limit:
+                return items[:limit]
 
     # --- users, notifications, events, http -----------------------------------------------
 

@@ -11,6 +11,10 @@ is tested while walking, and the walk stops at the first one crossed, so a 1 MiB
 100 000 ``$or`` clauses is refused after looking at a handful of nodes. Matching is bounded too:
 a validated filter has at most ``MAX_CLAUSES`` clauses, and ``select`` spends at most
 ``MATCH_STEPS_MAX`` comparisons on one ``storage.find`` whatever the stored values hold.
+
+``FindScan`` is one ``storage.find`` call's walk over a collection, in key order, within a
+budget of documents (``FIND_SCAN_MAX``; sorted: the whole collection up to ``FIND_SORT_MAX``):
+what it has not looked at, its ``next`` cursor resumes — nothing past a budget is lost.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import base64
 import json
 from collections.abc import Iterable, Iterator
 from typing import Any
+
+from sdk._capability_table import FIND_SCAN_MAX, FIND_SORT_MAX
 
 FIELD_OPERATORS = {"$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$not"}
 LOGICAL_OPERATORS = {"$and", "$or"}
@@ -167,17 +173,21 @@ def _check_literal(value: Any, path: str, depth: int, walk: _Walk) -> None:
         raise FilterError(f"{path}: must be JSON")
 
 
+class MatchBudgetExceeded(FilterError):
+    """Matching ran out of its ``MatchBudget``."""
+
+
 class MatchBudget:
-    """Comparisons left to a ``select`` (``FilterError`` when they run out)."""
+    """Comparisons left to a ``select`` (``MatchBudgetExceeded`` when they run out)."""
 
     def __init__(self, steps: int = MATCH_STEPS_MAX) -> None:
         self.steps = steps
 
     def spend(self) -> None:
-        """Count one comparison; ``FilterError`` past the budget."""
+        """Count one comparison; ``MatchBudgetExceeded`` past the budget."""
         self.steps -= 1
         if self.steps < 0:
-            raise FilterError(
+            raise MatchBudgetExceeded(
                 "filter: too costly for this collection (more than "
                 f"{MATCH_STEPS_MAX} comparisons); narrow it"
             )
@@ -299,7 +309,7 @@ def select(query: dict[str, Any], items: Iterable[dict[str, Any]], limit: int) -
     return found
 
 
-# --- sorted, paged ``storage.find`` (``sort`` over a declared index, ``after`` a cursor) --------
+# --- paged ``storage.find`` (key order or ``sort`` over a declared index, ``after`` a cursor) ---
 
 SORT_ORDERS = ("asc", "desc")
 CURSOR_MAX = 8192  # characters of an ``after`` cursor
@@ -320,7 +330,8 @@ def _type_rank(value: Any) -> tuple[int, Any]:
 
 
 def encode_cursor(field: str | None, order: str, value: Any, key: str) -> str:
-    """The opaque ``after`` cursor that continues a page past the item (``value``, ``key``)."""
+    """The opaque ``after`` cursor that continues a page past the item (``value``, ``key``);
+    without a sort field (key order) ``value`` is None and the cursor resumes after ``key``."""
     text = json.dumps([field, order, value, key], separators=(",", ":"))
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
@@ -337,7 +348,143 @@ def decode_cursor(cursor: str, field: str | None, order: str) -> tuple[Any, str]
         raise FilterError("after: not a cursor given by storage.find") from None
     if made_for != field or made_order != order or not isinstance(key, str):
         raise FilterError("after: this cursor was given for another sort") from None
+    if field is None and value is not None:  # key order: the key alone says where to resume
+        raise FilterError("after: not a cursor given by storage.find") from None
     return value, key
+
+
+class TooManyToSort(ValueError):
+    """A sorted ``storage.find`` over a collection of more than ``FIND_SORT_MAX`` documents;
+    the host and the simulator answer it with the stable code ``code``."""
+
+    code = "collection_too_large"
+
+
+def _position(value: Any, key: str) -> tuple:
+    return (_type_rank(value), key)
+
+
+class FindScan:
+    """One ``storage.find`` call: a walk over a collection in key order, shared by the host
+    (which reads the collection from MongoDB in batches, by ``key > last key``) and the
+    simulator (in memory), so both answer alike.
+
+    The caller reads the collection's items ``{"key", "value", "version"}`` in key order,
+    from the first key after ``start_key`` (None: from the first key), at most ``read_max`` of
+    them, and hands each to ``take`` until it answers True (the walk is over: read no more) or
+    the collection ends; ``result()`` is then the answer ``(page, next)``.
+
+    Without a sort field (key order) the walk matches as it goes and stops at ``limit + 1``
+    matches, or when it has looked at ``FIND_SCAN_MAX`` documents or spent the
+    ``MATCH_STEPS_MAX`` comparisons of its ``MatchBudget`` — whichever comes first. Stopped by
+    a budget, it answers the matches it found (maybe fewer than ``limit``, maybe none) with a
+    ``next`` cursor that resumes after the last document it looked at in full, so a caller
+    that follows ``next`` until it is None sees every match once, in key order. Only a single
+    document that costs the whole comparison budget by itself is refused (``FilterError``):
+    no call could ever get past it.
+
+    With a sort field, a right answer needs every match: the walk looks at the whole
+    collection (``TooManyToSort`` past ``FIND_SORT_MAX`` documents, rather than a wrong order)
+    and keeps only the best ``limit + 1`` matches past the cursor ``after``, never all of
+    them. Running out of comparisons there is a ``FilterError``, as before.
+    """
+
+    def __init__(
+        self,
+        query: dict[str, Any],
+        limit: int,
+        *,
+        sort_field: str | None = None,
+        order: str = "asc",
+        after: str | None = None,
+    ) -> None:
+        self.query = query
+        self.limit = limit
+        self.sort_field = sort_field
+        self.order = order
+        self.descending = order == "desc"
+        self.start: tuple | None = None  # sorted: the position the page starts after
+        self.start_key: str | None = None  # key order: the key reading starts after
+        if after is not None:
+            value, key = decode_cursor(after, sort_field, order)
+            if sort_field is None:
+                self.start_key = key
+            else:
+                self.start = _position(value, key)
+        # The budgets are this module's globals, read per call (tests lower them).
+        self.look_max = FIND_SCAN_MAX if sort_field is None else FIND_SORT_MAX
+        self.read_max = self.look_max + 1  # one more tells whether the collection goes on
+        self.looked = 0
+        self.last_key: str | None = None  # the last key looked at in full
+        self.more = False  # key order: stopped by a budget before the collection's end
+        self.budget = MatchBudget()
+        self.found: list = []
+
+    def take(self, item: dict[str, Any]) -> bool:
+        """Look at the next item in key order; True when the walk is over."""
+        if self.looked >= self.look_max:
+            if self.sort_field is not None:
+                raise TooManyToSort(
+                    f"a sorted storage.find orders the whole collection, and this one has more "
+                    f"than {FIND_SORT_MAX} documents: find without sort (key order, paged with "
+                    "next) and order the results yourself, or keep fewer documents in it"
+                )
+            self.more = True
+            return True
+        if self.sort_field is None:
+            return self._take_in_key_order(item)
+        self._take_sorted(item)
+        return False
+
+    def _take_in_key_order(self, item: dict[str, Any]) -> bool:
+        try:
+            matched = matches(self.query, item["value"], self.budget)
+        except MatchBudgetExceeded:
+            if self.looked == 0:
+                raise  # this one document alone is too costly: no call gets past it
+            self.more = True  # resume at this document, with a fresh budget
+            return True
+        self.looked += 1
+        self.last_key = item["key"]
+        if matched:
+            self.found.append(item)
+        return len(self.found) > self.limit  # one more than a page tells one follows
+
+    def _take_sorted(self, item: dict[str, Any]) -> None:
+        self.looked += 1
+        value = _lookup(item["value"], self.sort_field)
+        here = _position(value, item["key"])
+        start = self.start
+        if start is not None and (here >= start if self.descending else here <= start):
+            return
+        if not matches(self.query, item["value"], self.budget):
+            return
+        self.found.append((here, value, item))
+        if len(self.found) > 4 * (self.limit + 1):
+            self._keep_best()
+
+    def _keep_best(self) -> None:
+        self.found.sort(key=lambda entry: entry[0], reverse=self.descending)
+        del self.found[self.limit + 1 :]
+
+    def result(self) -> tuple[list[dict], str | None]:
+        """``(page, next)``: at most ``limit`` items, and the cursor of what follows (None:
+        nothing does)."""
+        if self.sort_field is None:
+            page = self.found[: self.limit]
+            if len(self.found) > self.limit:
+                return page, encode_cursor(None, "asc", None, page[-1]["key"])
+            if self.more and self.last_key is not None:
+                return page, encode_cursor(None, "asc", None, self.last_key)
+            return page, None
+        self._keep_best()
+        page = self.found[: self.limit]
+        items = [item for _, _, item in page]
+        if len(self.found) <= self.limit:
+            return items, None
+        _, value, last = page[-1]
+        value = None if value is _MISSING else value
+        return items, encode_cursor(self.sort_field, self.order, value, last["key"])
 
 
 def select_page(
@@ -349,36 +496,13 @@ def select_page(
     order: str = "asc",
     after: str | None = None,
 ) -> tuple[list[dict], str | None]:
-    """``storage.find`` with ``sort`` and ``after``: the first ``limit`` of ``items``
-    (``{"key", "value", …}``, in key order) matching ``query``, ordered by ``sort_field`` of
-    their value (then key; ``order`` ``"asc"``/``"desc"``; without a field, by key), starting
-    after the cursor ``after``. Returns ``(page, next)``: ``next`` the cursor of the following
-    page, None when there is none. ``FilterError`` for a bad cursor or a too costly match."""
-    descending = order == "desc"
-
-    def position(value: Any, key: str) -> tuple:
-        return (_type_rank(value), key)
-
-    start = None
-    if after is not None:
-        value, key = decode_cursor(after, sort_field, order)
-        start = position(value, key)
-    budget = MatchBudget()
-    found = []
+    """``storage.find`` over ``items`` (``{"key", "value", …}``, the whole collection in key
+    order): ``FindScan``'s answer ``(page, next)``, the items before its ``start_key`` left
+    out. ``FilterError`` for a bad cursor or a too costly match, ``TooManyToSort``."""
+    scan = FindScan(query, limit, sort_field=sort_field, order=order, after=after)
     for item in items:
-        if not matches(query, item["value"], budget):
+        if scan.start_key is not None and item["key"] <= scan.start_key:
             continue
-        value = _lookup(item["value"], sort_field) if sort_field else None
-        here = position(value, item["key"])
-        if start is not None and (here <= start if not descending else here >= start):
-            continue
-        found.append((here, value, item))
-        if sort_field is None and len(found) > limit:
-            break  # in key order already: one more than a page tells whether one follows
-    found.sort(key=lambda entry: entry[0], reverse=descending)
-    page = found[:limit]
-    if len(found) <= limit or not page:
-        return [item for _, _, item in page], None
-    _, value, last = page[-1]
-    value = None if value is _MISSING else value
-    return [item for _, _, item in page], encode_cursor(sort_field, order, value, last["key"])
+        if scan.take(item):
+            break
+    return scan.result()

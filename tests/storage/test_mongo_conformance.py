@@ -1483,3 +1483,27 @@ async def test_find_one_and_update_projection_on_a_dotted_path(mongo_db):
         return_document=ReturnDocument.AFTER,
     )
     assert doc == {"_id": 1, "counters": {"n": 2}}
+
+
+# --- storage.find's walk (AppStorage.iter_items): a range of string keys, in batches ---------
+
+
+async def test_string_key_ranges_in_batches_under_a_compound_index(mongo_db):
+    # storage.find reads a collection by key order in batches: {owner, key: {"$gt": last}},
+    # sorted by key, limited — never skip. Strings compare by their UTF-8 bytes (the order of
+    # their code points, Python's too), whatever the script, the case or the plane.
+    c = mongo_db.c
+    await c.create_indexes([IndexModel([("owner", 1), ("key", 1)], name="owner_key")])
+    keys = ["a", "B", "b", "a b", "a0", "a10", "a9", "é", "z", "日本", "\uffff", "😀", "~"]
+    keys += [f"k{i:03d}" for i in range(40)]
+    await c.insert_many([{"_id": f"x|{key}", "owner": "x", "key": key} for key in keys])
+    await c.insert_many([{"_id": f"y|{key}", "owner": "y", "key": key} for key in keys[:5]])
+    seen, last = [], None
+    while True:
+        query = {"owner": "x"} if last is None else {"owner": "x", "key": {"$gt": last}}
+        batch = await c.find(query).sort("key", 1).limit(7).to_list()
+        seen += [doc["key"] for doc in batch]
+        if len(batch) < 7:
+            break
+        last = batch[-1]["key"]
+    assert seen == sorted(keys)  # Python orders str by code point

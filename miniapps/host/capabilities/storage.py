@@ -7,6 +7,7 @@ simulator so both answer alike."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from miniapps.host.store.app_storage import size_of, text_of, value_of, version_of
@@ -23,9 +24,9 @@ from sdk._storage_rules import (
     limit_reached,
     unique_fields,
 )
-from sdk.capabilities import FIND_SCAN_MAX, STORAGE_VALUE_MAX_BYTES
-from sdk.errors import Conflict, InvalidParams, NotFound, QuotaExceeded
-from sdk.filters import FilterError, select_page
+from sdk.capabilities import STORAGE_VALUE_MAX_BYTES
+from sdk.errors import Conflict, HostError, InvalidParams, NotFound, QuotaExceeded
+from sdk.filters import FilterError, FindScan, TooManyToSort
 from sdk.manifest import storage_quota
 from storage.mongo import now_ms
 
@@ -186,20 +187,30 @@ async def delete(host: MiniappHost, call: Call, params: dict) -> dict:
 
 
 async def find(host: MiniappHost, call: Call, params: dict) -> dict:
+    """``storage.find``: the collection read in key order, in batches, by ``sdk.filters``'
+    ``FindScan`` — within its budgets, each page's ``next`` resuming where it stopped."""
     collection = params["collection"]
     field, order = check_sort(_manifest(host, call), collection, params.get("sort"))
-    items = await host.storage.get_items(call.app_id, collection, limit=FIND_SCAN_MAX)
     try:
-        page, after = select_page(
+        scan = FindScan(
             params["filter"],
-            items,
             params["limit"],
             sort_field=field,
             order=order,
             after=params.get("after"),
         )
-    except FilterError as exc:  # a bad cursor, or matching ran out of its comparison budget
+        items = host.storage.iter_items(
+            call.app_id, collection, after=scan.start_key, limit=scan.read_max
+        )
+        async with contextlib.aclosing(items):
+            async for item in items:
+                if scan.take(item):
+                    break
+    except FilterError as exc:  # a bad cursor, or one document too costly to match
         raise InvalidParams(str(exc)) from None
+    except TooManyToSort as exc:
+        raise HostError(str(exc), code=exc.code) from None
+    page, after = scan.result()
     return {"items": page, "next": after}
 
 

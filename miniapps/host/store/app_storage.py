@@ -3,7 +3,8 @@ key), id ``<app>|<collection>|<key>``.
 
 The value is stored as a JSON string with its size (key + value bytes), so the platform never
 interprets it and the app's quota is a sum of sizes. ``find`` filters in Python (``sdk.filters``),
-never by handing an app's filter to the database.
+never by handing an app's filter to the database: ``iter_items`` reads a collection in key order,
+in batches of key ranges, as far as ``sdk.filters.FindScan`` asks.
 
 Every document has a ``version`` (an integer, 1 for a new one) that each write moves on, so
 ``storage.update`` can write only if the version it read is still the stored one (a
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from pymongo import IndexModel, ReturnDocument
@@ -41,6 +43,8 @@ from miniapps.host.store.app_storage_unique import AppStorageUnique
 from miniapps.host.store.app_storage_usage import AppStorageUsage
 
 COLLECTION = "app_storage"
+FIND_FIRST_BATCH = 100  # documents of the first read of a storage.find (iter_items)
+FIND_BATCH = 500  # documents of each later read, at most
 INDEXES = [IndexModel([("app_id", 1), ("collection", 1), ("key", 1)], name="app_collection_key")]
 
 
@@ -263,14 +267,26 @@ class AppStorage:
         await self._count(app_id, -size_of(doc))
         return doc
 
-    async def get_items(self, app_id: str, collection: str, *, limit: int) -> list[dict]:
-        """Up to ``limit`` items ``{"key", "value", "version"}`` of one collection, by key."""
-        found = (
-            self.collection.find({"app_id": app_id, "collection": collection})
-            .sort("key", 1)
-            .limit(limit)
-        )
-        return [
-            {"key": doc["key"], "value": value_of(doc), "version": version_of(doc)}
-            async for doc in found
-        ]
+    async def iter_items(
+        self, app_id: str, collection: str, *, after: str | None, limit: int
+    ) -> AsyncIterator[dict]:
+        """Up to ``limit`` items ``{"key", "value", "version"}`` of one collection in key order,
+        from the first key after ``after`` (None: from the first key).
+
+        Read in batches by ``key > last key`` (never skip: each batch is one index range),
+        ``FIND_FIRST_BATCH`` documents first, doubling up to ``FIND_BATCH``, so a caller that
+        stops early reads little more than it needed; a value is decoded only when its item is
+        reached, and one batch at most is held at a time."""
+        last, size = after, FIND_FIRST_BATCH
+        while limit > 0:
+            query: dict[str, Any] = {"app_id": app_id, "collection": collection}
+            if last is not None:
+                query["key"] = {"$gt": last}
+            wanted = min(size, limit)
+            docs = await self.collection.find(query).sort("key", 1).limit(wanted).to_list()
+            for doc in docs:
+                yield {"key": doc["key"], "value": value_of(doc), "version": version_of(doc)}
+            if len(docs) < wanted:
+                return
+            limit -= len(docs)
+            last, size = docs[-1]["key"], min(size * 2, FIND_BATCH)
