@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sdk._capability_table import CONFIG_VALUE_MAX
+from sdk._capability_services import CONFIG_VALUE_MAX
 from sdk._sim_world import SimCall, SimUser
 
 

@@ -27,7 +27,7 @@ import itertools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sdk._capability_table import CALL_CHAT_TITLE_MAX, check_call_participants, check_own_chat
+from sdk._capability_services import CALL_CHAT_TITLE_MAX, check_call_participants, check_own_chat
 from sdk._sim_world import SimCall, SimConversation, SimUser
 from sdk.errors import HostError, HostRefused, InvalidParams, PermissionDenied
 from sdk.signing import sign_event

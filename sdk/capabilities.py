@@ -33,8 +33,8 @@ from functools import cache
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
+from sdk._capability_services import CAPABILITIES, markdown_table
 from sdk._capability_table import (
-    CAPABILITIES,
     COLLECTION_PATTERN,
     COMMON_ERRORS,
     EVENT_NAME_MAX,
@@ -58,7 +58,6 @@ from sdk._capability_table import (
     URL_MAX,
     USER_ID_MAX,
     Capability,
-    markdown_table,
 )
 from sdk.errors import (
     CardError,

@@ -21,11 +21,7 @@ import json
 import secrets
 from typing import Any
 
-from sdk._capability_table import (
-    TIMER_MAX_AHEAD_MS,
-    TIMER_PAYLOAD_MAX_BYTES,
-    TIMERS_PENDING_MAX,
-)
+from sdk._capability_services import TIMER_MAX_AHEAD_MS, TIMER_PAYLOAD_MAX_BYTES, TIMERS_PENDING_MAX
 from sdk.errors import HostError, InvalidParams
 
 __all__ = [

@@ -16,7 +16,7 @@ from messaging.actions.admin import record
 from messaging.context import Messaging
 from miniapps.host.catalogue import Catalogue
 from miniapps.host.registry import AppEntry
-from sdk._capability_table import CONFIG_VALUE_MAX
+from sdk._capability_services import CONFIG_VALUE_MAX
 from storage.errors import AppError
 from storage.mongo import now_ms
 

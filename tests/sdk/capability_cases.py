@@ -337,7 +337,7 @@ INVALID["payments.payout"] = [
 # none fires during the test. A time is in epoch ms: "at" cases are made at import.
 import time as _time  # noqa: E402
 
-from sdk._capability_table import TIMER_MAX_AHEAD_MS, TIMER_PAYLOAD_MAX_BYTES  # noqa: E402
+from sdk._capability_services import TIMER_MAX_AHEAD_MS, TIMER_PAYLOAD_MAX_BYTES  # noqa: E402
 
 _TIMERS_NOW = int(_time.time() * 1000)
 VALID["timers.schedule"] = [

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sdk import App
-from sdk._capability_table import TIMER_MAX_AHEAD_MS, TIMER_PAYLOAD_MAX_BYTES, TIMERS_PENDING_MAX
+from sdk._capability_services import TIMER_MAX_AHEAD_MS, TIMER_PAYLOAD_MAX_BYTES, TIMERS_PENDING_MAX
 from sdk.errors import AppCallError
 from sdk.simulator import Simulator
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from messaging.actions import service_chats
 from messaging.calls import lifecycle
 from messaging.calls.records import duration_seconds
-from sdk._capability_table import check_call_participants, check_own_chat
+from sdk._capability_services import check_call_participants, check_own_chat
 from sdk.errors import HostError, PermissionDenied, host_error
 from sdk.signing import sign_event
 from storage.errors import AppError
