@@ -3,6 +3,7 @@
 - The instructor turns a course's deck on or off and writes its cards in the web view: views
   ``cards.deck {course_id, enabled}`` and ``cards.add {course_id, front, back}`` /
   ``cards.delete {card_id}`` (role ``instructor``). A deck that is off is not reviewed.
+  ``cards.list {course_id}``: the deck (on or off) and its cards, for the editor.
 - ``/course cards``: how many cards are due across the learner's enrolled courses, with a
   "Review" button opening the web view (``#cards``); it also sets the learner's morning message
   (``/course cards off`` stops it).
@@ -97,12 +98,14 @@ async def enrolled(ctx, learner: str, course_id: str) -> bool:
 
 
 async def instructor_course(ctx, course_id) -> dict:
-    """The course an instructor edits the deck of (ViewError otherwise)."""
+    """The course whose deck the invoking instructor edits: their own (ViewError otherwise)."""
     if not ctx.has_role("instructor"):
         raise ViewError("not_instructor", "Only instructors can edit flashcards.")
     course = await load_course(ctx, str(course_id or ""))
     if course is None:
         raise ViewError("unknown_course", "No such course.")
+    if course.get("instructor") != ctx.user_id:
+        raise ViewError("not_your_course", "Only the course's own instructor edits its deck.")
     return course
 
 
@@ -135,6 +138,23 @@ async def view_add(ctx) -> dict:
     card = {"course_id": course_id, "front": front.strip(), "back": back.strip()}
     await ctx.storage_put(FLASHCARDS, card_id, {**card, "created_at": now_ms(ctx)})
     return {"card": {"card_id": card_id, **card}}
+
+
+async def view_list(ctx) -> dict:
+    """``cards.list {course_id}``: a course's deck for its editor — on or off, and its cards
+    (oldest first, at most ``CARDS_PER_DECK``)."""
+    course_id = str(ctx.params.get("course_id") or "")
+    await instructor_course(ctx, course_id)
+    found = await find_all(ctx, FLASHCARDS, {"course_id": course_id, "front": {"$exists": True}})
+    found.sort(key=lambda item: (item["value"].get("created_at", 0), item["key"]))
+    return {
+        "course_id": course_id,
+        "enabled": await deck_enabled(ctx, course_id),
+        "cards": [
+            {"card_id": item["key"], "front": item["value"]["front"], "back": item["value"]["back"]}
+            for item in found
+        ],
+    }
 
 
 async def view_delete(ctx) -> dict:
@@ -323,6 +343,7 @@ TIMERS = {MORNING_TIMER: on_morning}
 VIEWS = {
     "cards.deck": view_deck,
     "cards.add": view_add,
+    "cards.list": view_list,
     "cards.delete": view_delete,
     "cards.due": view_due,
     "cards.review": view_review,

@@ -1,11 +1,19 @@
-// Courses web view: catalogue, course page, lesson reader, quizzes, my badges, authoring
-// (instructors). Every call goes through Aetherial.call(name, params) to the app's @app.view
-// handlers; a badge is shared with Aetherial.shareCard (the chat asks the user where).
+// Courses web view: catalogue, course page, lesson reader, quizzes, my badges; the flashcard
+// review is in cards.js, the Authoring tab (instructors) in authoring.js. Every call goes
+// through Aetherial.call(name, params) to the app's @app.view handlers; a badge is shared with
+// Aetherial.shareCard (the chat asks the user where).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { course: null, instructor: false, authored: [], quiz: null, timer: null };
-const SECTIONS = ["catalogue", "course", "lesson", "quiz", "badges", "author"];
+const state = {
+  course: null, instructor: false, authored: [], quiz: null, timer: null,
+  titles: {}, // course id → title, as far as the page has seen them
+  cards: null, // the learner's review: {due, queue, busy}
+  editing: null, // the quiz in the editor: {courseId, lessonId}
+  deck: null, // the deck in the editor: {course_id, enabled, cards}
+};
+const SECTIONS = ["catalogue", "course", "lesson", "quiz", "badges", "cards", "author"];
+const TABS = { catalogue: "tab-catalogue", badges: "tab-badges", cards: "tab-cards", author: "tab-author" };
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -23,8 +31,11 @@ function say(text) { $("status").textContent = text || ""; }
 // "submit"). A form's submit button and Enter in its fields run the handler instead, after the
 // form's own validation (required, min, max).
 function onSubmit(form, handler) {
+  // A refusal is already shown next to the form (see callFor): nothing more to do with it.
   const run = () => {
-    if (form.reportValidity()) handler({ target: form, preventDefault() {} });
+    if (form.reportValidity()) {
+      Promise.resolve(handler({ target: form, preventDefault() {} })).catch(() => {});
+    }
   };
   for (const button of form.querySelectorAll("button[type=submit]")) {
     button.type = "button";
@@ -51,9 +62,8 @@ async function call(name, params) {
 function show(section) {
   if (section !== "quiz") stopTimer();
   for (const id of SECTIONS) $(id).hidden = id !== section;
-  $("tab-catalogue").classList.toggle("active", !["author", "badges"].includes(section));
-  $("tab-badges").classList.toggle("active", section === "badges");
-  $("tab-author").classList.toggle("active", section === "author");
+  const tab = TABS[section] || "tab-catalogue"; // a course, lesson or quiz: under "Courses"
+  for (const id of Object.values(TABS)) $(id).classList.toggle("active", id === tab);
 }
 
 async function loadCatalogue() {
@@ -64,6 +74,7 @@ async function loadCatalogue() {
   grid.replaceChildren();
   if (!answer.courses.length) grid.append(el("p", {}, "No courses yet."));
   for (const course of answer.courses) {
+    state.titles[course.id] = course.title;
     const card = el("div", { class: "card" });
     if (course.cover_url) card.append(el("img", { src: course.cover_url, alt: "" }));
     card.append(
@@ -80,6 +91,7 @@ async function loadCatalogue() {
 async function openCourse(courseId) {
   const { course } = await call("course.get", { course_id: courseId });
   state.course = course;
+  state.titles[course.id] = course.title;
   const box = $("course");
   box.replaceChildren(
     el("button", { type: "button", class: "link", onclick: loadCatalogue }, "← Courses"),
@@ -169,6 +181,11 @@ function renderQuizInfo(info) {
     $("quiz-info").textContent = info.quiz
       ? `You teach this course: ${plural(count, "question")}, pass at ${info.quiz.passing_grade} %.`
       : "You teach this course: this quiz has no questions yet.";
+    const { courseId, lessonId } = state.quiz;
+    actions.append(el("button", {
+      type: "button", id: "quiz-edit",
+      onclick: () => loadAuthor(courseId, lessonId).catch(() => {}),
+    }, "Edit the quiz"));
     return;
   }
   const parts = [
@@ -381,94 +398,45 @@ async function shareBadge(badge) {
   }
 }
 
-// --- authoring ---------------------------------------------------------------------------
-
-function formValues(form) {
-  const data = Object.fromEntries(new FormData(form).entries());
-  for (const key of ["price", "drop_lowest"]) if (key in data) data[key] = Number(data[key] || 0);
-  if ("weight" in data) data.weight = Number(data.weight || 0);
-  return data;
-}
-
-async function loadAuthor() {
-  const answer = await call("course.authored");
-  state.authored = answer.courses;
-  const pick = $("author-pick");
-  const current = pick.value;
-  pick.replaceChildren(el("option", { value: "" }, "New course"));
-  for (const course of answer.courses) pick.append(el("option", { value: course.id }, course.title));
-  pick.value = current;
-  fillAuthor();
-  show("author");
-}
-
-function fillAuthor() {
-  const course = state.authored.find((c) => c.id === $("author-pick").value);
-  const form = $("course-form");
-  form.title.value = course ? course.title : "";
-  form.description.value = course ? course.description : "";
-  form.price.value = course ? course.price : 0;
-  form.currency.value = course ? course.currency : "USD";
-  form.published.checked = course ? course.published : false;
-  const sections = $("section-pick");
-  sections.replaceChildren();
-  for (const section of course ? course.sections : []) {
-    sections.append(el("option", { value: section.id }, section.title));
-  }
-}
-
-async function saveCourse(event) {
-  event.preventDefault();
-  const data = formValues(event.target);
-  data.published = event.target.published.checked;
-  if (!data.course_id) delete data.course_id;
-  const { course } = await call("course.save", data);
-  $("author-pick").value = "";
-  await loadAuthor();
-  $("author-pick").value = course.id;
-  fillAuthor();
-  say("Saved.");
-}
-
-async function saveSection(event) {
-  event.preventDefault();
-  const courseId = $("author-pick").value;
-  if (!courseId) return say("Save the course first.");
-  await call("section.save", { course_id: courseId, ...formValues(event.target) });
-  await loadAuthor();
-  event.target.reset();
-  say("Section added.");
-}
-
-async function saveLesson(event) {
-  event.preventDefault();
-  const courseId = $("author-pick").value;
-  if (!courseId) return say("Save the course first.");
-  await call("lesson.save", { course_id: courseId, ...formValues(event.target) });
-  await loadAuthor();
-  event.target.title.value = "";
-  event.target.markdown.value = "";
-  say("Lesson added.");
-}
-
 function start() {
-  $("tab-catalogue").addEventListener("click", loadCatalogue);
-  $("tab-author").addEventListener("click", loadAuthor);
+  $("tab-catalogue").addEventListener("click", () => loadCatalogue().catch(() => {}));
+  $("tab-author").addEventListener("click", () => loadAuthor().catch(() => {}));
   $("tab-badges").addEventListener("click", () => loadBadges().catch(() => {}));
+  $("tab-cards").addEventListener("click", () => loadCards());
   $("quiz-back").addEventListener("click", () => openCourse(state.quiz.courseId));
   $("quiz-submit").addEventListener("click", () => submitAttempt());
   $("lesson-back").addEventListener("click", () => openCourse(state.course.id));
-  $("author-pick").addEventListener("change", fillAuthor);
+  $("card-reveal").addEventListener("click", revealCard);
+  for (const button of ratingButtons()) {
+    button.addEventListener("click", () => rateCard(Number(button.dataset.rating)));
+  }
+  $("author-pick").addEventListener("change", () => fillAuthor());
+  $("section-edit-pick").addEventListener("change", fillSection);
+  $("lesson-edit-pick").addEventListener("change", () => pickLesson().catch(() => {}));
+  $("lesson-form").kind.addEventListener("change", showMarkdown);
+  $("qe-pick").addEventListener("change", () => {
+    const course = pickedCourse();
+    if (course) openQuizEditor(course, $("qe-pick").value).catch(() => {});
+  });
+  $("qe-add").addEventListener("click", () => {
+    addQuestion({ kind: "single", options: ["", ""] }).querySelector(".qe-text").focus();
+  });
+  $("deck-enabled").addEventListener("change", toggleDeck);
   onSubmit($("course-form"), saveCourse);
   onSubmit($("section-form"), saveSection);
   onSubmit($("lesson-form"), saveLesson);
+  onSubmit($("quiz-editor"), saveQuiz);
+  onSubmit($("deck-form"), addCard);
   $("seed").addEventListener("click", async () => {
     const answer = await call("demo.seed");
     say(answer.created.length ? `Added ${answer.created.join(", ")}.` : "The demo courses are there.");
   });
   const match = /[#&]course=([a-z0-9_-]+)/.exec(location.hash);
   const badges = /[#&]badges(&|=|$)/.test(location.hash);
+  const cards = /[#&]cards(&|=|$)/.test(location.hash);
+  if (cards) return loadCards();
   (match ? openCourse(match[1]) : badges ? loadBadges() : loadCatalogue()).catch(() => {});
 }
 
-start();
+// The other scripts (cards.js, authoring.js) are deferred too: all have run by now.
+document.addEventListener("DOMContentLoaded", start);

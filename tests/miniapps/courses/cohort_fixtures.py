@@ -25,7 +25,12 @@ async def put(sim: Simulator, collection: str, key: str, value: Any) -> None:
     assert status == "ok", result
 
 
-async def add_course(sim: Simulator, course_id: str = COURSE_ID, title: str = "Python 101"):
+async def add_course(
+    sim: Simulator,
+    course_id: str = COURSE_ID,
+    title: str = "Python 101",
+    instructor: str = "someone",
+):
     await put(
         sim,
         "courses",
@@ -36,7 +41,7 @@ async def add_course(sim: Simulator, course_id: str = COURSE_ID, title: str = "P
             "description": "Learn Python",
             "price": 0,
             "currency": None,
-            "instructor": "someone",
+            "instructor": instructor,
             "sections": [],
             "published": True,
             "created_at": 0,

@@ -24,8 +24,8 @@ DAY = 86_400_000
 
 async def setup_deck(cards: int = 2):
     sim = new_sim()
-    await add_course(sim)
     teacher = make_instructor(sim)
+    await add_course(sim, instructor=teacher.id)
     lea = sim.user("lea")
     chat = sim.conversation(members=[teacher, lea], type="direct")
     await sim.view(teacher, chat, "cards.deck", {"course_id": COURSE_ID, "enabled": True})
@@ -108,8 +108,8 @@ async def test_the_morning_message_is_at_eight_in_the_learners_time_zone(clock):
     sim = new_sim()
     if "time_zone" not in sim.user.__code__.co_varnames:
         pytest.skip("the simulator has no time zones yet (sim.user(time_zone=…))")
-    await add_course(sim)
     teacher = make_instructor(sim)
+    await add_course(sim, instructor=teacher.id)
     lea = sim.user("lea", time_zone="America/New_York")
     chat = sim.conversation(members=[teacher, lea], type="direct")
     await sim.view(teacher, chat, "cards.deck", {"course_id": COURSE_ID, "enabled": True})
@@ -128,9 +128,17 @@ async def test_bad_input_is_refused_and_nothing_is_written(clock):
     sim, teacher, lea, chat, (first, _second) = await setup_deck(cards=2)
     outsider = sim.user("otto")
     sim.add_member(chat, outsider)
+    olga = make_instructor(sim, "olga")  # an instructor, but of other courses
+    sim.add_member(chat, olga)
     refused = [
         (lea, "cards.add", {"course_id": COURSE_ID, "front": "x", "back": "y"}, "not_instructor"),
         (lea, "cards.deck", {"course_id": COURSE_ID, "enabled": False}, "not_instructor"),
+        (
+            olga,
+            "cards.add",
+            {"course_id": COURSE_ID, "front": "x", "back": "y"},
+            "not_your_course",
+        ),
         (
             teacher,
             "cards.add",
