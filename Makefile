@@ -7,7 +7,10 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PYTEST_ARGS ?=
+# Two processes (pytest-xdist): most tests wait on sockets, timers and browsers, so two share two
+# cores well; the CPU-heavy load tests are one xdist group (never two at once). PYTEST_ARGS= runs
+# the suite in one process.
+PYTEST_ARGS ?= -n 2 --dist loadgroup
 
 .PHONY: run demo test lint format bench clean web web-if-node screenshots
 

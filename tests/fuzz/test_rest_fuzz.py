@@ -161,6 +161,7 @@ def real_path_parameters(ids: dict[str, str], names: list[str]) -> dict[str, str
     return chosen or None
 
 
+@pytest.mark.xdist_group("heavy")  # CPU-heavy: never beside another heavy test
 async def test_every_rest_operation_survives_fuzzing(gateway, api):
     world = await build_world(gateway)
     base_url = str(gateway.make_url("")).rstrip("/")

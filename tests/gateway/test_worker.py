@@ -71,8 +71,10 @@ class Worker:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    async def stop(self, timeout: float = 20.0) -> int:
-        """Warm shutdown (SIGTERM, as docker stop sends); SIGKILL if it does not exit. Then
+    async def stop(self, timeout: float = 60.0) -> int:
+        """Warm shutdown (SIGTERM, as docker stop sends); SIGKILL if it does not exit within the
+        grace docker-compose gives the worker (``stop_grace_period: 60s``: a prefork child may be
+        finishing a tick on a loaded machine — 20 s was seen to be too short). Then
         SIGKILL whatever is left in its session (prefork children): it runs in a session of its
         own, so a straggler would escape the test run's process tree."""
         if self.process.poll() is None:

@@ -9,6 +9,8 @@ import asyncio
 import time
 from collections import Counter
 
+import pytest
+
 from gateway.keys import MINIAPPS
 from miniapps.host.registry import discover
 from miniapps.host.store.app_timers import AppTimers
@@ -130,6 +132,7 @@ async def _none_live(timers: AppTimers) -> bool:
 TIMERS = 1000
 
 
+@pytest.mark.xdist_group("heavy")  # CPU-heavy: never beside another heavy test
 async def test_two_nodes_fire_each_of_1000_timers_exactly_once(
     aiohttp_server, mongo_url, mongo_db_name, redis_url, tmp_path
 ):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import random
 
+import pytest
+
 from gateway.keys import DATABASE, WALLET
 from storage.mongo import new_id, now_ms
 from tests.helpers import ApiClient
@@ -21,6 +23,7 @@ OPERATIONS = 1000
 START = 10_000
 
 
+@pytest.mark.xdist_group("heavy")  # CPU-heavy: never beside another heavy test
 async def test_fifty_clients_thousand_random_movements_keep_every_invariant(gateway):
     base = str(gateway.make_url("")).rstrip("/")
     clients = [ApiClient(base) for _ in range(CLIENTS)]

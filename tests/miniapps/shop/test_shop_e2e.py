@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from gateway.keys import MESSAGING
 from miniapps.host.store.app_storage import value_of
 from tests.conftest import base_url, node_configs, start_nodes
@@ -55,6 +57,7 @@ def asked_to_pay(buyer) -> list[dict]:
     ]
 
 
+@pytest.mark.xdist_group("heavy")  # CPU-heavy: never beside another heavy test
 async def test_flash_sale_200_buyers_50_units_on_two_nodes(
     aiohttp_server, mongo_url, mongo_db_name, redis_url, tmp_path
 ):
