@@ -265,9 +265,10 @@ PAGE_CSP = "; ".join(
         "script-src 'self'",
         "connect-src 'none'",
         "frame-ancestors 'self'",
-        # Forms work in script (their submit event fires) but can post nowhere.
+        # Forms work in script (their submit event fires) but can post nowhere. Downloads: the
+        # page may save a file it made (a blob: link, on the user's click: an export, an .ics).
         "form-action 'none'",
-        "sandbox allow-scripts allow-forms",
+        "sandbox allow-scripts allow-forms allow-downloads",
     ]
 )
 PAGE_HEADERS = {

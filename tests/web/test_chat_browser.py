@@ -332,7 +332,7 @@ async def test_webview_bridge_in_a_sandboxed_iframe(web_base, browser):
         ["pay", "pay-1"],
         ["close"],
     ]
-    assert await page.evaluate("window.frameSandbox") == "allow-scripts allow-forms"
+    assert await page.evaluate("window.frameSandbox") == "allow-scripts allow-forms allow-downloads"
     assert await page.locator("[data-testid=webview]").count() == 0
     frames = [f for f in page.frames if f.url.startswith("https://webview.test/")]
     assert frames == []  # closed by the page's own request

@@ -103,7 +103,8 @@ export function openWebview({ url, title, container }, actions) {
     "data-testid": "webview-frame",
     // Forms fire their submit event (pages handle it in script; a hosted page cannot submit
     // anywhere: its CSP has form-action 'none'); still an opaque origin, no same-origin access.
-    sandbox: "allow-scripts allow-forms",
+    // Downloads: a page may save a file it made (an export, an .ics) on a click of the user.
+    sandbox: "allow-scripts allow-forms allow-downloads",
     referrerpolicy: "no-referrer",
     allow: "",
     title: title || "Mini-program",
