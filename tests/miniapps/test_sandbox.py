@@ -31,6 +31,10 @@ from miniapps.host.sandbox import (
 from tests.conftest import require
 from tests.miniapps.hostile import Sandboxes, attack, leftovers, needs_bwrap
 
+# The hostile app runs under one uid, and the teardown checks that no process of that uid is left:
+# two copies at once (two xdist workers) would see each other's. One group: one worker.
+pytestmark = pytest.mark.xdist_group("sandbox")
+
 PROJECT = Path(__file__).resolve().parents[2]
 
 

@@ -18,6 +18,10 @@ from miniapps.host.sandbox import AppCrashed, AppProcess
 from miniapps.host.sandbox.watchdog import folder_usage
 from tests.miniapps.hostile import Sandboxes, attack, needs_bwrap
 
+# The hostile app runs under one uid, and the teardown checks that no process of that uid is left:
+# two copies at once (two xdist workers) would see each other's. One group: one worker.
+pytestmark = pytest.mark.xdist_group("sandbox")
+
 MIB = 1024 * 1024
 
 
