@@ -28,9 +28,12 @@ PEOPLE = ("ana", "ben", "chen", "dara")
 MERCHANT = "ana"  # opens the demo store
 INSTRUCTOR = "chen"  # teaches the demo courses
 GROUP_TITLE = "Weekend crew"
-GROUP_APPS = ("poll", "shop", "courses")
+GROUP_APPS = ("poll", "shop", "courses", "health")
 TOPUP = {"USD": 50_000}  # minor units each demo person gets (development only)
 SEEDER = "system:seed-demo"  # who granted the demo roles, in the admin audit
+# The demo practitioners of the health app (username → its demo profile), and their clinic group.
+PRACTITIONERS = (("dr_silva", "gp"), ("dr_wang", "cardiology"), ("dr_miller", "paediatrics"))
+CLINIC_TITLE = "Aetherial Clinic"
 
 
 class SeedError(RuntimeError):
@@ -168,10 +171,87 @@ async def seed_courses(app: web.Application, client: Client, people: dict, group
     )
 
 
+async def call_view_with(
+    client: Client,
+    person: DemoPerson,
+    conversation_id: str,
+    app_id: str,
+    name: str,
+    params: dict[str, Any],
+) -> Any:
+    """``call_view`` with the page's ``params``."""
+    launch = await client.expect(
+        "POST",
+        f"/api/v1/conversations/{conversation_id}/apps/{app_id}/launch",
+        person.token,
+        {},
+        200,
+        201,
+    )
+    answer = await client.expect(
+        "POST",
+        "/api/v1/webviews/call",
+        person.token,
+        {"token": launch["token"], "name": name, "params": params},
+        200,
+    )
+    return answer["result"]
+
+
+async def open_clinic(client: Client, doctors: list[DemoPerson]) -> str:
+    """The demo practitioners' group (found by its title, else created) with the health app."""
+    owner = doctors[0]
+    listing = await client.expect("GET", "/api/v1/conversations", owner.token, None, 200)
+    found = [
+        c["id"]
+        for c in listing["conversations"]
+        if c["type"] == "group" and c["title"] == CLINIC_TITLE
+    ]
+    if found:
+        clinic_id = found[0]
+    else:
+        body = {
+            "type": "group",
+            "title": CLINIC_TITLE,
+            "member_ids": [d.user_id for d in doctors[1:]],
+        }
+        created = await client.expect("POST", "/api/v1/conversations", owner.token, body, 201)
+        clinic_id = created["conversation"]["id"]
+    path = f"/api/v1/conversations/{clinic_id}/apps"
+    await client.expect("POST", path, owner.token, {"app_id": "health"}, 200, 201)
+    return clinic_id
+
+
+async def seed_health(app: web.Application, client: Client, people: dict, group_id: str) -> str:
+    """Three demo practitioners (role ``practitioner``), each writing their own demo profile
+    with weekly hours through the health app's ``demo.seed`` view, in their clinic group."""
+    doctors = [await sign_in(client, username) for username, _ in PRACTITIONERS]
+    clinic_id = await open_clinic(client, doctors)
+    created = []
+    for doctor, (username, profile) in zip(doctors, PRACTITIONERS, strict=True):
+        await roles.do_grant_role(
+            app[MINIAPPS].apps_catalogue,
+            app[MESSAGING],
+            SEEDER,
+            "health",
+            "practitioner",
+            doctor.user_id,
+        )
+        result = await call_view_with(
+            client, doctor, clinic_id, "health", "demo.seed", {"profile": profile}
+        )
+        if result["created"]:
+            created.append(f"{username}: {result['name']}")
+    if not created:
+        return "health: already seeded"
+    return f"health: {len(created)} practitioners created ({', '.join(created)})"
+
+
 # Each built-in app's demo step, in order; later services add theirs here.
 SEEDS: dict[str, Callable[[web.Application, Client, dict, str], Awaitable[str]]] = {
     "shop": seed_shop,
     "courses": seed_courses,
+    "health": seed_health,
 }
 
 

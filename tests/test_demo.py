@@ -42,10 +42,12 @@ async def test_seed_demo_twice_then_use_it(gateway, mongo_url, mongo_db_name, tm
     assert "Aetherial Demo Store: 12 products created" in first.stdout
     assert "courses: 2 created (python-101, data-science)" in first.stdout
     assert "500.00 USD each" in first.stdout
+    assert "health: 3 practitioners created (dr_silva: Dr. Ana Silva, dr_wang: " in first.stdout
     again = seed(tmp_path / "seed", **env)
     assert again.returncode == 0, again.stderr
     assert "Aetherial Demo Store: already seeded" in again.stdout
     assert "courses: already seeded" in again.stdout
+    assert "health: already seeded" in again.stdout
 
     # What a newcomer then sees, on a gateway over the same database.
     api = ApiClient(str(gateway.make_url("")).rstrip("/"))
@@ -57,6 +59,7 @@ async def test_seed_demo_twice_then_use_it(gateway, mongo_url, mongo_db_name, tm
         status, body = await api.get(f"/api/v1/conversations/{demo_group['id']}/apps")
         assert status == 200, body
         assert {"poll", "shop", "courses"} <= {app["id"] for app in body["miniapps"]}
+        assert "health" in {app["id"] for app in body["miniapps"]}
         status, wallet = await api.get("/api/v1/wallet")
         assert status == 200, wallet
         assert {"currency": "USD", "amount": 50_000} in [
@@ -65,6 +68,13 @@ async def test_seed_demo_twice_then_use_it(gateway, mongo_url, mongo_db_name, tm
         front = await view(_Person(api), demo_group["id"], "storefront")
         titles = [product["title"] for product in front["items"]]
         assert len(titles) >= 10 and len(set(titles)) == len(titles)  # 11 visible, one hidden
+        # The three demo practitioners take bookings: a newcomer sees them with free times.
+        doctors = await view(_Person(api), demo_group["id"], "doctors.list", app="health")
+        by_zone = {d["zone"]: d for d in doctors["doctors"]}
+        assert set(by_zone) == {"Europe/Lisbon", "Asia/Shanghai", "America/New_York"}
+        assert by_zone["Europe/Lisbon"]["fee_text"] == "Free"
+        assert by_zone["Asia/Shanghai"]["fee"]["amount"] > 0
+        assert all(d["next_slots"] for d in doctors["doctors"])
     finally:
         await api.close()
 
