@@ -117,7 +117,12 @@ async def top_up(client: Client, person: DemoPerson) -> bool:
 
 
 async def call_view(
-    client: Client, person: DemoPerson, conversation_id: str, app_id: str, name: str
+    client: Client,
+    person: DemoPerson,
+    conversation_id: str,
+    app_id: str,
+    name: str,
+    params: dict[str, Any] | None = None,
 ) -> Any:
     """Open the app's web view as ``person`` and call one of its views, as the page would."""
     launch = await client.expect(
@@ -132,7 +137,7 @@ async def call_view(
         "POST",
         "/api/v1/webviews/call",
         person.token,
-        {"token": launch["token"], "name": name, "params": {}},
+        {"token": launch["token"], "name": name, "params": params or {}},
         200,
     )
     return answer["result"]
@@ -169,33 +174,6 @@ async def seed_courses(app: web.Application, client: Client, people: dict, group
         if created
         else ("courses: already seeded")
     )
-
-
-async def call_view_with(
-    client: Client,
-    person: DemoPerson,
-    conversation_id: str,
-    app_id: str,
-    name: str,
-    params: dict[str, Any],
-) -> Any:
-    """``call_view`` with the page's ``params``."""
-    launch = await client.expect(
-        "POST",
-        f"/api/v1/conversations/{conversation_id}/apps/{app_id}/launch",
-        person.token,
-        {},
-        200,
-        201,
-    )
-    answer = await client.expect(
-        "POST",
-        "/api/v1/webviews/call",
-        person.token,
-        {"token": launch["token"], "name": name, "params": params},
-        200,
-    )
-    return answer["result"]
 
 
 async def open_clinic(client: Client, doctors: list[DemoPerson]) -> str:
@@ -237,7 +215,7 @@ async def seed_health(app: web.Application, client: Client, people: dict, group_
             "practitioner",
             doctor.user_id,
         )
-        result = await call_view_with(
+        result = await call_view(
             client, doctor, clinic_id, "health", "demo.seed", {"profile": profile}
         )
         if result["created"]:

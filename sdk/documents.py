@@ -1,4 +1,5 @@
-"""Read, edit, write one stored document, safe under concurrency: ``update_doc``."""
+"""Stored documents, safe under concurrency: ``update_doc`` (read, edit, write one) and
+``find_all`` (every match of a filter, page after page)."""
 
 from __future__ import annotations
 
@@ -49,3 +50,23 @@ async def update_doc(
             continue
         return outcome, doc
     raise HostError(busy, code="busy")
+
+
+FIND_ALL_CAP = 1000  # items find_all gathers at the most, unless told otherwise
+
+
+async def find_all(
+    ctx, collection: str, filter: dict[str, Any] | None = None, *, cap: int = FIND_ALL_CAP
+) -> list[dict[str, Any]]:
+    """Every item ``{"key", "value", "version"}`` whose value matches ``filter``, by key,
+    following ``storage.find``'s ``next`` page after page (a page may be short, even empty, and
+    still have a next one) — at most ``cap`` of them."""
+    items: list[dict[str, Any]] = []
+    after = None
+    while len(items) < cap:
+        page = await ctx.storage_page(collection, filter, after=after, limit=100)
+        items.extend(page["items"])
+        after = page.get("next")
+        if not after:
+            break
+    return items[:cap]

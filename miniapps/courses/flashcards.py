@@ -36,6 +36,7 @@ import fsrs
 from assignments import load_course, now_ms, update_doc
 
 from sdk import Button, Card, Conflict, HostError, Reply, ScopeDenied, ViewError
+from sdk.documents import find_all
 
 FLASHCARDS, REVIEWS = "flashcards", "reviews"
 MORNING_TIMER = "cards.morning"
@@ -44,19 +45,6 @@ CARD_ID = re.compile(r"^fc-[0-9a-f]{12}$")
 FRONT_MAX, BACK_MAX = 500, 2000
 CARDS_PER_DECK = 1000
 DUE_SHOWN = 50
-
-
-async def find_all(ctx, collection: str, filter: dict, cap: int = 1000) -> list[dict]:
-    """Every match of ``filter`` (page by page, at most ``cap``)."""
-    items: list[dict] = []
-    after = None
-    while len(items) < cap:
-        page = await ctx.storage_page(collection, filter, after=after, limit=100)
-        items.extend(page["items"])
-        after = page["next"]
-        if not after:
-            break
-    return items[:cap]
 
 
 def scheduler() -> fsrs.Scheduler:

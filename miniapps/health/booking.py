@@ -58,6 +58,7 @@ from slots import BookingError
 from texts import DISCLAIMER
 
 from sdk import Button, Card, Conflict, Field, HostError, Reply
+from sdk.documents import find_all
 
 log = logging.getLogger("health.booking")
 
@@ -165,9 +166,7 @@ async def patient_of(ctx, dependent_id: Any, name: Any = None) -> dict[str, Any]
 
 
 async def live_holds(ctx) -> int:
-    items = await slots.find_all(
-        ctx, "appointments", {"booked_by": ctx.user_id, "status": "pending"}
-    )
+    items = await find_all(ctx, "appointments", {"booked_by": ctx.user_id, "status": "pending"})
     now = clock.now_ms()
     return sum(1 for item in items if int(item["value"].get("hold_until") or 0) > now)
 
@@ -576,7 +575,7 @@ async def mark(ctx, aid: Any, status: Any) -> dict[str, Any]:
 async def appointments_of(ctx, patient_user_id: str) -> list[dict[str, Any]]:
     """Every appointment of ``patient_user_id`` — their own, and those of their dependents
     (``patient`` tells which) — oldest first."""
-    items = await slots.find_all(ctx, "appointments", {"patient_user": patient_user_id})
+    items = await find_all(ctx, "appointments", {"patient_user": patient_user_id})
     return sorted((item["value"] for item in items), key=lambda a: a["start"])
 
 
@@ -596,7 +595,7 @@ async def day_of(ctx, profile: dict[str, Any], day: Any = None) -> list[dict[str
         day = slots.parse_date(day)
     begin = slots.to_ms(datetime.combine(day, time()).replace(tzinfo=zone))
     end = slots.to_ms(datetime.combine(day + timedelta(days=1), time()).replace(tzinfo=zone))
-    items = await slots.find_all(
+    items = await find_all(
         ctx,
         "appointments",
         {"practitioner": profile["id"], "start": {"$gte": begin, "$lt": end}},

@@ -26,6 +26,7 @@ from practitioners import as_command, as_view
 from texts import DISCLAIMER
 
 from sdk import Button, Card, Field, Reply
+from sdk.documents import find_all
 
 PRODID = "-//Aetherial//Health//EN"
 LIST_MAX = 10  # appointments on a card
@@ -88,7 +89,7 @@ def calendar(appointments: list[dict[str, Any]], *, now: int) -> bytes:
 async def mine(ctx) -> list[dict[str, Any]]:
     """The appointments I see as the patient side (mine, my dependents', those I booked)."""
     found = {a["id"]: a for a in await booking.appointments_of(ctx, ctx.user_id)}
-    for item in await slots.find_all(ctx, "appointments", {"booked_by": ctx.user_id}):
+    for item in await find_all(ctx, "appointments", {"booked_by": ctx.user_id}):
         found.setdefault(item["key"], item["value"])
     return sorted(found.values(), key=lambda a: a["start"])
 

@@ -29,6 +29,7 @@ from slots import BookingError
 from texts import DISCLAIMER
 
 from sdk import Button, Card, Field, Reply, ViewError
+from sdk.documents import find_all
 
 PRACTITIONER = "practitioner"
 NAME_MAX = 100
@@ -276,7 +277,7 @@ async def practitioner_card(ctx, profile: dict[str, Any]) -> Card:
 
 async def matching(ctx, specialty: str | None) -> list[dict[str, Any]]:
     """Active practitioners, those with a specialty starting with ``specialty`` when given."""
-    items = await slots.find_all(ctx, "practitioners", {"active": True})
+    items = await find_all(ctx, "practitioners", {"active": True})
     found = [item["value"] for item in items]
     if specialty:
         wanted = " ".join(specialty.lower().split())

@@ -151,17 +151,9 @@ def view(handler: Callable) -> Callable:
     return run
 
 
-async def find_all(ctx, collection: str, filter: dict, cap: int = FIND_CAP) -> list[dict]:
-    """Every item matching ``filter``, page by page (at most ``cap``): ``{key, value}``."""
-    items: list[dict] = []
-    after = None
-    while len(items) < cap:
-        page = await ctx.storage_page(collection, filter, after=after, limit=100)
-        items.extend(page["items"])
-        after = page["next"]
-        if not after:
-            break
-    return items[:cap]
+async def find_all(ctx, collection: str, filter: dict) -> list[dict]:
+    """Every item matching ``filter`` (``sdk.documents.find_all``, at most ``FIND_CAP``)."""
+    return await documents.find_all(ctx, collection, filter, cap=FIND_CAP)
 
 
 async def change_doc(

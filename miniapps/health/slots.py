@@ -35,6 +35,7 @@ from babel import Locale, UnknownLocaleError
 from babel.dates import format_skeleton, format_time
 
 from sdk import Conflict
+from sdk.documents import find_all
 
 MINUTE_MS = 60_000
 DAY_MS = 86_400_000
@@ -329,19 +330,6 @@ async def names(ctx, practitioner: str, start: int, appointment_id: str) -> dict
     """The slot document when it names ``appointment_id``, else None."""
     doc = await ctx.storage_get("slots", slot_key(practitioner, start))
     return doc if doc and doc.get("appointment_id") == appointment_id else None
-
-
-async def find_all(ctx, collection: str, filter: dict[str, Any], *, pages: int = 20) -> list:
-    """Every item matching ``filter``, following ``next`` (a page may be short)."""
-    items: list[dict[str, Any]] = []
-    after = None
-    for _ in range(pages):
-        page = await ctx.storage_page(collection, filter, after=after)
-        items.extend(page["items"])
-        after = page.get("next")
-        if not after:
-            break
-    return items
 
 
 async def taken_starts(ctx, practitioner: str, from_ms: int, to_ms_: int) -> set[int]:
