@@ -202,7 +202,10 @@ async def test_spin_40_busy_processes(sandboxes, bystander):
         result = await attack(app, "spin_many", "40", "2", timeout=20)
         assert result["ok"] is False and result["started"] < 16  # the app as a whole is capped
         if app.cgroup is not None:
-            assert app.cgroup.cpu_throttled() > 0  # and held to one core
+            # and held to one core: the kernel's quota is in force. (Whether it throttled this
+            # run depends on what else the machine runs: on two busy cores, 16 spinners may get
+            # less than one core, so nr_throttled is not asserted.)
+            assert app.cgroup.cpu_cores() == 1.0
     except AppCrashed:
         assert app.status.last_exit_reason.startswith(("process_limit", "cpu_limit"))
     await host_is_fine(bystander)

@@ -122,6 +122,16 @@ class AppCgroup:
         """How many CPU periods the app was held back by its quota."""
         return _field(self._dir("cpu") / "cpu.stat", "nr_throttled")
 
+    def cpu_cores(self) -> float | None:
+        """The CPU quota in force, in cores (None: no quota), as the kernel reads it back."""
+        folder = self._dir("cpu")
+        if self.mechanism == "cgroup2":
+            quota, period = (folder / "cpu.max").read_text().split()
+        else:
+            quota = (folder / "cpu.cfs_quota_us").read_text().strip()
+            period = (folder / "cpu.cfs_period_us").read_text().strip()
+        return None if quota in ("max", "-1") else int(quota) / int(period)
+
     def remove(self) -> bool:
         """Delete the folders (their processes must be gone; retried briefly while the last
         ones are reaped). False if one is left."""
