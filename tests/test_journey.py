@@ -11,6 +11,10 @@ then the seller is paid. Then she buys a course product in the shop, and the sho
 her in that course in the courses app; she takes a free course, reads its lessons, passes its
 quiz (graded on the server), earns XP and an Open Badges credential anyone can verify, and
 shares the achievement card into the group, where a friend sees it.
+
+Health: an administrator makes a doctor a practitioner, who keeps surgery hours in the health
+web view; she finds the cardiologist there, holds a visit and confirms it, and the appointment
+card comes to her service chat with the app, on both devices.
 """
 
 from __future__ import annotations
@@ -217,6 +221,84 @@ async def test_a_day_in_aetherial(gateway):
             ),
             what="the achievement card in the group",
         )
+
+        # Health: a doctor, made a practitioner by the admin, keeps surgery hours in the web
+        # view (opened in a chat of their own); Mia finds her in the crew's chat, holds a time
+        # and confirms it; the appointment card comes to her service chat with the app.
+        [doctor] = await people(base, 1)
+        try:
+            await grant_role(admin, doctor, "health", "practitioner")
+            status, body = await doctor.api.post(
+                "/api/v1/conversations",
+                json={"type": "group", "title": "Surgery", "member_ids": []},
+            )
+            assert status == 201, body
+            surgery = body["conversation"]["id"]
+            for owner, chat in ((doctor, surgery), (merchant, cid)):
+                status, body = await owner.api.post(
+                    f"/api/v1/conversations/{chat}/apps", json={"app_id": "health"}
+                )
+                assert status in (200, 201), body
+            hours = [{"weekday": day, "start": "08:00", "end": "18:00"} for day in range(7)]
+            practice = {
+                "name": "Dr. Rosa Nakamura",
+                "specialties": ["cardiology"],
+                "languages": ["en", "ja"],
+                "fee": {"amount": 0, "currency": "USD"},
+                "zone": "Asia/Tokyo",
+                "visit_minutes": 30,
+                "visit_type": "video",
+                "weekly": hours,
+            }
+            await view(doctor, surgery, "practice.save", practice, app="health")
+            # She lets Health send her service messages (the reminders, the visit card).
+            answered = await mia.socket.call(
+                "miniapp.consent",
+                {"app_id": "health", "scope": "notifications", "granted": True},
+            )
+            assert answered["ok"], answered
+            found = await view(mia, cid, "doctors.list", {"specialty": "cardio"}, app="health")
+            [cardiologist] = found["doctors"]
+            assert cardiologist["name"] == "Dr. Rosa Nakamura"
+            slot = cardiologist["next_slots"][-1]  # the third free time: an hour or more ahead
+            held = await view(
+                mia,
+                cid,
+                "booking.hold",
+                {
+                    "practitioner_id": cardiologist["id"],
+                    "start": slot["start"],
+                    "booking_key": "journey-visit-1",
+                },
+                app="health",
+            )
+            visit_id = held["appointment"]["id"]
+            confirmed = await view(
+                mia, cid, "booking.confirm", {"appointment_id": visit_id}, app="health"
+            )
+            assert confirmed["appointment"]["status"] == "booked"
+
+            def appointment_card(device_events: list):
+                for event, data in device_events:
+                    message = data.get("message") if isinstance(data, dict) else None
+                    if event != "message.new" or not message or message.get("app_id") != "health":
+                        continue
+                    if (message.get("card") or {}).get("title") == "Appointment · Booked":
+                        return message
+                return None
+
+            for device in (mia.socket.events, laptop.events):
+                card = await eventually(
+                    lambda device=device: appointment_card(device), what="the appointment card"
+                )
+                assert "Your visit is booked." in card["card"]["text"]
+                assert "Not medical advice." in card["card"]["text"]
+                when = [f["value"] for f in card["card"]["fields"] if f["label"] == "When"]
+                assert when == [slot["text"]]  # in her zone, as the doctor's slots showed it
+            status, body = await mia.api.get(f"/api/v1/conversations/{card['conversation_id']}")
+            assert status == 200 and body["conversation"]["type"] == "service", body
+        finally:
+            await doctor.close()
     finally:
         await laptop.close()
         await close_all([mia, merchant, friend, admin, teacher])

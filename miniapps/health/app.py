@@ -14,6 +14,8 @@ video visit, visit notes), ``ics``, ``records`` (vitals, medications, allergies)
 
 from __future__ import annotations
 
+import threading
+
 import adherence
 import booking
 import circle
@@ -22,6 +24,7 @@ import fhir_export
 import ics
 import practitioners
 import records
+import units
 import visits
 from texts import DISCLAIMER
 
@@ -29,6 +32,17 @@ from sdk import App, Button, Card, Reply
 from sdk.tables import include
 
 app = App("health")
+
+
+def warm_up() -> None:
+    """Build pint's unit registry and import the FHIR models (about a second each) in the
+    background as the process starts, so the first vital or export does not spend a third of
+    its 3 s deadline loading them."""
+    units.registry()
+    fhir_export.load_models()
+
+
+threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
 
 MODULES = (practitioners, booking, visits, ics, records, fhir_export, circle, adherence, demo)
 SUBCOMMANDS = include(app, MODULES)

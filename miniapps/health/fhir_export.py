@@ -303,12 +303,18 @@ def bundle_of(owner: str, data: dict[str, Any], now: int, vitals_kept: int) -> d
     }
 
 
+def load_models() -> type:
+    """``fhir.resources.R4B``'s Bundle (about a second to import the first time: the app warms
+    it up in the background at start)."""
+    from fhir.resources.R4B.bundle import Bundle
+
+    return Bundle
+
+
 def validated(bundle: dict[str, Any]) -> str:
     """The bundle as FHIR JSON once ``fhir.resources.R4B`` validated it (a ``ValueError`` —
     pydantic's — for one that is not valid FHIR R4)."""
-    from fhir.resources.R4B.bundle import Bundle  # about a second to import: only when used
-
-    return Bundle.model_validate(bundle).model_dump_json()
+    return load_models().model_validate(bundle).model_dump_json()
 
 
 async def build_export(ctx, owner: str) -> tuple[str, dict[str, Any]]:

@@ -115,8 +115,8 @@
     if (state.reschedule) {
       await call("booking.reschedule", { appointment_id: state.reschedule, start: slot.start });
       state.reschedule = null;
+      await H.open("appointments"); // its loading clears the status line: say it after
       say("Your visit has moved.");
-      await H.open("appointments");
       return;
     }
     const params = { practitioner_id: doctor.id, start: slot.start, booking_key: H.bookingKey(), ...(who ? who.params() : {}) };
@@ -158,6 +158,7 @@
 
   async function confirmHold(appointment) {
     const answer = await call("booking.confirm", { appointment_id: appointment.id });
+    let done = "Booked. You will get a reminder.";
     if (answer.payment) {
       say("Confirm the payment in the sheet.");
       try {
@@ -169,12 +170,11 @@
         return;
       }
       const booked = await waitForBooking(appointment.id);
-      say(booked ? "Booked. You will get a reminder." : "Payment received: your booking is being confirmed.");
-    } else {
-      say("Booked. You will get a reminder.");
+      if (!booked) done = "Payment received: your booking is being confirmed.";
     }
     stopHold();
-    await H.open("appointments");
+    await H.open("appointments"); // its loading clears the status line: say it after
+    say(done);
   }
 
   // The payment's outcome reaches the app as an event: look again until it booked (a few times).
@@ -223,8 +223,8 @@
           return;
         }
         const answer = await call("booking.cancel", { appointment_id: a.id });
+        await refresh(); // its loading clears the status line: say it after
         say(answer.message);
-        await refresh();
       } }, "Cancel");
       buttons.push(cancel);
     }
@@ -256,12 +256,18 @@
       el("p", { class: "muted" }, appointment.disclaimer));
   }
 
+  // The calendar file: a link that saves it (the frame allows downloads: a Blob made here, no
+  // network), and its text to copy when a browser saves nothing from a web view.
+  let icsUrl = null;
   async function showIcs(box) {
     const answer = await call("appointments.ics");
+    if (icsUrl) URL.revokeObjectURL(icsUrl);
+    icsUrl = URL.createObjectURL(new Blob([answer.ics], { type: answer.content_type || "text/calendar" }));
+    const link = el("a", { href: icsUrl, download: answer.filename, class: "download" }, `Download ${answer.filename}`);
     const text = el("textarea", { readonly: true, rows: 8, "aria-label": answer.filename });
     text.value = answer.ics;
-    clear(box, el("p", { class: "muted" }, `Copy this into a file named ${answer.filename} to import it into your calendar.`), text);
-    text.select();
+    clear(box, el("p", {}, link),
+      el("p", { class: "muted" }, `Or copy this into a file named ${answer.filename} to import it into your calendar.`), text);
   }
 
   // --- my practice (practitioners) ------------------------------------------------------------------

@@ -264,18 +264,19 @@
     return part;
   }
 
+  let exportUrl = null;
   function exportPart() {
     const result = el("div", { class: "export-result" });
     const run = button("Export my records (FHIR R4)", async () => {
       const answer = await call("export.fhir");
       const text = JSON.stringify(answer.bundle, null, 2);
       const counts = Object.entries(answer.resources).map(([kind, n]) => `${kind}: ${n}`).join(", ");
-      const links = el("p", {});
-      // The page is sandboxed: a browser may refuse downloads from it. The file's own address
-      // (media.url, short-lived) and a copy made here are both offered; the text stays selectable.
-      if (answer.media_url) links.append(el("a", { href: answer.media_url, download: answer.filename, target: "_blank", rel: "noopener" }, `Download ${answer.filename}`), " ");
-      const blob = URL.createObjectURL(new Blob([text], { type: answer.content_type }));
-      links.append(el("a", { href: blob, download: answer.filename }, "Save a copy"));
+      // The frame allows downloads: the file is made here (a Blob, no network) and saved by the
+      // link. (The stored file's own address would open a new window, which the sandbox
+      // forbids.) The JSON below stays to copy when a browser saves nothing from a web view.
+      if (exportUrl) URL.revokeObjectURL(exportUrl);
+      exportUrl = URL.createObjectURL(new Blob([text], { type: answer.content_type || "application/fhir+json" }));
+      const links = el("p", {}, el("a", { href: exportUrl, download: answer.filename, class: "download" }, `Download ${answer.filename}`));
       result.replaceChildren(
         el("p", {}, `FHIR R4 Bundle: ${counts}.` + (answer.truncated ? " The oldest vitals were left out (size limit)." : "")),
         links,
