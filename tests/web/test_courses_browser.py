@@ -13,9 +13,9 @@ import re
 
 import pytest
 
-from gateway.keys import MESSAGING
 from tests.helpers import ApiClient
-from tests.web.test_chat_browser import TIMEOUT, befriend, chat_item, new_page, send, sign_in
+from tests.web.app_helpers import call_app_view, role_group
+from tests.web.test_chat_browser import TIMEOUT, chat_item, new_page, send, sign_in
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -24,46 +24,14 @@ TEXT_LESSONS = {"l-hello": "Hello, Python", "l-values": "Values and variables", 
 
 
 async def call_view(rest: ApiClient, token: str, cid: str, name: str, params: dict | None = None):
-    """Call one of the courses app's views as the page does (``Aetherial.call``): launch the
-    web view in ``cid`` for the token's owner, then ``POST /api/v1/webviews/call``."""
-    status, launch = await rest.post(
-        f"/api/v1/conversations/{cid}/apps/{APP_ID}/launch", token=token
-    )
-    assert status in (200, 201), launch
-    status, body = await rest.post(
-        "/api/v1/webviews/call",
-        json={"token": launch["token"], "name": name, "params": params or {}},
-        token=token,
-    )
-    assert status == 200, (name, status, body)
-    return body["result"]
+    """One of the courses app's views, as its page calls it."""
+    return await call_app_view(rest, APP_ID, token, cid, name, params)
 
 
 async def study_group(rest: ApiClient, app) -> tuple[dict, dict, str]:
-    """Ana and Ivan, friends; Ivan an admin (in the database) who gives himself the app's
-    ``instructor`` role; his group "Study group" with Ana, which has the courses app."""
-    ana, ivan = await befriend(rest, "ana", "ivan")
-    ivan_token = ivan["access_token"]
-    await app[MESSAGING].users.collection.update_one(
-        {"_id": ivan["user"]["id"]}, {"$set": {"role": "admin"}}
-    )
-    status, body = await rest.post(
-        f"/api/v1/admin/miniapps/{APP_ID}/roles/instructor/users/{ivan['user']['id']}",
-        token=ivan_token,
-    )
-    assert status in (200, 201), body
-    status, body = await rest.post(
-        "/api/v1/conversations",
-        json={"type": "group", "title": "Study group", "member_ids": [ana["user"]["id"]]},
-        token=ivan_token,
-    )
-    assert status == 201, body
-    group = body["conversation"]["id"]
-    status, body = await rest.post(
-        f"/api/v1/conversations/{group}/apps", json={"app_id": APP_ID}, token=ivan_token
-    )
-    assert status in (200, 201), body
-    return ana, ivan, group
+    """Ana and Ivan, friends; Ivan an admin who gives himself the app's ``instructor`` role;
+    his group "Study group" with Ana, which has the courses app."""
+    return await role_group(rest, app, APP_ID, "instructor", "ana", "ivan", "Study group")
 
 
 async def open_courses(page, base: str):

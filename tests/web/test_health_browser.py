@@ -19,9 +19,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from babel.dates import format_skeleton, format_time
 
-from gateway.keys import MESSAGING
 from tests.helpers import ApiClient
-from tests.web.test_chat_browser import TIMEOUT, befriend, chat_item, new_page, send, sign_in
+from tests.web.app_helpers import call_app_view, role_group
+from tests.web.test_chat_browser import TIMEOUT, chat_item, new_page, send, sign_in
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -32,18 +32,8 @@ HOURS = [(9, 0), (9, 30)]  # the doctor's 30-minute visits, every day 09:00-10:0
 
 
 async def call_view(rest: ApiClient, token: str, cid: str, name: str, params: dict | None = None):
-    """One of the health app's views, as its page calls it: launch, then the call route."""
-    status, launch = await rest.post(
-        f"/api/v1/conversations/{cid}/apps/{APP_ID}/launch", token=token
-    )
-    assert status in (200, 201), launch
-    status, body = await rest.post(
-        "/api/v1/webviews/call",
-        json={"token": launch["token"], "name": name, "params": params or {}},
-        token=token,
-    )
-    assert status == 200, (name, status, body)
-    return body["result"]
+    """One of the health app's views, as its page calls it."""
+    return await call_app_view(rest, APP_ID, token, cid, name, params)
 
 
 def first_free_slot(after: datetime) -> datetime:
@@ -65,27 +55,10 @@ async def test_a_patient_books_a_visit_and_records_her_weight(web_gateway, brows
     base, app = web_gateway
     rest = ApiClient(base)
     try:
-        nora, ines = await befriend(rest, "nora", "ines")
+        nora, ines, cid = await role_group(
+            rest, app, APP_ID, "practitioner", "nora", "ines", "Family doctor"
+        )
         ines_token, nora_token = ines["access_token"], nora["access_token"]
-        await app[MESSAGING].users.collection.update_one(
-            {"_id": ines["user"]["id"]}, {"$set": {"role": "admin"}}
-        )
-        status, body = await rest.post(
-            f"/api/v1/admin/miniapps/{APP_ID}/roles/practitioner/users/{ines['user']['id']}",
-            token=ines_token,
-        )
-        assert status in (200, 201), body
-        status, body = await rest.post(
-            "/api/v1/conversations",
-            json={"type": "group", "title": "Family doctor", "member_ids": [nora["user"]["id"]]},
-            token=ines_token,
-        )
-        assert status == 201, body
-        cid = body["conversation"]["id"]
-        status, body = await rest.post(
-            f"/api/v1/conversations/{cid}/apps", json={"app_id": APP_ID}, token=ines_token
-        )
-        assert status in (200, 201), body
         weekly = [{"weekday": d, "start": "09:00", "end": "10:00"} for d in range(7)]
         saved = await call_view(
             rest,

@@ -91,7 +91,9 @@ async def test_a_hosted_page_renders_what_its_app_answers(served, browser, rest)
     await item.get_by_test_id("launch-app").click()
     await expect(page.get_by_test_id("webview")).to_be_visible()
     frame_element = page.get_by_test_id("webview-frame")
-    await expect(frame_element).to_have_attribute("sandbox", "allow-scripts allow-forms allow-downloads")
+    await expect(frame_element).to_have_attribute(
+        "sandbox", "allow-scripts allow-forms allow-downloads"
+    )
     src = await frame_element.get_attribute("src")
     assert src.startswith(f"{base}/miniapps/{APP_ID}/web/index.html?token="), src
 
