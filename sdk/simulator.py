@@ -53,6 +53,7 @@ from sdk.errors import (
     InvalidParams,
     ScopeDenied,
     ViewError,
+    host_error,
 )
 from sdk.loader import load_app
 from sdk.manifest import storage_quota, validate_manifest
@@ -180,6 +181,7 @@ class Simulator(EffectsMixin, PaymentsMixin, CredentialsMixin):
         self._storage: dict[str, dict[str, Any]] = {}
         self._calls: dict[str, SimCall] = {}
         self._http: dict[str, Any] = {}
+        self._failures: dict[str, list[tuple[str, str]]] = {}  # method -> [(code, message)]
         self._nonces = signing.NonceCache()
         self._init_payments()
         self._init_timers()
@@ -426,6 +428,15 @@ class Simulator(EffectsMixin, PaymentsMixin, CredentialsMixin):
 
     # --- capabilities: sdk.capabilities checks, the mixins' effects -----------------------
 
+    def fail_next(
+        self, method: str, code: str = "unavailable", *, times: int = 1, message: str = ""
+    ) -> None:
+        """Make the next ``times`` calls of capability ``method`` fail with the host error
+        ``code`` (after the usual checks) — a refund the wallet refuses now, a timer the host
+        cannot set, a fetch that times out — to test an app's retry paths."""
+        failure = (code, message or f"{method} failed ({code}), as the test asked")
+        self._failures.setdefault(method, []).extend([failure] * times)
+
     async def _capability(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         record: dict[str, Any] = {"method": method, "ok": False}
         self.calls.append(record)
@@ -441,6 +452,8 @@ class Simulator(EffectsMixin, PaymentsMixin, CredentialsMixin):
             scope = capability.scope
             if scope and call.user is not None and not self._granted(call.user, scope):
                 raise ScopeDenied(f"the user has not granted {scope}")
+            if self._failures.get(method):
+                raise host_error(*self._failures[method].pop(0))
             result = _EFFECTS[method](self, call, clean)
             record["ok"] = True
             return result
