@@ -387,9 +387,36 @@ def _refund(appointment: dict[str, Any], amount: int, payment_id: str) -> dict[s
     }
 
 
-async def settle(ctx, appointment: dict[str, Any]) -> dict[str, Any]:
+SETTLE_RETRY_MS = 60_000  # the first retry of a refused refund; doubled each time, up to an hour
+SETTLE_RETRY_MAX_MS = 3_600_000
+
+
+async def retry_settle(ctx, aid: str, attempt: int) -> None:
+    """Try a refused refund again later: timer ``appointment.settle`` (one per appointment,
+    its key moved by each retry), backing off from a minute to an hour."""
+    delay = min(SETTLE_RETRY_MS * 2**attempt, SETTLE_RETRY_MAX_MS)
+    payload = {"appointment_id": aid, "attempt": attempt + 1}
+    try:
+        await ctx.schedule(
+            "appointment.settle", delay=delay / 1000, key=f"settle:{aid}", payload=payload
+        )
+    except HostError as exc:  # the next look at the appointment tries again anyway
+        log.error("appointment %s: refund retry not scheduled (%s)", aid, exc.code)
+
+
+async def on_settle_timer(ctx) -> None:
+    """``appointment.settle {appointment_id, attempt}``: a refused refund, tried again."""
+    payload = ctx.payload if isinstance(ctx.payload, dict) else {}
+    appointment, _ = await visits.load(ctx, payload.get("appointment_id"))
+    if appointment is not None:
+        attempt = payload.get("attempt")
+        await settle(ctx, appointment, attempt=attempt if isinstance(attempt, int) else 0)
+
+
+async def settle(ctx, appointment: dict[str, Any], *, attempt: int = 0) -> dict[str, Any]:
     """Make a refund recorded as pending (idempotent by its ``refund_ref``), then mark it
-    done; left pending (and tried again on the next look) when the wallet refuses now."""
+    done; when the wallet refuses now it stays pending, tried again by the timer
+    ``appointment.settle`` (and on the next look at the appointment)."""
     refund = appointment.get("refund")
     if not refund or refund.get("state") != "pending":
         return appointment
@@ -397,6 +424,7 @@ async def settle(ctx, appointment: dict[str, Any]) -> dict[str, Any]:
         result = await ctx.refund_payment(refund["payment_id"], refund["amount"], refund["ref"])
     except HostError as exc:
         log.warning("appointment %s: refund not made yet (%s)", appointment["id"], exc.code)
+        await retry_settle(ctx, appointment["id"], attempt)
         return appointment
 
     def done(current):
@@ -716,7 +744,7 @@ ACTIONS = {
     "appointment.cancel": as_action(on_cancel_press),
     **{f"visit.{status}": as_action(on_mark_press(status)) for status in MARKS},
 }
-TIMERS = {"hold.expire": on_hold_expire}
+TIMERS = {"hold.expire": on_hold_expire, "appointment.settle": on_settle_timer}
 VIEWS = {
     name: as_view(do)
     for name, do in {

@@ -304,6 +304,28 @@ async def test_a_payment_after_the_hold_expired_is_refunded(clinic):
     assert clinic.slot(doc, SLOT)["state"] == "free"
 
 
+async def test_a_refund_the_wallet_refuses_is_tried_again_by_timer_until_it_is_made(clinic):
+    doc = await clinic.practitioner(fee=FEE)
+    pat = clinic.patient()
+    clinic.sim.set_balance(pat, "USD", 10_000)
+    held = await clinic.hold(pat, doc, SLOT)
+    payment_id = (await clinic.confirm(pat, held["id"]))["payment"]["payment_id"]
+    await clinic.sim.advance(minutes=5)  # the hold expires before she pays
+    clinic.sim.fail_next("payments.refund", "payments_unavailable", times=2)
+    await clinic.sim.confirm_payment(pat, payment_id)
+    assert clinic.appointment(held["id"])["refund"]["state"] == "pending"
+    assert clinic.sim.payments[payment_id]["refunded"] == 0
+    await clinic.sim.advance(minutes=1)  # the first retry: refused again
+    assert clinic.appointment(held["id"])["refund"]["state"] == "pending"
+    await clinic.sim.advance(minutes=2)  # the second retry, a minute later than the first
+    assert clinic.appointment(held["id"])["refund"]["state"] == "done"
+    assert clinic.sim.payments[payment_id]["refunded"] == 4500
+    assert clinic.sim.balance(pat, "USD") == 10_000
+    await clinic.sim.advance(hours=2)  # nothing more to do: no timer left, refunded once
+    assert clinic.sim.payments[payment_id]["refunded"] == 4500
+    assert not [t for t in clinic.sim.pending_timers() if t["name"] == "appointment.settle"]
+
+
 async def test_a_payment_racing_the_hold_expiry_either_books_or_is_refunded(monkeypatch):
     outcomes = set()
     for delay in range(12):  # the expiry fires after a different number of the payment's steps
