@@ -106,3 +106,21 @@ async def settle(
 
 async def close_all(everyone: list[Person]) -> None:
     await asyncio.gather(*[p.close() for p in everyone])
+
+
+def app_cards(someone: Person, cid: str, app_id: str) -> list[dict]:
+    """``app_id``'s cards in ``cid`` as ``someone`` received them over Socket.IO, each at its
+    latest version, in the order they were first posted."""
+    latest: dict[str, dict] = {}
+    for event, data in someone.socket.events:
+        if event not in ("message.new", "message.updated"):
+            continue
+        message = data["message"]
+        if message["conversation_id"] != cid or message.get("app_id") != app_id:
+            continue
+        if message.get("type") != "card":
+            continue
+        seen = latest.get(message["id"])
+        if seen is None or message.get("version", 0) >= seen.get("version", 0):
+            latest[message["id"]] = message
+    return list(latest.values())

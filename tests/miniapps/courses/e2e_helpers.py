@@ -9,6 +9,7 @@ from typing import Any
 
 from miniapps.host.store.app_storage import doc_id, value_of
 from storage.mongo import now_ms
+from tests.messaging.chat_helpers import app_cards
 from tests.miniapps.shop.e2e_helpers import events_of, view
 
 APP = "courses"
@@ -59,21 +60,8 @@ async def read_lessons(person, cid: str, course_id: str, lesson_ids: list[str]) 
 
 
 def cards(person, cid: str) -> list[dict]:
-    """The courses app's cards in ``cid`` as ``person`` received them, each at its latest
-    version, in the order they were first posted."""
-    latest: dict[str, dict] = {}
-    for event, data in person.socket.events:
-        if event not in ("message.new", "message.updated"):
-            continue
-        message = data["message"]
-        if message["conversation_id"] != cid or message.get("app_id") != APP:
-            continue
-        if message.get("type") != "card":
-            continue
-        seen = latest.get(message["id"])
-        if seen is None or message.get("version", 0) >= seen.get("version", 0):
-            latest[message["id"]] = message
-    return list(latest.values())
+    """The courses app's cards in ``cid`` as ``person`` received them, latest versions."""
+    return app_cards(person, cid, APP)
 
 
 def titled(person, cid: str, prefix: str) -> list[dict]:

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from messaging.actions import service_chats
 from miniapps.host.store.app_storage import doc_id, value_of
 from storage.mongo import now_ms
+from tests.messaging.chat_helpers import app_cards
 from tests.miniapps.shop.e2e_helpers import events_of, view
 
 APP = "health"
@@ -130,21 +131,8 @@ def service_chat(someone) -> str:
 
 
 def cards(someone, cid: str) -> list[dict]:
-    """The health app's cards in ``cid`` as ``someone`` received them, each at its latest
-    version, in the order they were first posted."""
-    latest: dict[str, dict] = {}
-    for event, data in someone.socket.events:
-        if event not in ("message.new", "message.updated"):
-            continue
-        message = data["message"]
-        if message["conversation_id"] != cid or message.get("app_id") != APP:
-            continue
-        if message.get("type") != "card":
-            continue
-        seen = latest.get(message["id"])
-        if seen is None or message.get("version", 0) >= seen.get("version", 0):
-            latest[message["id"]] = message
-    return list(latest.values())
+    """The health app's cards in ``cid`` as ``someone`` received them, latest versions."""
+    return app_cards(someone, cid, APP)
 
 
 def with_text(someone, cid: str, words: str) -> list[dict]:

@@ -7,6 +7,7 @@ import itertools
 from typing import Any
 
 from tests.helpers import eventually
+from tests.messaging.chat_helpers import app_cards
 
 _ids = itertools.count(1)
 
@@ -52,19 +53,7 @@ def events_of(person, name: str) -> list[dict]:
 
 def shop_cards(person, cid: str) -> list[dict]:
     """The shop's cards in ``cid`` as ``person`` saw them, each at its latest version."""
-    latest: dict[str, dict] = {}
-    for event, data in person.socket.events:
-        if event not in ("message.new", "message.updated"):
-            continue
-        message = data["message"]
-        if message["conversation_id"] != cid or message.get("app_id") != "shop":
-            continue
-        if message.get("type") != "card":
-            continue
-        seen = latest.get(message["id"])
-        if seen is None or message.get("version", 0) >= seen.get("version", 0):
-            latest[message["id"]] = message
-    return list(latest.values())
+    return app_cards(person, cid, "shop")
 
 
 def button(card_message: dict, action_id: str) -> dict | None:
