@@ -29,11 +29,15 @@ MERCHANT = "ana"  # opens the demo store
 INSTRUCTOR = "chen"  # teaches the demo courses
 GROUP_TITLE = "Weekend crew"
 GROUP_APPS = ("poll", "shop", "courses", "health")
+GROUP_APPS = (*GROUP_APPS, "crypto")  # the crypto app's paper exchange, in the demo group too
 TOPUP = {"USD": 50_000}  # minor units each demo person gets (development only)
 SEEDER = "system:seed-demo"  # who granted the demo roles, in the admin audit
 # The demo practitioners of the health app (username → its demo profile), and their clinic group.
 PRACTITIONERS = (("dr_silva", "gp"), ("dr_wang", "cardiology"), ("dr_miller", "paediatrics"))
 CLINIC_TITLE = "Aetherial Clinic"
+# The crypto app's demo traders (usernames; each is also its demo.seed profile): ben makes the
+# market (asks and bids), dara bids — paper orders around the simulated market price.
+CRYPTO_TRADERS = ("ben", "dara")
 
 
 class SeedError(RuntimeError):
@@ -225,11 +229,28 @@ async def seed_health(app: web.Application, client: Client, people: dict, group_
     return f"health: {len(created)} practitioners created ({', '.join(created)})"
 
 
+async def seed_crypto(app: web.Application, client: Client, people: dict, group_id: str) -> str:
+    """The two demo traders each put their own paper orders on the crypto app's BTC/USDT and
+    ETH/USDT books around the market price (the simulated market by default), through its
+    ``demo.seed`` view in the demo group: the orders are theirs. Paper money only."""
+    placed = []
+    for name in CRYPTO_TRADERS:
+        result = await call_view(
+            client, people[name], group_id, "crypto", "demo.seed", {"trader": name}
+        )
+        if result["created"]:
+            placed.append(f"{name}: {result['created']}")
+    if not placed:
+        return "crypto: already seeded"
+    return f"crypto: paper orders placed ({', '.join(placed)})"
+
+
 # Each built-in app's demo step, in order; later services add theirs here.
 SEEDS: dict[str, Callable[[web.Application, Client, dict, str], Awaitable[str]]] = {
     "shop": seed_shop,
     "courses": seed_courses,
     "health": seed_health,
+    "crypto": seed_crypto,
 }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 from gateway.demo import DEMO_PASSWORD, GROUP_TITLE
@@ -43,11 +44,13 @@ async def test_seed_demo_twice_then_use_it(gateway, mongo_url, mongo_db_name, tm
     assert "courses: 2 created (python-101, data-science)" in first.stdout
     assert "500.00 USD each" in first.stdout
     assert "health: 3 practitioners created (dr_silva: Dr. Ana Silva, dr_wang: " in first.stdout
+    assert "crypto: paper orders placed (ben: 12, dara: 8)" in first.stdout
     again = seed(tmp_path / "seed", **env)
     assert again.returncode == 0, again.stderr
     assert "Aetherial Demo Store: already seeded" in again.stdout
     assert "courses: already seeded" in again.stdout
     assert "health: already seeded" in again.stdout
+    assert "crypto: already seeded" in again.stdout
 
     # What a newcomer then sees, on a gateway over the same database.
     api = ApiClient(str(gateway.make_url("")).rstrip("/"))
@@ -75,6 +78,17 @@ async def test_seed_demo_twice_then_use_it(gateway, mongo_url, mongo_db_name, tm
         assert by_zone["Europe/Lisbon"]["fee_text"] == "Free"
         assert by_zone["Asia/Shanghai"]["fee"]["amount"] > 0
         assert all(d["next_slots"] for d in doctors["doctors"])
+        # The two demo traders' paper orders rest on both books, around the market price.
+        assert "crypto" in {app["id"] for app in body["miniapps"]}
+        for symbol in ("BTC/USDT", "ETH/USDT"):
+            book = await view(
+                _Person(api), demo_group["id"], "book", {"symbol": symbol}, app="crypto"
+            )
+            assert len(book["asks"]) == 3 and len(book["bids"]) == 6, book
+            assert Decimal(book["best_bid"]) < Decimal(book["best_ask"])
+            assert book["paper"] == "Paper trading — no real money."
+        mine = await view(_Person(api), demo_group["id"], "orders.mine", app="crypto")
+        assert len(mine["open"]) == 10  # ben's: 3 asks and 2 bids on each book
     finally:
         await api.close()
 

@@ -15,9 +15,15 @@ shares the achievement card into the group, where a friend sees it.
 Health: an administrator makes a doctor a practitioner, who keeps surgery hours in the health
 web view; she finds the cardiologist there, holds a visit and confirms it, and the appointment
 card comes to her service chat with the app, on both devices.
+
+Crypto: in the group she checks `/crypto price btc` (a price card from the simulated market,
+labelled so) and places a paper limit order in the crypto web view, then sees it among her open
+orders — paper money only, as every answer says.
 """
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 from gateway.keys import MESSAGING
 from tests.helpers import eventually
@@ -299,6 +305,59 @@ async def test_a_day_in_aetherial(gateway):
             assert status == 200 and body["conversation"]["type"] == "service", body
         finally:
             await doctor.close()
+
+        # Crypto: the price of BTC in the group (the embedded simulated market), then a paper
+        # limit order 10 % under it from the web view, which she sees among her open orders.
+        status, body = await merchant.api.post(
+            f"/api/v1/conversations/{cid}/apps", json={"app_id": "crypto"}
+        )
+        assert status in (200, 201), body
+        await command(mia, cid, "/crypto price btc")
+
+        def btc_card():
+            for event, data in friend.socket.events:
+                message = data.get("message") if isinstance(data, dict) else None
+                if event != "message.new" or not message or message.get("app_id") != "crypto":
+                    continue
+                if (message.get("card") or {}).get("title", "").startswith("BTC $"):
+                    return message["card"]
+            return None
+
+        price_card = await eventually(btc_card, what="the BTC price card in the group")
+        assert "Simulated market prices (not real quotes)." in price_card["text"]
+        quote = (await view(mia, cid, "prices.quotes", {"coin": "btc"}, app="crypto"))["quote"]
+        limit = (Decimal(quote["price"]) * Decimal("0.9")).quantize(Decimal("0.01"))
+        placed = await view(
+            mia,
+            cid,
+            "order.place",
+            {
+                "symbol": "BTC/USDT",
+                "side": "buy",
+                "type": "limit",
+                "amount": "0.001",
+                "price": str(limit),
+                "client_order_id": "journey-btc-1",
+            },
+            app="crypto",
+        )
+        assert placed["paper"] == "Paper trading — no real money."
+        order = placed["order"]
+        assert (order["status"], order["side"], order["symbol"]) == ("open", "buy", "BTC/USDT")
+        assert Decimal(order["price"]) == limit and order["clientOrderId"] == "journey-btc-1"
+        mine = await view(mia, cid, "orders.mine", app="crypto")
+        assert [o["id"] for o in mine["open"]] == [order["id"]]
+        await command(mia, cid, "/crypto orders")
+        shown = await eventually(
+            lambda: [
+                d["card"]
+                for d in events_of(mia, "miniapp.ephemeral")
+                if d["conversation_id"] == cid
+                and (d.get("card") or {}).get("title") == "Open orders"
+            ],
+            what="her open orders, shown to her",
+        )
+        assert order["id"] in str(shown[-1]["fields"])
     finally:
         await laptop.close()
         await close_all([mia, merchant, friend, admin, teacher])
