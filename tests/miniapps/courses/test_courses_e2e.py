@@ -10,15 +10,10 @@ app as a real sandboxed process on each, people on real Socket.IO and HTTP clien
 
 from __future__ import annotations
 
-import asyncio
 import datetime
-import secrets
 import zoneinfo
 
-from gateway.keys import MESSAGING, MINIAPPS
-from miniapps.host.store.app_timers import AppTimers
-from miniapps.host.timers import LEASE_MS, TimerFiring
-from storage.mongo import now_ms
+from gateway.keys import MESSAGING
 from tests.conftest import base_url, node_configs, start_nodes
 from tests.helpers import eventually
 from tests.messaging.chat_helpers import close_all, group, person
@@ -37,6 +32,7 @@ from tests.miniapps.courses.e2e_helpers import (
     titled,
 )
 from tests.miniapps.shop.e2e_helpers import button, command, ephemerals, grant_role, press, top_up
+from tests.miniapps.timer_race import fire_racing
 from tests.wallet.wallet_helpers import balance, check_ledger
 from wallet.store.accounts import merchant_account
 
@@ -110,43 +106,10 @@ async def test_a_league_cuts_over_exactly_once_when_its_firings_race_on_two_node
         assert f"1. {names[0]} · 🥉 Bronze · 30 XP" in text
         _, week_version = await stored(db, "league_weeks", f"{cid}:{week}")
 
-        # The cutover timer is due next Monday: it is made due now, and its firing is made to
-        # race. A node fires a timer only after winning its claim (one winner however many
-        # nodes scan), so two firings of one cutover at once happen only when a firing outlives
-        # its lease and another node takes the timer over (or a firing is retried after it did
-        # its work but before it was recorded done). That is played here, deterministically:
-        # the app's own timer is claimed as a node claims it (``AppTimers.claim``) and moved to
-        # now; three copies of it under other ids stand for the retried and taken-over firings
-        # (attempt 2, same payload, same version). Each is then fired through
-        # ``TimerFiring._fire`` — what a node runs once it holds a claim: invoke the app's
-        # handler in that node's sandboxed process, then record done or retry — two on each
-        # node, all at once. Claimed, under a live lease, none of them is touched by the nodes'
-        # own scans.
-        store, now = AppTimers(db), now_ms()
-        token = secrets.token_hex(12)
-        assert await store.claim(timer, token, now + LEASE_MS)
-        await db["app_timers"].update_one(
-            {"_id": timer["_id"]}, {"$set": {"due_at": now, "run_at": now}}
-        )
-        firings = [({**timer, "due_at": now}, token)]
-        for n in range(1, 4):
-            copy = {
-                **timer,
-                "_id": f"{timer['_id']}.race{n}",
-                "key": f"{timer['key']}.race{n}",
-                "state": "firing",
-                "token": secrets.token_hex(12),
-                "lease_until": now + LEASE_MS,
-                "due_at": now,
-                "run_at": now,
-                "attempts": 1,
-            }
-            await db["app_timers"].insert_one(copy)
-            firings.append((copy, copy["token"]))
-        runners = [TimerFiring(node.app[MINIAPPS]) for node in nodes]
-        await asyncio.gather(
-            *(runners[n % 2]._fire(doc, token) for n, (doc, token) in enumerate(firings))
-        )
+        # The cutover timer is due next Monday: it is made due now, and fired four times at
+        # once, two on each node (how, and why that is the race a cutover can meet:
+        # tests.miniapps.timer_race).
+        now = await fire_racing(nodes, db, timer, copies=3)
 
         # The week closed once (one conditional write), with its ranking.
         closed, version = await stored(db, "league_weeks", f"{cid}:{week}")

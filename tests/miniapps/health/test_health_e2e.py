@@ -24,13 +24,13 @@ import secrets
 from gateway.app import create_app
 from gateway.keys import MESSAGING, MINIAPPS
 from messaging.actions import service_chats
-from miniapps.host.store.app_timers import AppTimers
 from miniapps.host.timers import LEASE_MS, TimerFiring
 from storage.mongo import now_ms
 from tests.calls.call_helpers import CallPeer
 from tests.conftest import base_url, make_config, node_configs, start_nodes
 from tests.helpers import eventually
 from tests.messaging.chat_helpers import close_all, group, person
+from tests.miniapps import timer_race
 from tests.miniapps.health.e2e_helpers import (
     APP,
     MINUTE,
@@ -66,40 +66,11 @@ FEE = 4000  # 40.00 USD
 
 
 async def fire_racing(nodes, db, key: str, copies: int) -> None:
-    """Fire the app's pending timer ``key`` now, ``copies`` + 1 times at once, half on each node.
-
-    A node fires a timer only after winning its claim, so two firings of one timer at once
-    happen only when a firing outlives its lease and another node takes it over (or a firing
-    is retried after its work but before it was recorded done). That is played here as the
-    courses' league test does: the timer is claimed as a node claims it and made due now;
-    ``copies`` of it under other ids stand for the retried and taken-over firings; each is
-    fired through ``TimerFiring._fire`` (what a node runs once it holds a claim), all at once.
-    """
+    """Fire the app's pending timer ``key`` now, ``copies`` + 1 times at once, half on each
+    node (``tests.miniapps.timer_race``)."""
     timer = await live_timer(db, key)
     assert timer is not None and timer["state"] == "pending", key
-    store, now = AppTimers(db), now_ms()
-    token = secrets.token_hex(12)
-    assert await store.claim(timer, token, now + LEASE_MS)
-    await db["app_timers"].update_one(
-        {"_id": timer["_id"]}, {"$set": {"due_at": now, "run_at": now}}
-    )
-    firings = [({**timer, "due_at": now}, token)]
-    for n in range(1, copies + 1):
-        copy = {
-            **timer,
-            "_id": f"{timer['_id']}.race{n}",
-            "key": f"{timer['key']}.race{n}",
-            "state": "firing",
-            "token": secrets.token_hex(12),
-            "lease_until": now + LEASE_MS,
-            "due_at": now,
-            "run_at": now,
-            "attempts": 1,
-        }
-        await db["app_timers"].insert_one(copy)
-        firings.append((copy, copy["token"]))
-    runners = [TimerFiring(node.app[MINIAPPS]) for node in nodes]
-    await asyncio.gather(*(runners[n % 2]._fire(doc, tok) for n, (doc, tok) in enumerate(firings)))
+    await timer_race.fire_racing(nodes, db, timer, copies)
 
 
 async def fire_once_more(nodes, db, timer: dict) -> None:
