@@ -4,7 +4,7 @@ lesson passed (``quizzes.result_of(ctx, learner, course_id, lesson_id)`` → ``{
 ``check(ctx, learner, course_id) -> bool`` is called after each lesson read (``lessons``) and
 each quiz submitted (``quizzes``). It sets ``completed_at`` in ``progress`` once — a conditional
 update at the version it read, so of concurrent calls exactly one writes — and only that call
-goes on to ``badges.on_completed(ctx, learner, course_id)`` (MOTIVATION; skipped when absent).
+goes on to ``badges.on_completed(ctx, learner, course_id)`` and the group assignments.
 Returns whether the course is completed (now or before). A course without lessons never is.
 """
 
@@ -18,16 +18,10 @@ from sdk import Conflict
 RETRIES = 32
 
 
-async def quiz_passed(ctx, learner: str, course_id: str, lesson_id: str, progress: dict) -> bool:
-    try:
-        import quizzes
-    except ImportError:
-        quizzes = None
-    result_of = getattr(quizzes, "result_of", None)
-    if result_of is not None:
-        result = await result_of(ctx, learner, course_id, lesson_id)
-    else:  # until QUIZ lands: a result kept in the progress document
-        result = (progress.get("quiz") or {}).get(lesson_id)
+async def quiz_passed(ctx, learner: str, course_id: str, lesson_id: str) -> bool:
+    import quizzes  # here: quizzes imports this module
+
+    result = await quizzes.result_of(ctx, learner, course_id, lesson_id)
     return bool(result and result.get("passed"))
 
 
@@ -40,7 +34,7 @@ async def is_complete(ctx, learner: str, course: dict[str, Any], progress: dict)
         if lesson["kind"] == "text" and lesson["id"] not in seen:
             return False
         if lesson["kind"] == "quiz" and not await quiz_passed(
-            ctx, learner, course["id"], lesson["id"], progress
+            ctx, learner, course["id"], lesson["id"]
         ):
             return False
     return True

@@ -4,7 +4,7 @@
 ``course_id`` of the shop demo's "Python 101 Course" product, so buying it there enrols here.
 
 Each course is created only when absent (a create-only write), so seeding twice changes
-nothing; the quiz goes through ``quizzes.save_quiz`` when QUIZ's module has it.
+nothing; the quiz goes through ``quizzes.save_quiz``.
 """
 
 from __future__ import annotations
@@ -143,15 +143,9 @@ def demo_courses(instructor: str) -> list[tuple[dict[str, Any], dict[str, tuple[
 
 
 async def save_demo_quiz(ctx) -> None:
-    try:
-        import quizzes
-    except ImportError:
-        quizzes = None
-    save_quiz = getattr(quizzes, "save_quiz", None)
-    if save_quiz is not None:
-        await save_quiz(ctx, "python-101", "l-quiz", PYTHON_QUIZ)
-    else:  # the documented shape, until QUIZ's module is there
-        await ctx.storage_put("quizzes", "python-101:l-quiz", PYTHON_QUIZ)
+    import quizzes  # here, as the catalogue's helpers import this module
+
+    await quizzes.save_quiz(ctx, "python-101", "l-quiz", PYTHON_QUIZ)
 
 
 async def do_seed(ctx) -> dict[str, Any]:

@@ -187,14 +187,10 @@ async def mark_seen(ctx, learner: str, course_id: str, lesson_id: str) -> bool:
 
 
 async def award_xp(ctx, learner: str, amount: int, reason_key: str) -> None:
-    """``xp.award`` (QUIZ's module) when it is there."""
-    try:
-        import xp
-    except ImportError:
-        return
-    award = getattr(xp, "award", None)
-    if award is not None:
-        await award(ctx, learner, amount, reason_key)
+    """``xp.award``."""
+    import xp
+
+    await xp.award(ctx, learner, amount, reason_key)
 
 
 async def do_lesson_get(ctx) -> dict[str, Any]:

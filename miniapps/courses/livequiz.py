@@ -1,7 +1,7 @@
 """Live quiz in a group (Kahoot style): one question at a time, everyone answers with buttons.
 
 - ``/course live <course id> <lesson id> [seconds 10-120]`` (role ``instructor``, in a group):
-  takes the quiz of that lesson (QUIZ's ``quizzes`` collection, key ``<course>:<lesson>``) and
+  takes the quiz of that lesson (the ``quizzes`` collection, key ``<course>:<lesson>``) and
   plays its **single-choice** questions (numeric and multiple-choice questions cannot be answered
   with one button press: they are skipped; a quiz without single-choice questions, or with more
   than 10 options in all of them, is refused). One live quiz at a time per chat.

@@ -33,7 +33,6 @@ answered as a ``ViewError`` with the same code and message.
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 import secrets
@@ -73,16 +72,6 @@ class QuizError(Exception):
 def now_ms() -> int:
     """The app's clock, epoch milliseconds (tests replace it to play a late submission)."""
     return int(time.time() * 1000)
-
-
-def _optional(module_name: str):
-    """A sibling module that may not exist (yet): None then."""
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name != module_name:
-            raise
-        return None
 
 
 # --- definitions ------------------------------------------------------------------------------
@@ -456,12 +445,12 @@ async def submit_attempt(ctx, attempt_id: Any, raw_answers: Any) -> dict[str, An
     best = await record_result(ctx, learner, course_id, lesson_id, grade)
     if passed:
         await xp.award(ctx, learner, PASS_XP, f"quiz:{course_id}:{lesson_id}:{learner}")
-        lessons = _optional("lessons")  # a passed quiz counts as a done lesson in the progress
-        if lessons is not None:
-            await lessons.mark_seen(ctx, learner, course_id, lesson_id)
-    completion = _optional("completion")
-    if completion is not None and hasattr(completion, "check"):
-        await completion.check(ctx, learner, course_id)
+        import lessons  # here: the catalogue's modules import this one
+
+        await lessons.mark_seen(ctx, learner, course_id, lesson_id)  # counts as a done lesson
+    import completion
+
+    await completion.check(ctx, learner, course_id)
     counts = await ctx.storage_get("attempt_counts", f"{learner}:{course_id}:{lesson_id}") or {}
     return {**_result_view(attempt, int(counts.get("used") or 0)), "best_grade": best}
 

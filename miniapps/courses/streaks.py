@@ -182,7 +182,7 @@ async def streak_command(ctx, args: list[str]) -> Reply:
 
 async def buy_freeze(ctx) -> str:
     """Buy one streak freeze for the invoker: the answer to show them."""
-    import xp  # QUIZ's module: imported here so this module loads without it
+    import xp  # here: xp imports this module
 
     learner = ctx.user_id
     try:

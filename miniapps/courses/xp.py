@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import importlib
 import time
 
 from sdk import Conflict, HostError, Reply
@@ -45,16 +44,6 @@ def _check(learner: str, amount: int, reason_key: str) -> None:
         raise ValueError(f"reason_key: 1 to {REASON_MAX} characters")
 
 
-def _optional(module_name: str):
-    """A sibling module that may not exist (yet): None then."""
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name != module_name:  # the module is there but something it imports is not
-            raise
-        return None
-
-
 async def total(ctx, learner: str) -> int:
     """The learner's XP (0 for none)."""
     stored = await ctx.storage_get("xp", learner) or {}
@@ -64,7 +53,7 @@ async def total(ctx, learner: str) -> int:
 async def award(ctx, learner: str, amount: int, reason_key: str) -> bool:
     """Give ``learner`` ``amount`` XP for ``reason_key``, once ever: True when this call gave
     it, False when that reason was already awarded (nothing changes). Then, after a real award,
-    ``streaks.on_activity`` and ``leagues.on_xp`` (when those modules exist)."""
+    ``streaks.on_activity`` and ``leagues.on_xp``."""
     _check(learner, amount, reason_key)
     try:
         await ctx.storage_update(
@@ -77,12 +66,11 @@ async def award(ctx, learner: str, amount: int, reason_key: str) -> bool:
     except Conflict:
         return False
     await ctx.storage_incr("xp", learner, "total", amount)
-    streaks = _optional("streaks")
-    if streaks is not None and hasattr(streaks, "on_activity"):
-        await streaks.on_activity(ctx, learner)
-    leagues = _optional("leagues")
-    if leagues is not None and hasattr(leagues, "on_xp"):
-        await leagues.on_xp(ctx, learner, amount)
+    import leagues  # here: streaks and leagues import this module
+    import streaks
+
+    await streaks.on_activity(ctx, learner)
+    await leagues.on_xp(ctx, learner, amount)
     return True
 
 
