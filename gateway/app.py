@@ -267,6 +267,7 @@ async def miniapps_ctx(app: web.Application) -> AsyncIterator[None]:
         data_dir=config.data_dir / "miniapps",
         sandbox=app[keys.SANDBOX],
         id_key=await shared_key(app[keys.DATABASE].db, "app_user_ids"),
+        public_url=config.public_base_url,
     )
     # Registered remote apps join the catalogue, and apps an admin switched off stay off,
     # before we serve.

@@ -454,6 +454,39 @@ _CREDENTIALS: tuple[Capability, ...] = (
     ),
 )
 
+# Inbound webhooks (issue 19): a provider (Duffel, Stripe, GitHub …) calls the app back at a URL
+# the host signs (``sdk.webhooks``); the app hears each delivery as the event ``webhook.received``.
+# A webhook's name, declared in the manifest's ``webhooks``.
+WEBHOOK_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
+WEBHOOKS_MAX = 10  # webhook names one manifest may declare
+WEBHOOK_EVENT = "webhook.received"  # the event every delivery is (manifest events.accepts)
+WEBHOOK_PERMISSION = "webhooks.url"  # what declaring webhooks needs in the manifest's permissions
+_WEBHOOKS: tuple[Capability, ...] = (
+    _capability(
+        "webhooks.url",
+        "The address a provider (Duffel, Stripe, GitHub …) posts this app's webhook `name` "
+        "(declared in the manifest's `webhooks`) to, bound to this conversation and user → "
+        "`{url, path}`: `path` is `/api/v1/hooks/<token>` (signed by the host, the same for the "
+        "same app, name, conversation and user, never expiring), `url` the platform's public "
+        "address (`PUBLIC_URL`) and `path`. Each POST to it reaches the app, in that "
+        "conversation as that user, as the event `webhook.received` `{name, body, headers, "
+        "received_at, signature}`; the sender gets 200 once the handler returned, 502 when it "
+        "failed (it retries: handle each delivery idempotently).",
+        _params(
+            {
+                "name": {
+                    "type": "string",
+                    "pattern": WEBHOOK_NAME_PATTERN.pattern,
+                    "description": "a webhook name declared in the manifest's webhooks",
+                }
+            }
+        ),
+        errors=("unknown_webhook",),
+        conversation=True,
+        user=True,
+    ),
+)
+
 CAPABILITIES: dict[str, Capability] = {
     capability.name: capability
     for capability in (
@@ -465,6 +498,7 @@ CAPABILITIES: dict[str, Capability] = {
         *_APP_SETUP,
         *_WEB_VIEWS,
         *_CREDENTIALS,
+        *_WEBHOOKS,
     )
 }
 

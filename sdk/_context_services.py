@@ -389,3 +389,26 @@ class ServiceCalls:
         again changes nothing (the first reason stays). Returns ``{"revoked": True}``; raises
         ``NotFound`` for a credential this app did not issue (another app's included)."""
         return await self.call("credentials.revoke", credential_id=credential_id, reason=reason)
+
+    async def webhook_url(self, name: str) -> str:
+        """The address to give a provider (Duffel, Stripe, GitHub …) for this app's webhook
+        ``name`` (declared in the manifest's ``webhooks``; ``webhooks.url``), bound to this
+        conversation and this user::
+
+            url = await ctx.webhook_url("duffel")   # https://chat.example.com/api/v1/hooks/…
+            await ctx.fetch(DUFFEL_WEBHOOKS, method="POST", body=json.dumps({"url": url}))
+
+        Each POST to it reaches ``@app.event("webhook.received")`` in this conversation, as
+        this user, with ``ctx.payload`` ``{name, body (the raw text), headers (content-type,
+        user-agent, x-…, …-signature; lower-cased), received_at (epoch ms), signature}``. The
+        sender gets 200 once the handler returned and 502 when it raised or timed out, and
+        retries: deliveries are at least once, so handle each one idempotently (by the
+        provider's event id), and check the provider's signature header before trusting the
+        body — anyone who has the URL can post to it.
+
+        The URL is signed by the host and stateless: the same name, conversation and user give
+        the same URL, which never expires; it answers 410 once the app is removed from this
+        chat or no longer declares ``name``. Raises ``HostError`` ``unknown_webhook`` (not
+        declared), ``PermissionDenied`` (no ``webhooks.url`` in the manifest),
+        ``InvalidParams``."""
+        return (await self.call("webhooks.url", name=name))["url"]

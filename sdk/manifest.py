@@ -16,6 +16,11 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from sdk._capability_services import (
+    WEBHOOK_EVENT,
+    WEBHOOK_NAME_PATTERN,
+    WEBHOOK_PERMISSION,
+)
 from sdk._capability_table import STORAGE_QUOTA_BYTES
 from sdk.errors import CardError, ManifestError
 
@@ -27,6 +32,7 @@ PAYMENT_EVENT_PREFIX = "payment."  # reserved for the host's payment events
 # events.accepts), never emit them — even an app whose id is "call" or "subscription".
 HOST_EVENT_PREFIXES = (PAYMENT_EVENT_PREFIX, "call.", "subscription.", "transfer_request.")
 SETUP_PERMISSION = "app.setup"  # implied by a manifest's ``config`` or ``roles``
+WEBHOOK_EVENT_PREFIX = "webhook."  # the host's webhook deliveries (webhook.received)
 # A hosted app's web view may be a page of its own ``web/`` folder, served by the platform at
 # ``/miniapps/<id>/web/<path>`` (``webview.entry: "web/index.html"``).
 WEB_FOLDER = "web"
@@ -210,6 +216,7 @@ def validate_manifest(data: Any, folder_name: str | None = None) -> dict[str, An
             "allowed_domains"
         ):
             problems.append("http.allowed_domains: http.fetch needs at least one allowed domain")
+        problems.extend(_webhook_problems(data))
     if problems:
         raise ManifestError("; ".join(problems))
     manifest = copy.deepcopy(data)
@@ -225,6 +232,7 @@ def validate_manifest(data: Any, folder_name: str | None = None) -> dict[str, An
     manifest.setdefault("remote", None)
     manifest.setdefault("entry", DEFAULT_ENTRY)
     manifest.setdefault("requirements", [])
+    manifest.setdefault("webhooks", [])
     manifest["config"] = [
         {
             "name": c["name"],
@@ -243,6 +251,31 @@ def validate_manifest(data: Any, folder_name: str | None = None) -> dict[str, An
     ]:
         manifest["permissions"].append(SETUP_PERMISSION)
     return manifest
+
+
+def _webhook_problems(data: dict[str, Any]) -> list[str]:
+    """Inbound webhooks (``sdk.webhooks``): each declared name matches the pattern to its very
+    end (the schema's ``$`` also allows a final newline), declaring any needs the
+    ``webhooks.url`` permission and ``webhook.received`` in ``events.accepts`` (every delivery
+    is that event), and no app emits ``webhook.*`` (only the host sends them)."""
+    problems = []
+    names = data.get("webhooks") or []
+    for index, name in enumerate(names):
+        if not WEBHOOK_NAME_PATTERN.fullmatch(name):
+            problems.append(f"webhooks[{index}]: {name!r} is not 1-32 characters of [a-z0-9_.-]")
+    accepts = data.get("events", {}).get("accepts", [])
+    if names and WEBHOOK_PERMISSION not in data.get("permissions", []):
+        problems.append(f"webhooks: declaring webhooks needs the {WEBHOOK_PERMISSION!r} permission")
+    if names and WEBHOOK_EVENT not in accepts:
+        problems.append(
+            f"events.accepts: webhooks are delivered as the event {WEBHOOK_EVENT!r}: accept it"
+        )
+    for index, name in enumerate(data.get("events", {}).get("emits", [])):
+        if name.startswith(WEBHOOK_EVENT_PREFIX):
+            problems.append(
+                f"events.emits[{index}]: {name!r}: webhook.* events come only from the host"
+            )
+    return problems
 
 
 def storage_quota(manifest: dict[str, Any]) -> int:

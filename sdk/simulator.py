@@ -23,6 +23,8 @@ assertions: ``messages``, ``card``, ``ephemeral``, ``group_state``, ``storage``,
 page calling the app (``Aetherial.call`` → ``@app.view``). Verifiable credentials
 (``credentials.issue``/``.revoke``) are signed with a test Ed25519 key: ``credentials`` (by id)
 and ``verify_credential(jwt)`` (``sdk._sim_credentials``).
+Inbound webhooks: ``webhooks.url`` answers a signed URL like the host's, and
+``post_webhook(url, body, headers)`` delivers to it as a provider would (``sdk._sim_webhooks``).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from sdk import signing
 from sdk._sim_credentials import CredentialsMixin
 from sdk._sim_effects import EFFECTS, EffectsMixin
 from sdk._sim_payments import PaymentsMixin
+from sdk._sim_webhooks import WebhooksMixin
 from sdk._sim_world import Consent, SimCall, SimConversation, SimMessage, SimUser, wire
 from sdk.app import PAYMENT_EVENTS, App
 from sdk.capabilities import check_call, expand_reply
@@ -76,6 +79,7 @@ _EFFECTS = {
     **CredentialsMixin.EFFECTS,
     "payments.request": PaymentsMixin._payments_request,
     "payments.refund": PaymentsMixin._payments_refund,
+    **WebhooksMixin.EFFECTS,
 }
 
 
@@ -121,7 +125,7 @@ class _Link:
         return wire(result)
 
 
-class Simulator(EffectsMixin, PaymentsMixin, CredentialsMixin):
+class Simulator(EffectsMixin, PaymentsMixin, CredentialsMixin, WebhooksMixin):
     """Plays the host for one app, in-process. ``app``: an app folder (manifest + entry file)
     or an ``App`` together with ``manifest=``.
 
@@ -186,6 +190,7 @@ class Simulator(EffectsMixin, PaymentsMixin, CredentialsMixin):
         self._init_payments()
         self._init_timers()
         self._init_app_setup(config)
+        self._init_webhooks()
 
     # --- the world ------------------------------------------------------------------------
 

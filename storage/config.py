@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from storage.errors import ConfigError
 
@@ -163,6 +164,16 @@ def _parse_vapid_subject(raw: str) -> str:
     return value
 
 
+def _parse_public_url(raw: str) -> str:
+    """The platform's public address: an http(s) URL with a host, no query nor fragment,
+    kept without its trailing slash (paths are appended to it)."""
+    value = _parse_url("http", "https")(raw).rstrip("/")
+    parts = urlsplit(value)
+    if not parts.hostname or parts.query or parts.fragment:
+        raise ValueError("expected http(s)://host[:port][/path], without a query or fragment")
+    return value
+
+
 def _setting(env: str, parse: Callable[[str], Any], default: Any, doc: str, *, production=False):
     return field(
         default=default,
@@ -185,6 +196,13 @@ class Config:
     host: str = _setting("AETHERIAL_HOST", str.strip, "127.0.0.1", "Address the gateway binds to.")
     port: int = _setting(
         "AETHERIAL_PORT", _parse_int(1, 65535), 8080, "Port the gateway listens on."
+    )
+    public_url: str | None = _setting(
+        "PUBLIC_URL",
+        _parse_public_url,
+        None,
+        "The address people and providers reach the platform at (e.g. https://chat.example.com): "
+        "mini-programs' webhook URLs start with it. Unset: http://AETHERIAL_HOST:AETHERIAL_PORT.",
     )
     data_dir: Path = _setting(
         "AETHERIAL_DATA_DIR",
@@ -522,6 +540,14 @@ class Config:
     @property
     def production(self) -> bool:
         return self.environment == "production"
+
+    @property
+    def public_base_url(self) -> str:
+        """``PUBLIC_URL``, else the gateway's own address (``http://<host>:<port>``)."""
+        if self.public_url:
+            return self.public_url
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def stripe_enabled(self) -> bool:

@@ -8,6 +8,7 @@ from gateway.routes import (
     conversations,
     credentials,
     health,
+    hooks,
     me,
     media,
     miniapps,
@@ -34,4 +35,5 @@ APIS = [
     push.api,
     admin.api,
     credentials.api,
+    hooks.api,
 ]

@@ -8,6 +8,8 @@
 - ``router``: slash commands and card presses;
 - ``capabilities``: the effects of each capability (the contract itself is ``sdk.capabilities``);
 - ``remote``: remote apps (registration, signed callbacks) and web-view launch tokens.
+- ``webhooks``: the key and public address of the apps' inbound webhook URLs
+  (``capabilities.webhooks``: ``webhooks.url`` and the deliveries).
 
 ``MiniappHost`` only wires them and offers the calls the gateway makes.
 """
@@ -21,6 +23,7 @@ from messaging.calls.service import CallService
 from messaging.context import Messaging
 from miniapps.host import capabilities
 from miniapps.host.calls import CallRegistry
+from miniapps.host.capabilities.webhooks import WebhookUrls
 from miniapps.host.catalogue import Catalogue
 from miniapps.host.consent import ConsentDesk
 from miniapps.host.fetch import Resolver
@@ -53,6 +56,7 @@ class MiniappHost:
         sandbox: SandboxConfig,
         id_key: bytes,
         wallet: Wallet | None = None,
+        public_url: str = "",
     ) -> None:
         db = messaging.db
         self.messaging = messaging
@@ -84,6 +88,9 @@ class MiniappHost:
         self.wallet = wallet
         # The call service, set by the composition root (gateway/app.py calls_ctx): calls.start.
         self.call_service: CallService | None = None
+        # Inbound webhooks (webhooks.url): the key signing their URLs, and the platform's public
+        # address (PUBLIC_URL) they start with; empty: the URLs are paths only.
+        self.webhooks = WebhookUrls(db, public_url)
 
     async def serve(self, app_id: str, method: str, params: dict) -> Any:
         """Answer one capability call of an app (from its sandbox or its remote server)."""

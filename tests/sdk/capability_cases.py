@@ -456,3 +456,15 @@ INVALID["credentials.revoke"] = [
     {"credential_id": UNKNOWN_MEDIA, "reason": "r" * 501},
     {"credential_id": UNKNOWN_MEDIA, "reason": " "},
 ]
+
+# webhooks.url (issue 19): the contract app declares the webhooks "duffel" and "stripe.events"
+# (tests/miniapps/apps/contract); a URL is compared by its keys only (each side signs with its
+# own key). Deliveries: tests/miniapps/test_webhooks_simulator.py and test_webhooks_e2e.py.
+VALID["webhooks.url"] = [{"name": "duffel"}, {"name": "stripe.events"}, {"name": "duffel"}]
+INVALID["webhooks.url"] = [
+    {"name": "github"},  # unknown_webhook
+    {"name": "Duffel"},
+    {"name": "duffel\n"},
+    {"name": "d" * 33},
+    {"name": ""},
+]

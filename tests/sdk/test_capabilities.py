@@ -52,9 +52,10 @@ MANIFEST = {
     "version": "1.0.0",
     "permissions": capabilities(),
     "commands": [{"name": "contract", "description": "does nothing"}],
-    "events": {"emits": ["contract.done"], "accepts": []},
+    "events": {"emits": ["contract.done"], "accepts": ["webhook.received"]},
     "http": {"allowed_domains": ["127.0.0.1", "api.example.com"]},
     "timers": ["tick"],
+    "webhooks": ["duffel", "stripe.events"],
 }
 URL = "https://api.example.com/rate"
 OFFLINE = {"$me": None, "$card": "m-1", "$version": 0, "$url": URL, "$media": UNKNOWN_MEDIA}
@@ -238,6 +239,7 @@ async def test_call_capability_has_the_hosts_checks():
     app.command("contract")(lambda ctx: None)
     app.timer("tick")(lambda ctx: None)
     manifest = {**MANIFEST, "permissions": ["messages.send_text", "users.profile"]}
+    manifest["webhooks"] = []  # declared webhooks need the webhooks.url permission
     sim = Simulator(app, manifest=manifest, consent={"users.profile": False})
     alice = sim.user("alice")
     chat = sim.conversation(members=[alice])

@@ -130,6 +130,7 @@ def test_every_protocol_capability_is_a_permission():
         "app.setup",
         "credentials.issue",
         "credentials.revoke",
+        "webhooks.url",
     }
 
 

@@ -27,6 +27,7 @@ from miniapps.host.capabilities import (
     storage,
     timers,
     users,
+    webhooks,
 )
 from sdk.capabilities import CAPABILITIES, check_params
 from sdk.errors import HostError, InvalidParams, PermissionDenied, UnknownMethod, host_error
@@ -65,6 +66,7 @@ EFFECTS: dict[str, Effect] = {
     **app_setup.EFFECTS,
     **media.EFFECTS,
     **credentials.EFFECTS,
+    **webhooks.EFFECTS,
 }
 
 
