@@ -30,7 +30,8 @@ INSTRUCTOR = "chen"  # teaches the demo courses
 GROUP_TITLE = "Weekend crew"
 GROUP_APPS = ("poll", "shop", "courses", "health")
 GROUP_APPS = (*GROUP_APPS, "crypto")  # the crypto app's paper exchange, in the demo group too
-TOPUP = {"USD": 50_000}  # minor units each demo person gets (development only)
+GROUP_APPS = (*GROUP_APPS, "travel")  # the group plans a trip together
+TOPUP = {"USD": 50_000, "EUR": 50_000}  # minor units each demo person gets (development only)
 SEEDER = "system:seed-demo"  # who granted the demo roles, in the admin audit
 # The demo practitioners of the health app (username → its demo profile), and their clinic group.
 PRACTITIONERS = (("dr_silva", "gp"), ("dr_wang", "cardiology"), ("dr_miller", "paediatrics"))
@@ -245,12 +246,31 @@ async def seed_crypto(app: web.Application, client: Client, people: dict, group_
     return f"crypto: paper orders placed ({', '.join(placed)})"
 
 
+async def seed_travel(app: web.Application, client: Client, people: dict, group_id: str) -> str:
+    """The demo group plans a trip with the travel app: ana starts it (``demo.seed`` step
+    ``trip``: Lisbon, flights and a stay from the labelled sample provider in the plan, an
+    activity vote), the others join through the trip's own ``trip.join`` view, then ana adds the
+    shared expenses (step ``expenses``). Each call is the app's own; seeding again adds nothing."""
+    organiser = people[MERCHANT]
+    result = await call_view(client, organiser, group_id, "travel", "demo.seed", {"step": "trip"})
+    if not result["created"]:
+        return "travel: already seeded"
+    for person in people.values():
+        if person != organiser:
+            await call_view(client, person, group_id, "travel", "trip.join")
+    spent = await call_view(
+        client, organiser, group_id, "travel", "demo.seed", {"step": "expenses"}
+    )
+    return f"travel: {result['summary']}; {spent['summary']}"
+
+
 # Each built-in app's demo step, in order; later services add theirs here.
 SEEDS: dict[str, Callable[[web.Application, Client, dict, str], Awaitable[str]]] = {
     "shop": seed_shop,
     "courses": seed_courses,
     "health": seed_health,
     "crypto": seed_crypto,
+    "travel": seed_travel,
 }
 
 
@@ -273,7 +293,7 @@ async def seed_demo(config: Config) -> list[str]:
             lines = [
                 f"people: {', '.join(PEOPLE)} (password {DEMO_PASSWORD!r})",
                 f"group: {GROUP_TITLE!r} with {', '.join(GROUP_APPS)}",
-                "wallets: 500.00 USD each"
+                "wallets: 500.00 USD and 500.00 EUR each"
                 if funded
                 else "wallets: not topped up (AETHERIAL_ENV is not development)",
             ]

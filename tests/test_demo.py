@@ -42,15 +42,17 @@ async def test_seed_demo_twice_then_use_it(gateway, mongo_url, mongo_db_name, tm
     assert "people: ana, ben, chen, dara" in first.stdout
     assert "Aetherial Demo Store: 12 products created" in first.stdout
     assert "courses: 2 created (python-101, data-science)" in first.stdout
-    assert "500.00 USD each" in first.stdout
+    assert "500.00 USD and 500.00 EUR each" in first.stdout
     assert "health: 3 practitioners created (dr_silva: Dr. Ana Silva, dr_wang: " in first.stdout
     assert "crypto: paper orders placed (ben: 12, dara: 8)" in first.stdout
+    assert "travel: trip to Lisbon " in first.stdout and "3 shared expenses" in first.stdout
     again = seed(tmp_path / "seed", **env)
     assert again.returncode == 0, again.stderr
     assert "Aetherial Demo Store: already seeded" in again.stdout
     assert "courses: already seeded" in again.stdout
     assert "health: already seeded" in again.stdout
     assert "crypto: already seeded" in again.stdout
+    assert "travel: already seeded" in again.stdout
 
     # What a newcomer then sees, on a gateway over the same database.
     api = ApiClient(str(gateway.make_url("")).rstrip("/"))
@@ -89,6 +91,22 @@ async def test_seed_demo_twice_then_use_it(gateway, mongo_url, mongo_db_name, tm
             assert book["paper"] == "Paper trading — no real money."
         mine = await view(_Person(api), demo_group["id"], "orders.mine", app="crypto")
         assert len(mine["open"]) == 10  # ben's: 3 asks and 2 bids on each book
+        # The crew plans a trip to Lisbon: four travellers, flights there and back and a stay in
+        # the plan (the labelled sample provider), a vote, and expenses Ben can settle.
+        assert "travel" in {app["id"] for app in body["miniapps"]}
+        trip = (await view(_Person(api), demo_group["id"], "trip.get", app="travel"))["trip"]
+        assert trip["title"] == "Lisbon" and len(trip["travellers"]) == 4
+        kinds = sorted(item["kind"] for item in trip["items"])
+        assert kinds == ["activity", "flight", "flight", "stay"], kinds
+        assert [v["status"] for v in trip["votes"]] == ["open"]
+        money = await view(_Person(api), demo_group["id"], "expenses.get", app="travel")
+        assert sorted(e["title"] for e in money["expenses"]) == [
+            "Airport taxi",
+            "Dinner at Ramiro",
+            "Tram passes",
+        ]
+        assert sum(money["balances"]["EUR"].values()) == 0
+        assert any(t["to"] == money["me"] for t in money["transfers"]["EUR"])  # ben is owed
     finally:
         await api.close()
 

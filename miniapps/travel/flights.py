@@ -24,6 +24,11 @@ reference, awaiting payment, origin/destination, dates, passenger name), so ``fi
 through the list (``limit`` / ``after`` cursor, newest first) and filters client-side, within a
 bounded number of pages. ``book_once`` does that dance (look up, create, on timeout look up again).
 
+Paying a hold order: ``pay_order`` (Duffel ``POST /air/payments``, from the balance, exactly the
+order's amount) pays it once — an order already paid answers as it stands, and after a timeout
+the order is looked up (``get_order``, ``GET /air/orders/{id}``: ``awaiting_payment``) before the
+timeout is passed on — so the caller may simply call it again.
+
 Errors are ``ProviderError(code, message)`` with a stable ``code``: ``no_offers``,
 ``offer_expired``, ``price_changed``, ``timeout``, ``provider_error`` (and ``unknown_airport``,
 ``bad_request`` for input refused before any request is made).
@@ -37,7 +42,7 @@ import json
 import math
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -279,6 +284,9 @@ class Order:
     total_currency: str
     type: str  # "instant" or "hold"
     metadata: dict[str, str] = field(default_factory=dict)
+    # Duffel's ``payment_status``: a hold order awaits payment until ``payment_required_by``.
+    awaiting_payment: bool = False
+    payment_required_by: dt.datetime | None = None  # aware, UTC
 
     @property
     def idempotency_key(self) -> str:
@@ -288,6 +296,8 @@ class Order:
     def from_duffel(cls, data: dict[str, Any]) -> Order:
         try:
             currency = data["total_currency"]
+            status = data.get("payment_status") or {}
+            by = status.get("payment_required_by")
             return cls(
                 id=data["id"],
                 booking_reference=data.get("booking_reference") or "",
@@ -296,8 +306,10 @@ class Order:
                 total_currency=currency,
                 type=data.get("type") or "instant",
                 metadata=dict(data.get("metadata") or {}),
+                awaiting_payment=bool(status.get("awaiting_payment", False)),
+                payment_required_by=_aware(_parse_time(by)) if by else None,
             )
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, AttributeError) as exc:
             raise ProviderError("provider_error", f"malformed order: {exc}") from None
 
 
@@ -331,6 +343,23 @@ def _check_order(amount: int, currency: str, passengers: list[dict], key: str) -
         raise ProviderError("bad_request", "the idempotency key must be 8-100 characters")
 
 
+_ORDER_ID = re.compile(r"^[A-Za-z0-9_]{1,100}$")
+
+
+def _check_payment(order_id: str, amount: int, currency: str) -> None:
+    _check_order_id(order_id)
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        raise ProviderError("bad_request", "the amount must be a positive integer (minor units)")
+    if not isinstance(currency, str) or not re.match(r"^[A-Z]{3}$", currency):
+        raise ProviderError("bad_request", "the currency must be an ISO 4217 code")
+
+
+def _check_order_id(order_id: str) -> None:
+    # it goes into a URL path: letters, digits and _ only (Duffel's ids: ord_0000…)
+    if not isinstance(order_id, str) or not _ORDER_ID.match(order_id):
+        raise ProviderError("bad_request", "an order id is 1-100 letters, digits or _")
+
+
 # --- Duffel -----------------------------------------------------------------------------------
 
 # Duffel error codes (``errors[].code``) → ours.
@@ -339,6 +368,7 @@ _DUFFEL_CODES = {
     "offer_expired": "offer_expired",
     "price_changed": "price_changed",
     "total_amount_mismatch": "price_changed",
+    "already_paid": "already_paid",  # pay_order: answered with the order as it stands
 }
 
 
@@ -458,6 +488,44 @@ class DuffelProvider:
             if not after:
                 return None
         return None
+
+    async def get_order(self, order_id: str) -> Order:
+        """The order as it stands (``GET /air/orders/{id}``): a hold order's
+        ``awaiting_payment`` and ``payment_required_by`` among the rest."""
+        _check_order_id(order_id)
+        data = await self._call("GET", f"/air/orders/{order_id}")
+        return Order.from_duffel(data.get("data") or {})
+
+    async def pay_order(self, order_id: str, amount: int, currency: str) -> Order:
+        """Pay a hold order from the Duffel balance, exactly ``amount`` of ``currency``
+        (``POST /air/payments``), and return the order as it then stands. Once: an order paid
+        already (``already_paid``) is answered as it stands; after a ``timeout`` the order is
+        looked up — paid means done, else the ``timeout`` is raised (call again). A different
+        amount is ``price_changed`` (nothing paid)."""
+        _check_payment(order_id, amount, currency)
+        payment = {
+            "order_id": order_id,
+            "payment": {
+                "type": "balance",
+                "amount": to_decimal(amount, currency),
+                "currency": currency,
+            },
+        }
+        try:
+            await self._call("POST", "/air/payments", payment)
+        except ProviderError as exc:
+            if exc.code not in ("already_paid", "timeout"):
+                raise
+            try:
+                order = await self.get_order(order_id)
+            except ProviderError as lookup:
+                if lookup.code == "timeout":
+                    raise exc from None
+                raise
+            if order.awaiting_payment:
+                raise exc from None  # a timeout and not paid (or already_paid and yet awaiting)
+            return order
+        return await self.get_order(order_id)
 
 
 async def book_once(
@@ -602,12 +670,35 @@ class SampleProvider:
             total_currency=currency,
             type="hold" if hold else "instant",
             metadata={"idempotency_key": idempotency_key},
+            awaiting_payment=hold,
+            payment_required_by=offer.payment_required_by if hold else None,
         )
         self._orders[idempotency_key] = order
         return order
 
     async def find_order(self, idempotency_key: str) -> Order | None:
         return self._orders.get(idempotency_key)
+
+    async def get_order(self, order_id: str) -> Order:
+        _check_order_id(order_id)
+        for order in self._orders.values():
+            if order.id == order_id:
+                return order
+        raise ProviderError("provider_error", f"no order {order_id}")
+
+    async def pay_order(self, order_id: str, amount: int, currency: str) -> Order:
+        """Pay a held sample order (once: a paid one answers as it stands)."""
+        _check_payment(order_id, amount, currency)
+        order = await self.get_order(order_id)
+        if not order.awaiting_payment:
+            return order
+        if (amount, currency) != (order.total_amount, order.total_currency):
+            raise ProviderError("price_changed", "the amount is not the order's price")
+        if order.payment_required_by is not None and self._now() >= order.payment_required_by:
+            raise ProviderError("offer_expired", "the hold expired before it was paid")
+        paid = replace(order, awaiting_payment=False, payment_required_by=None)
+        self._orders[order.idempotency_key] = paid
+        return paid
 
     # -- helpers
 

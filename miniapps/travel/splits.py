@@ -148,39 +148,70 @@ def split(
 
 def balances(expenses: Iterable[Mapping]) -> dict[str, dict[str, int]]:
     """Net balance per currency per person over ``expenses``: what each paid minus what each
-    owes. Each expense is ``{"payer", "amount", "currency", "parts"}`` with ``parts`` as
-    ``split`` returns them (they must add up to ``amount``). Everyone named in an expense appears
-    in its currency, even at zero; currencies and people come in sorted order. Each currency's
-    balances add up to zero. Raises ``SplitError("invalid_expense", …)``."""
+    owes. Each expense is ``{"amount", "currency", "parts"}`` with ``parts`` as ``split``
+    returns them (they must add up to ``amount``) and who paid it: either ``"payer"`` (one
+    person paid it all) or ``"paid"`` (person → what they paid, whole cents ≥ 0 adding up to
+    ``amount`` — several payers, e.g. a booking where each traveller paid their own share),
+    never both. Everyone named in an expense appears in its currency, even at zero; currencies
+    and people come in sorted order. Each currency's balances add up to zero. Raises
+    ``SplitError("invalid_expense", …)``."""
     totals: dict[str, dict[str, int]] = {}
     for index, expense in enumerate(expenses):
         if not isinstance(expense, Mapping):
             raise SplitError("invalid_expense", f"Expense {index} is not an object.")
-        payer, amount = expense.get("payer"), expense.get("amount")
-        currency, parts = expense.get("currency"), expense.get("parts")
-        if not isinstance(payer, str) or not payer:
-            raise SplitError("invalid_expense", f"Expense {index} has no payer.")
+        amount, currency = expense.get("amount"), expense.get("currency")
+        parts = expense.get("parts")
         if not isinstance(currency, str) or not currency:
             raise SplitError("invalid_expense", f"Expense {index} has no currency.")
         if not _is_int(amount) or amount <= 0:
             raise SplitError("invalid_expense", f"Expense {index} has no valid amount.")
+        paid = _payers(expense, index, amount)
         if not isinstance(parts, Mapping) or not parts:
             raise SplitError("invalid_expense", f"Expense {index} is not split among anyone.")
-        for person, part in parts.items():
-            if not isinstance(person, str) or not person or not _is_int(part) or part < 0:
-                raise SplitError("invalid_expense", f"Expense {index} has an invalid part.")
+        if not _valid_amounts(parts):
+            raise SplitError("invalid_expense", f"Expense {index} has an invalid part.")
         if sum(parts.values()) != amount:
             raise SplitError(
                 "invalid_expense", f"Expense {index}'s parts do not add up to its amount."
             )
         ledger = totals.setdefault(currency, {})
-        ledger[payer] = ledger.get(payer, 0) + amount
+        for person, value in paid.items():
+            ledger[person] = ledger.get(person, 0) + value
         for person, part in parts.items():
             ledger[person] = ledger.get(person, 0) - part
     return {
         currency: {person: totals[currency][person] for person in sorted(totals[currency])}
         for currency in sorted(totals)
     }
+
+
+def _valid_amounts(values: Mapping) -> bool:
+    """Every key a non-empty string, every value whole cents ≥ 0."""
+    return all(
+        isinstance(person, str) and person and _is_int(value) and value >= 0
+        for person, value in values.items()
+    )
+
+
+def _payers(expense: Mapping, index: int, amount: int) -> Mapping[str, int]:
+    """Who paid ``expense`` (already checked: its ``amount``): ``{payer: amount}`` or its
+    ``paid``, checked."""
+    payer, paid = expense.get("payer"), expense.get("paid")
+    if paid is None:
+        if not isinstance(payer, str) or not payer:
+            raise SplitError("invalid_expense", f"Expense {index} has no payer.")
+        return {payer: amount}
+    if payer is not None:
+        raise SplitError("invalid_expense", f"Expense {index} gives both payer and paid.")
+    if not isinstance(paid, Mapping) or not paid:
+        raise SplitError("invalid_expense", f"Expense {index} has no payer.")
+    if not _valid_amounts(paid):
+        raise SplitError("invalid_expense", f"Expense {index} has an invalid payment.")
+    if sum(paid.values()) != amount:
+        raise SplitError(
+            "invalid_expense", f"Expense {index}'s payments do not add up to its amount."
+        )
+    return paid
 
 
 def simplify(balance: Mapping[str, int]) -> list[tuple[str, str, int]]:

@@ -3,6 +3,7 @@ the Duffel-shaped stub."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from collections.abc import AsyncIterator
@@ -11,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from miniapps.travel.flights import (
     DuffelProvider,
@@ -402,3 +404,167 @@ async def test_book_once_with_the_sample_provider() -> None:
     first = await book_once(provider, offer.id, offer.total_amount, "EUR", PASSENGERS, "k-000001")
     second = await book_once(provider, offer.id, offer.total_amount, "EUR", PASSENGERS, "k-000001")
     assert first == second
+
+
+# --- paying a hold order (pay_order / get_order) ----------------------------------------------
+
+
+class PaymentsRoutes:
+    """Duffel's ``GET /air/orders/{id}`` and ``POST /air/payments`` for one hold order: paid
+    once (``already_paid`` after), the exact amount only (``price_changed``); ``slow`` pays but
+    answers too late (the payment made, its answer lost)."""
+
+    def __init__(self) -> None:
+        self.order = {
+            "id": "ord_hold_0001",
+            "booking_reference": "ZZH001",
+            "offer_id": "off_0002",
+            "type": "hold",
+            "total_amount": "455.00",
+            "total_currency": "GBP",
+            "metadata": {"idempotency_key": "bk0123456789-hold"},
+            "payment_status": {
+                "awaiting_payment": True,
+                "payment_required_by": "2027-03-02T12:00:00Z",
+            },
+        }
+        self.requests: list[tuple[str, str, Any]] = []
+        self.payments: list[dict[str, Any]] = []
+        self.slow = False
+        self.runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/air/orders/{id}", self._get)
+        app.router.add_post("/air/payments", self._pay)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+
+    @staticmethod
+    def _error(code: str) -> web.Response:
+        return web.json_response({"errors": [{"code": code, "message": code}]}, status=422)
+
+    async def _get(self, request: web.Request) -> web.Response:
+        self.requests.append(("GET", request.path, None))
+        if request.match_info["id"] != self.order["id"]:
+            return web.json_response({"errors": [{"code": "not_found"}]}, status=404)
+        return web.json_response({"data": self.order})
+
+    async def _pay(self, request: web.Request) -> web.Response:
+        body = (await request.json())["data"]
+        self.requests.append(("POST", request.path, body))
+        if not self.order["payment_status"]["awaiting_payment"]:
+            return self._error("already_paid")
+        if body["payment"]["amount"] != self.order["total_amount"]:
+            return self._error("price_changed")
+        self.order["payment_status"] = {"awaiting_payment": False, "payment_required_by": None}
+        self.payments.append(body)
+        if self.slow:
+            await asyncio.sleep(2)  # paid, but the answer comes too late
+        return web.json_response({"data": {"id": f"pay_{len(self.payments)}"}}, status=201)
+
+
+@pytest.fixture
+async def paying() -> AsyncIterator[tuple[PaymentsRoutes, DuffelProvider]]:
+    routes = PaymentsRoutes()
+    await routes.start()
+    async with aiohttp.ClientSession() as session:
+        yield routes, DuffelProvider(make_fetch(session, timeout=0.5), API_KEY, routes.url)
+    assert routes.runner is not None
+    await routes.runner.cleanup()
+
+
+async def test_duffel_get_order_reads_its_payment_status(paying) -> None:
+    routes, duffel = paying
+    order = await duffel.get_order("ord_hold_0001")
+    assert order.type == "hold" and order.awaiting_payment is True
+    assert order.payment_required_by == dt.datetime(2027, 3, 2, 12, 0, tzinfo=dt.UTC)
+    assert order.total_amount == 45500 and order.idempotency_key == "bk0123456789-hold"
+    with pytest.raises(ProviderError) as err:
+        await duffel.get_order("ord_nope")
+    assert err.value.code == "provider_error"
+    with pytest.raises(ProviderError) as err:
+        await duffel.get_order("../air/offers")
+    assert err.value.code == "bad_request"
+    assert routes.requests == [
+        ("GET", "/air/orders/ord_hold_0001", None),
+        ("GET", "/air/orders/ord_nope", None),
+    ]
+
+
+async def test_duffel_pay_order_pays_once(paying) -> None:
+    routes, duffel = paying
+    paid = await duffel.pay_order("ord_hold_0001", 45500, "GBP")
+    assert paid.awaiting_payment is False and paid.booking_reference == "ZZH001"
+    assert routes.payments == [
+        {
+            "order_id": "ord_hold_0001",
+            "payment": {"type": "balance", "amount": "455.00", "currency": "GBP"},
+        }
+    ]
+    again = await duffel.pay_order("ord_hold_0001", 45500, "GBP")  # already_paid: as it stands
+    assert again == paid and len(routes.payments) == 1
+
+
+async def test_duffel_pay_order_refuses_another_amount(paying) -> None:
+    routes, duffel = paying
+    with pytest.raises(ProviderError) as err:
+        await duffel.pay_order("ord_hold_0001", 45000, "GBP")
+    assert err.value.code == "price_changed"
+    assert routes.payments == [] and routes.order["payment_status"]["awaiting_payment"] is True
+
+
+async def test_duffel_pay_order_after_a_lost_answer_looks_the_order_up(paying) -> None:
+    routes, duffel = paying
+    routes.slow = True
+    paid = await duffel.pay_order("ord_hold_0001", 45500, "GBP")  # timed out, found paid
+    assert paid.awaiting_payment is False and len(routes.payments) == 1
+    assert [r[:2] for r in routes.requests] == [
+        ("POST", "/air/payments"),
+        ("GET", "/air/orders/ord_hold_0001"),
+    ]
+
+
+async def test_duffel_pay_order_bad_input_makes_no_request(paying) -> None:
+    routes, duffel = paying
+    for order_id, amount, currency in [
+        ("ord/1", 100, "GBP"),
+        ("", 100, "GBP"),
+        ("ord_hold_0001", 0, "GBP"),
+        ("ord_hold_0001", 100, "gbp"),
+    ]:
+        with pytest.raises(ProviderError) as err:
+            await duffel.pay_order(order_id, amount, currency)
+        assert err.value.code == "bad_request"
+    assert routes.requests == []
+
+
+async def test_sample_hold_order_is_paid_once() -> None:
+    provider = sample()
+    offers = await provider.search("LIS", "MAD", dt.date(2027, 5, 1), 1)
+    offer = next(o for o in offers if o.holdable)
+    held = await provider.create_order(
+        offer.id, offer.total_amount, "EUR", PASSENGERS, "trip-1-hold-0001", hold=True
+    )
+    assert held.awaiting_payment is True
+    assert held.payment_required_by == NOW + dt.timedelta(hours=24)
+    assert await provider.get_order(held.id) == held
+    with pytest.raises(ProviderError) as err:
+        await provider.pay_order(held.id, offer.total_amount + 1, "EUR")
+    assert err.value.code == "price_changed"
+    paid = await provider.pay_order(held.id, offer.total_amount, "EUR")
+    assert paid.awaiting_payment is False and paid.id == held.id
+    assert await provider.pay_order(held.id, offer.total_amount, "EUR") == paid  # once
+    assert await provider.find_order("trip-1-hold-0001") == paid
+    with pytest.raises(ProviderError) as err:
+        await provider.get_order("ord_sample_nope")
+    assert err.value.code == "provider_error"
+    late = SampleProvider(now=lambda: NOW + dt.timedelta(days=2))
+    late._orders = {"k": held}
+    with pytest.raises(ProviderError) as err:
+        await late.pay_order(held.id, offer.total_amount, "EUR")
+    assert err.value.code == "offer_expired"

@@ -370,3 +370,115 @@ def test_simplify_settles_the_balances_of_any_expenses(expenses: list[dict]) -> 
 
 def _is_cents(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+# --- several payers (``paid``) ---------------------------------------------------------------
+
+
+def test_balances_with_several_payers() -> None:
+    # A booking: each paid their own share, so nobody owes anybody.
+    shares = {"ana": 10001, "ben": 10000, "cleo": 10000}
+    booking = {"amount": 30001, "currency": "EUR", "paid": shares, "parts": shares}
+    assert balances([booking]) == {"EUR": {"ana": 0, "ben": 0, "cleo": 0}}
+    # Ana and Ben paid a 90.00 dinner between them, split equally three ways.
+    dinner = {
+        "amount": 9000,
+        "currency": "EUR",
+        "paid": {"ana": 6000, "ben": 3000},
+        "parts": split(9000, ["ana", "ben", "cleo"], "equal"),
+    }
+    assert balances([booking, dinner]) == {"EUR": {"ana": 3000, "ben": 0, "cleo": -3000}}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"payer": "ana"},  # both payer and paid
+        {"paid": {}},
+        {"paid": {"ana": 60, "ben": 30}},
+        {"paid": {"ana": 110, "ben": -10}},
+        {"paid": {"ana": 100.0}},
+        {"paid": {"": 100}},
+        {"paid": {"ana": True, "ben": 99}},
+        {"paid": [("ana", 100)]},
+    ],
+)
+def test_balances_reject_bad_payments(change: dict) -> None:
+    good = {"paid": {"ana": 70, "ben": 30}, "amount": 100, "currency": "EUR", "parts": {"ana": 100}}
+    with pytest.raises(SplitError) as raised:
+        balances([good, good | change])
+    assert raised.value.code == "invalid_expense"
+    assert "Expense 1" in raised.value.message
+
+
+@st.composite
+def payments(draw: st.DrawFn, amount: int) -> dict[str, int]:
+    """``amount`` cut among one to five payers (some may pay 0)."""
+    payers = draw(st.lists(people_ids, min_size=1, max_size=5, unique=True))
+    cuts = sorted(
+        draw(st.lists(st.integers(0, amount), min_size=len(payers) - 1, max_size=len(payers) - 1))
+    )
+    bounds = [0, *cuts, amount]
+    return {person: bounds[i + 1] - bounds[i] for i, person in enumerate(payers)}
+
+
+@st.composite
+def multi_payer_expenses(draw: st.DrawFn) -> list[dict]:
+    expenses = []
+    for _ in range(draw(st.integers(0, 12))):
+        amount, people, mode, kwargs = draw(split_calls())
+        expense = {
+            "amount": amount,
+            "currency": draw(st.sampled_from(["EUR", "USD", "JPY"])),
+            "parts": split(amount, people, mode, **kwargs),
+        }
+        if draw(st.booleans()):
+            expense["paid"] = draw(payments(amount))
+        else:
+            expense["payer"] = draw(people_ids)
+        expenses.append(expense)
+    return expenses
+
+
+@settings(max_examples=200)
+@given(multi_payer_expenses())
+def test_several_payers_balance_to_what_each_paid_minus_owed(expenses: list[dict]) -> None:
+    result = balances(expenses)
+    expected: dict[str, dict[str, int]] = {}
+    for expense in expenses:
+        ledger = expected.setdefault(expense["currency"], {})
+        paid = expense.get("paid") or {expense["payer"]: expense["amount"]}
+        for person, value in paid.items():
+            ledger[person] = ledger.get(person, 0) + value
+        for person, part in expense["parts"].items():
+            ledger[person] = ledger.get(person, 0) - part
+    assert result == expected
+    for balance in result.values():
+        assert sum(balance.values()) == 0
+        after = dict(balance)
+        transfers = simplify(balance)
+        assert len(transfers) <= max(sum(1 for v in balance.values() if v) - 1, 0)
+        for debtor, creditor, amount in transfers:
+            after[debtor] += amount
+            after[creditor] -= amount
+        assert set(after.values()) <= {0}
+    assert balances(list(reversed(expenses))) == result
+
+
+@settings(max_examples=200)
+@given(split_calls(), people_ids)
+def test_one_payer_in_paid_is_the_same_as_payer(call: tuple, payer: str) -> None:
+    amount, people, mode, kwargs = call
+    parts = split(amount, people, mode, **kwargs)
+    base = {"amount": amount, "currency": "EUR", "parts": parts}
+    assert balances([base | {"paid": {payer: amount}}]) == balances([base | {"payer": payer}])
+
+
+@settings(max_examples=200)
+@given(split_calls())
+def test_everyone_paying_their_own_part_owes_nothing(call: tuple) -> None:
+    amount, people, mode, kwargs = call
+    parts = split(amount, people, mode, **kwargs)
+    result = balances([{"amount": amount, "currency": "EUR", "paid": parts, "parts": parts}])
+    assert set(result["EUR"].values()) == {0}
+    assert simplify(result["EUR"]) == []
