@@ -19,15 +19,21 @@ card comes to her service chat with the app, on both devices.
 Crypto: in the group she checks `/crypto price btc` (a price card from the simulated market,
 labelled so) and places a paper limit order in the crypto web view, then sees it among her open
 orders — paper money only, as every answer says.
+
+Travel: the crew plans a trip in the group — Mia starts it (`/trip new`), the shared trip card
+reaches everyone and her friend presses I'm in; Mia adds a dinner split equally, the friend
+presses Pay what I owe on the group's balances card, confirms the wallet's transfer sheet, and the
+card says everyone is settled up.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from gateway.keys import MESSAGING
 from tests.helpers import eventually
-from tests.messaging.chat_helpers import close_all, group, people
+from tests.messaging.chat_helpers import app_cards, close_all, group, people
 from tests.miniapps.shop.e2e_helpers import (
     add_product,
     button,
@@ -358,6 +364,76 @@ async def test_a_day_in_aetherial(gateway):
             what="her open orders, shown to her",
         )
         assert order["id"] in str(shown[-1]["fields"])
+
+        # Travel: the crew plans a trip together. Mia starts it in the group (the shared trip
+        # card), her friend presses I'm in on it; Mia pays a dinner and splits it; the friend
+        # settles up from the group's balances card with a wallet transfer she confirms.
+        status, body = await merchant.api.post(
+            f"/api/v1/conversations/{cid}/apps", json={"app_id": "travel"}
+        )
+        assert status in (200, 201), body
+        start = (datetime.now(UTC) + timedelta(days=60)).date()
+        end = start + timedelta(days=4)
+        await command(mia, cid, f'/trip new "New York" {start} {end} from LHR')
+
+        def trip_card(person):
+            for card in app_cards(person, cid, "travel"):
+                if card["card"]["title"].startswith("✈ New York"):
+                    return card
+            return None
+
+        card = await eventually(lambda: trip_card(friend), what="the trip card in the group")
+        join = button(card, "trip.join")
+        ack = await press(friend, cid, card["id"], "trip.join", join["value"])
+        assert ack["ok"], ack
+
+        def travellers(person):
+            card = trip_card(person)
+            fields = {f["label"]: f["value"] for f in card["card"]["fields"]} if card else {}
+            return fields.get("Travellers (2)")
+
+        await eventually(lambda: travellers(mia), what="the trip card updated for Mia: 2 going")
+        added = await view(
+            mia,
+            cid,
+            "expense.add",
+            {"title": "Dinner in SoHo", "amount": "60.00", "currency": "USD", "mode": "equal"},
+            app="travel",
+        )
+        mia_id = added["me"]
+        [friend_id] = [uid for uid in added["names"] if uid != mia_id]
+        assert added["balances"]["USD"] == {mia_id: 3000, friend_id: -3000}
+        await top_up(friend, 5000)
+        balances = button(card, "expense.balances")
+        ack = await press(friend, cid, card["id"], "expense.balances", balances["value"])
+        assert ack["ok"], ack
+
+        def balances_card(person):
+            for found in app_cards(person, cid, "travel"):
+                if found["card"]["title"] == "Balances · New York":
+                    return found
+            return None
+
+        shared = await eventually(lambda: balances_card(friend), what="the balances card")
+        assert "pays" in shared["card"]["text"]
+        pay = button(shared, "settle.mine")
+        ack = await press(friend, cid, shared["id"], "settle.mine", pay["value"])
+        assert ack["ok"], ack
+        sheet = await eventually(
+            lambda: events_of(friend, "payment.confirm_required"), what="the transfer sheet"
+        )
+        transfer = sheet[-1]["payment"]
+        assert transfer["amount"] == 3000 and transfer["currency"] == "USD"
+        confirmed = await friend.socket.call("payment.confirm", {"payment_id": transfer["id"]})
+        assert confirmed["ok"], confirmed
+
+        def settled(person):
+            card = balances_card(person)
+            return card and "Everyone is settled up." in (card["card"].get("text") or "")
+
+        await eventually(lambda: settled(mia), what="the balances card: everyone settled up")
+        money = await view(mia, cid, "expenses.get", app="travel")
+        assert money["transfers"]["USD"] == [] and set(money["balances"]["USD"].values()) == {0}
     finally:
         await laptop.close()
         await close_all([mia, merchant, friend, admin, teacher])
