@@ -372,17 +372,24 @@ _DUFFEL_CODES = {
 }
 
 
-class DuffelProvider:
-    """Duffel's flights API through ``fetch`` (the shape of ``ctx.fetch``)."""
+class DuffelAPI:
+    """Duffel's HTTP API through ``fetch`` (the shape of ``ctx.fetch``): ``call(method, path,
+    payload)`` → the answer's JSON, or ``ProviderError`` (``timeout`` for a host timeout or a
+    408/504; a Duffel error code mapped by ``codes``, else ``provider_error``)."""
 
-    name = "duffel"
-
-    def __init__(self, fetch: Fetch, api_key: str, base_url: str = DUFFEL_URL) -> None:
+    def __init__(
+        self,
+        fetch: Fetch,
+        api_key: str,
+        base_url: str = DUFFEL_URL,
+        codes: dict[str, str] | None = None,
+    ) -> None:
         self._fetch = fetch
         self._api_key = api_key
-        self._base = base_url.rstrip("/")
+        self._base = (base_url or DUFFEL_URL).rstrip("/")
+        self._codes = codes if codes is not None else _DUFFEL_CODES
 
-    async def _call(self, method: str, path: str, payload: Any = None) -> dict[str, Any]:
+    async def call(self, method: str, path: str, payload: Any = None) -> dict[str, Any]:
         headers = {
             "Authorization": f"Bearer {self._api_key}",
             "Duffel-Version": DUFFEL_VERSION,
@@ -406,13 +413,27 @@ class DuffelProvider:
             data = None
         if status in (408, 504):
             raise ProviderError("timeout", f"{method} {path} timed out at the provider")
+        if status == 204:
+            return {}
         if not 200 <= status < 300 or not isinstance(data, dict):
-            errors = (data or {}).get("errors") if isinstance(data, dict) else None
+            errors = data.get("errors") if isinstance(data, dict) else None
             first = errors[0] if errors and isinstance(errors[0], dict) else {}
-            code = _DUFFEL_CODES.get(first.get("code", ""), "provider_error")
+            code = self._codes.get(first.get("code", ""), "provider_error")
             message = first.get("message") or first.get("title") or f"HTTP {status}"
             raise ProviderError(code, message)
         return data
+
+
+class DuffelProvider:
+    """Duffel's flights API through ``fetch`` (the shape of ``ctx.fetch``)."""
+
+    name = "duffel"
+
+    def __init__(self, fetch: Fetch, api_key: str, base_url: str = DUFFEL_URL) -> None:
+        self._api = DuffelAPI(fetch, api_key, base_url, codes=_DUFFEL_CODES)
+
+    async def _call(self, method: str, path: str, payload: Any = None) -> dict[str, Any]:
+        return await self._api.call(method, path, payload)
 
     async def search(
         self, origin: str, destination: str, date: dt.date, passengers: int = 1

@@ -75,10 +75,10 @@ def _duffel_settings(ctx) -> tuple[str, str]:
     return key, (ctx.config.get("duffel_api_url") or air.DUFFEL_URL).strip()
 
 
-def duffel_api(ctx) -> hotels.DuffelAPI:
+def duffel_api(ctx) -> air.DuffelAPI:
     """Duffel's HTTP client with the app's settings (``changes`` registers its webhook with it)."""
     key, url = _duffel_settings(ctx)
-    return hotels.DuffelAPI(ctx.fetch, key, url)
+    return air.DuffelAPI(ctx.fetch, key, url)
 
 
 def flights(ctx) -> air.DuffelProvider | StoredSampleFlights:

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 from flights import (
     DUFFEL_URL,
-    DUFFEL_VERSION,
+    DuffelAPI,
     Fetch,
     ProviderError,
     _h,
@@ -269,58 +269,6 @@ def rooms_for(guests: int) -> int:
 # --- Duffel -----------------------------------------------------------------------------------
 
 
-class DuffelAPI:
-    """Duffel's HTTP API through ``fetch`` (the shape of ``ctx.fetch``): ``call(method, path,
-    payload)`` → the answer's JSON, or ``ProviderError`` (``timeout`` for a host timeout or a
-    408/504; a Duffel error code mapped by ``codes``, else ``provider_error``)."""
-
-    def __init__(
-        self,
-        fetch: Fetch,
-        api_key: str,
-        base_url: str = DUFFEL_URL,
-        codes: dict[str, str] | None = None,
-    ) -> None:
-        self._fetch = fetch
-        self._api_key = api_key
-        self._base = (base_url or DUFFEL_URL).rstrip("/")
-        self._codes = codes if codes is not None else _CODES
-
-    async def call(self, method: str, path: str, payload: Any = None) -> dict[str, Any]:
-        headers = {
-            "Authorization": f"Bearer {self._api_key}",
-            "Duffel-Version": DUFFEL_VERSION,
-            "Accept": "application/json",
-        }
-        body = None
-        if payload is not None:
-            headers["Content-Type"] = "application/json"
-            body = json.dumps({"data": payload})
-        try:
-            answer = await self._fetch(self._base + path, method=method, headers=headers, body=body)
-        except TimeoutError:
-            raise ProviderError("timeout", f"{method} {path} timed out") from None
-        except Exception as exc:  # ctx.fetch raises HostError with .code ("timeout", ...)
-            code = "timeout" if getattr(exc, "code", "") == "timeout" else "provider_error"
-            raise ProviderError(code, f"{method} {path}: {exc}") from None
-        status = int(answer.get("status") or 0)
-        try:
-            data = json.loads(answer.get("body") or "null")
-        except ValueError:
-            data = None
-        if status in (408, 504):
-            raise ProviderError("timeout", f"{method} {path} timed out at the provider")
-        if status == 204:
-            return {}
-        if not 200 <= status < 300 or not isinstance(data, dict):
-            errors = data.get("errors") if isinstance(data, dict) else None
-            first = errors[0] if errors and isinstance(errors[0], dict) else {}
-            code = self._codes.get(first.get("code", ""), "provider_error")
-            message = first.get("message") or first.get("title") or f"HTTP {status}"
-            raise ProviderError(code, message)
-        return data
-
-
 class DuffelStays:
     """Duffel Stays through ``fetch``."""
 
@@ -328,7 +276,7 @@ class DuffelStays:
     label: str | None = None
 
     def __init__(self, fetch: Fetch, api_key: str, base_url: str = DUFFEL_URL) -> None:
-        self.api = DuffelAPI(fetch, api_key, base_url)
+        self.api = DuffelAPI(fetch, api_key, base_url, codes=_CODES)
 
     async def search(
         self,

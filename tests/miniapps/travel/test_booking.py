@@ -28,7 +28,9 @@ from tests.miniapps.travel.travel_fixtures import (
     MINUTE,
     Group,
     app_module,
+    lisbon_trip,
     open_group,
+    store_trip,
 )
 
 TRIP_ID = "tr0123456789"
@@ -112,41 +114,8 @@ class World:
         raise AttributeError(name)
 
     async def trip(self, creator, travellers) -> dict[str, Any]:
-        doc = {
-            "id": TRIP_ID,
-            "conversation_id": self.g.chat.id,
-            "title": "Lisbon",
-            "status": "planning",
-            "destination": {
-                "name": "Lisbon",
-                "airport": "LIS",
-                "zone": "Europe/Lisbon",
-                "country": "PT",
-                "lat": 38.77,
-                "lon": -9.13,
-            },
-            "home_airport": "MAD",
-            "start": "2027-05-01",
-            "end": "2027-05-05",
-            "currency": "EUR",
-            "created_by": creator.id,
-            "created_at": self.sim.now,
-            "travellers": {
-                u.id: {"name": u.display_name, "joined_at": self.sim.now} for u in travellers
-            },
-            "items": [],
-            "votes": [],
-            "booking": None,
-            "spent": {},
-            "card": None,
-            "seq": 1,
-        }
-
-        async def work(ctx):
-            await ctx.storage_put("trips", TRIP_ID, doc)
-            await ctx.storage_put("current", self.g.chat.id, {"trip_id": TRIP_ID})
-
-        await self.g.run_as(creator, work)
+        doc = lisbon_trip(TRIP_ID, self.g.chat.id, creator, travellers, self.sim.now)
+        await store_trip(self.g, creator, doc, card=False)
         return doc
 
     async def offer(

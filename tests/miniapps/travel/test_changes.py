@@ -11,26 +11,17 @@ import asyncio
 import copy
 import datetime as dt
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from sdk.simulator import SimUser
-from tests.miniapps.travel.duffel_stub import DuffelStub, sign_webhook
+from tests.miniapps.travel.duffel_stub import sign_webhook
 from tests.miniapps.travel.test_search import attempt, cards, offers, plan_trip, use_duffel
 from tests.miniapps.travel.travel_fixtures import HOUR, Group, app_module, open_group
 
 CHANGE = "order.airline_initiated_change_detected"
 NEW_YORK = '/trip new "New York" 2027-05-01 2027-05-05 from LHR'
-
-
-@pytest.fixture
-async def stub() -> AsyncIterator[DuffelStub]:
-    server = DuffelStub()
-    await server.start()
-    yield server
-    await server.close()
 
 
 @pytest.fixture

@@ -14,7 +14,14 @@ import secrets
 
 import pytest
 
-from tests.miniapps.travel.travel_fixtures import T0, Group, app_module, open_group
+from tests.miniapps.travel.travel_fixtures import (
+    T0,
+    Group,
+    app_module,
+    lisbon_trip,
+    open_group,
+    store_trip,
+)
 
 pytestmark = pytest.mark.asyncio
 
@@ -32,43 +39,10 @@ async def open_trip(
     for name in (*names, *outsiders):
         group.person(name, **user_options.get(name, {}))
     first = group.people[names[0]]
-    trip = {
-        "id": "tr" + secrets.token_hex(5),
-        "conversation_id": group.chat.id,
-        "title": "Lisbon",
-        "status": "planning",
-        "destination": {
-            "name": "Lisbon",
-            "airport": "LIS",
-            "zone": "Europe/Lisbon",
-            "country": "PT",
-            "lat": 38.77,
-            "lon": -9.13,
-        },
-        "home_airport": "MAD",
-        "start": "2027-05-01",
-        "end": "2027-05-05",
-        "currency": currency,
-        "created_by": first.id,
-        "created_at": T0,
-        "travellers": {
-            group.people[n].id: {"name": group.people[n].display_name, "joined_at": T0 + i}
-            for i, n in enumerate(names)
-        },
-        "items": [],
-        "votes": [],
-        "booking": None,
-        "spent": {},
-        "card": None,
-        "seq": 1,
-    }
-
-    async def write(ctx):
-        trip["card"] = {"message_id": await ctx.send_card(app_module("card").render(trip))}
-        await ctx.storage_put("trips", trip["id"], trip)
-        await ctx.storage_put("current", group.chat.id, {"trip_id": trip["id"]})
-
-    await group.run_as(first, write)
+    travellers = [group.people[n] for n in names]
+    trip_id = "tr" + secrets.token_hex(5)
+    trip = lisbon_trip(trip_id, group.chat.id, first, travellers, T0, currency=currency)
+    await store_trip(group, first, trip, card=True)
     return group, trip
 
 

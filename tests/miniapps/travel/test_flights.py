@@ -186,14 +186,6 @@ def make_fetch(session: aiohttp.ClientSession, timeout: float) -> Any:
 
 
 @pytest.fixture
-async def stub() -> AsyncIterator[DuffelStub]:
-    server = DuffelStub()
-    await server.start()
-    yield server
-    await server.close()
-
-
-@pytest.fixture
 async def duffel(stub: DuffelStub) -> AsyncIterator[DuffelProvider]:
     async with aiohttp.ClientSession() as session:
         # the timeout only matters for the held-back answers, which never come in time

@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-import pytest
 from icalendar import Calendar
 
 from tests.miniapps.travel.travel_fixtures import (
@@ -17,7 +16,6 @@ from tests.miniapps.travel.travel_fixtures import (
     MINUTE,
     T0,
     app_module,
-    open_group,
     start_trip,
 )
 
@@ -34,11 +32,6 @@ FLIGHT = {
 # 1 May 07:05 in Madrid (UTC+2) is 05:05 UTC, 61 days and 5 h 5 min after T0.
 DEPARTURE = T0 + 61 * DAY + 5 * HOUR + 5 * MINUTE
 LISBON = ZoneInfo("Europe/Lisbon")
-
-
-@pytest.fixture
-def group(monkeypatch):
-    return open_group(monkeypatch)
 
 
 async def add_booked(group, user, items: list[dict], booking_id: str = "bk0123456789") -> list:

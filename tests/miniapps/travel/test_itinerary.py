@@ -14,18 +14,12 @@ from tests.miniapps.travel.travel_fixtures import (
     T0,
     app_module,
     card_words,
-    open_group,
     start_trip,
     trip_card,
 )
 
 DASH = "\u2013"  # an en dash, as cards write time ranges
 TRAM = {"title": "Tram 28", "date": "2027-05-02", "time": "10:00", "place": "Graça"}
-
-
-@pytest.fixture
-def group(monkeypatch):
-    return open_group(monkeypatch)
 
 
 def items(group) -> dict[str, dict]:

@@ -7,7 +7,6 @@ see them); ``providers.reprice / hold / book`` as booking uses them."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -15,7 +14,7 @@ import pytest
 from miniapps.travel.texts import SAMPLE_LABEL
 from sdk.simulator import SimUser
 from tests.miniapps.travel.duffel_stub import API_KEY, DuffelStub, serve_fetch
-from tests.miniapps.travel.travel_fixtures import MINUTE, Group, app_module, open_group
+from tests.miniapps.travel.travel_fixtures import MINUTE, Group, app_module
 
 # --- helpers shared by the search, stays and changes tests -----------------------------------
 
@@ -64,19 +63,6 @@ def cards(group: Group) -> list[dict[str, Any]]:
 
 def offers(group: Group) -> dict[str, Any]:
     return group.sim.storage("offers")
-
-
-@pytest.fixture
-async def stub() -> AsyncIterator[DuffelStub]:
-    server = DuffelStub()
-    await server.start()
-    yield server
-    await server.close()
-
-
-@pytest.fixture
-def group(monkeypatch) -> Group:
-    return open_group(monkeypatch)
 
 
 # --- the sample provider (the default) --------------------------------------------------------

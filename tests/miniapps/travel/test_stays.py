@@ -6,31 +6,16 @@ quote then booking exactly once even when the booking's answer is lost."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 
 import pytest
 
 from miniapps.travel.texts import SAMPLE_LABEL
-from tests.miniapps.travel.duffel_stub import DuffelStub
 from tests.miniapps.travel.test_search import attempt, cards, offers, plan_trip, use_duffel
-from tests.miniapps.travel.travel_fixtures import MINUTE, Group, app_module, open_group
+from tests.miniapps.travel.travel_fixtures import MINUTE, app_module, open_group
 
 MAY1, MAY5 = dt.date(2027, 5, 1), dt.date(2027, 5, 5)
 LISBON = (38.7813, -9.13592)
 GUEST = [{"given_name": "Ana", "family_name": "Silva"}]
-
-
-@pytest.fixture
-async def stub() -> AsyncIterator[DuffelStub]:
-    server = DuffelStub()
-    await server.start()
-    yield server
-    await server.close()
-
-
-@pytest.fixture
-def group(monkeypatch) -> Group:
-    return open_group(monkeypatch)
 
 
 # --- the sample provider ----------------------------------------------------------------------

@@ -16,17 +16,11 @@ from tests.miniapps.travel.travel_fixtures import (
     T0,
     app_module,
     card_words,
-    open_group,
     start_trip,
     trip_card,
 )
 
 DASH = "\u2013"  # an en dash, as cards write date ranges
-
-
-@pytest.fixture
-def group(monkeypatch):
-    return open_group(monkeypatch)
 
 
 def pointer(group) -> dict | None:

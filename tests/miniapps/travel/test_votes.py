@@ -14,18 +14,12 @@ from tests.miniapps.travel.travel_fixtures import (
     HOUR,
     T0,
     card_words,
-    open_group,
     start_trip,
     trip_card,
 )
 
 DASH = "\u2013"  # an en dash, as cards write date ranges
 DATES_VOTE = "/trip vote dates 2027-05-01..2027-05-05 | 2027-05-08..2027-05-12"
-
-
-@pytest.fixture
-def group(monkeypatch):
-    return open_group(monkeypatch)
 
 
 def span(start: str, end: str) -> dict:

@@ -100,6 +100,59 @@ def open_group(monkeypatch, *, now: int = T0) -> Group:
     return Group(sim, sim.conversation(members=[]))
 
 
+# --- a trip written straight to storage (for tests of one module without /trip new) -----------
+
+
+def lisbon_trip(
+    trip_id: str, chat_id: str, creator: SimUser, travellers: list[SimUser], now: int, **changes
+) -> dict[str, Any]:
+    """A planning trip document to Lisbon (1-5 May 2027, from MAD) with ``travellers`` (joined
+    in that order), as trips.py writes one; ``changes`` replace top-level fields."""
+    return {
+        "id": trip_id,
+        "conversation_id": chat_id,
+        "title": "Lisbon",
+        "status": "planning",
+        "destination": {
+            "name": "Lisbon",
+            "airport": "LIS",
+            "zone": "Europe/Lisbon",
+            "country": "PT",
+            "lat": 38.77,
+            "lon": -9.13,
+        },
+        "home_airport": "MAD",
+        "start": "2027-05-01",
+        "end": "2027-05-05",
+        "currency": "EUR",
+        "created_by": creator.id,
+        "created_at": now,
+        "travellers": {
+            u.id: {"name": u.display_name, "joined_at": now + i} for i, u in enumerate(travellers)
+        },
+        "items": [],
+        "votes": [],
+        "booking": None,
+        "spent": {},
+        "card": None,
+        "seq": 1,
+        **changes,
+    }
+
+
+async def store_trip(group: Group, creator: SimUser, trip: dict[str, Any], *, card: bool) -> None:
+    """Store ``trip`` as the group's current trip (as ``creator``), posting its card first when
+    ``card``."""
+
+    async def write(ctx):
+        if card:
+            trip["card"] = {"message_id": await ctx.send_card(app_module("card").render(trip))}
+        await ctx.storage_put("trips", trip["id"], trip)
+        await ctx.storage_put("current", group.chat.id, {"trip_id": trip["id"]})
+
+    await group.run_as(creator, write)
+
+
 # --- trips (H-trips): a trip started through the app's own commands ---------------------------
 
 TRIP_NEW = '"Lisbon" 2027-05-01 2027-05-05 from MAD'
