@@ -42,9 +42,9 @@ import json
 import math
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import airportsdata
@@ -593,6 +593,60 @@ def _check_fresh(old: Offer, fresh: Offer, now: dt.datetime | None) -> Offer:
     return fresh
 
 
+# --- where the sample providers keep things ------------------------------------------------
+
+
+class Store(Protocol):
+    """Where the sample providers keep what must outlive one process: JSON documents by
+    collection and key (``providers.CtxStorage``: the app storage)."""
+
+    async def get(self, collection: str, key: str) -> Any: ...
+
+    async def put(self, collection: str, key: str, value: Any) -> None: ...
+
+    async def create(self, collection: str, key: str, value: Any) -> Any:
+        """Store ``value`` unless ``key`` is taken; returns what is stored now (the first one)."""
+        ...
+
+    async def find_one(self, collection: str, field: str, value: Any) -> Any: ...
+
+    async def update(self, collection: str, key: str, edit: Callable[[Any], Any]) -> Any:
+        """Apply ``edit(doc)`` in place to a fresh copy and write it (redone after a lost race);
+        returns what ``edit`` returned."""
+        ...
+
+
+class MemoryStore:
+    """A ``Store`` in a dict (one process only: tests and scripts)."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, dict[str, Any]] = {}
+
+    async def get(self, collection: str, key: str) -> Any:
+        return json.loads(json.dumps(self.data.get(collection, {}).get(key)))
+
+    async def put(self, collection: str, key: str, value: Any) -> None:
+        self.data.setdefault(collection, {})[key] = json.loads(json.dumps(value))
+
+    async def create(self, collection: str, key: str, value: Any) -> Any:
+        items = self.data.setdefault(collection, {})
+        items.setdefault(key, json.loads(json.dumps(value)))
+        return await self.get(collection, key)
+
+    async def find_one(self, collection: str, field: str, value: Any) -> Any:
+        for doc in self.data.get(collection, {}).values():
+            if isinstance(doc, dict) and doc.get(field) == value:
+                return json.loads(json.dumps(doc))
+        return None
+
+    async def update(self, collection: str, key: str, edit: Callable[[Any], Any]) -> Any:
+        doc = await self.get(collection, key)
+        outcome = edit(doc)
+        if doc is not None:
+            await self.put(collection, key, doc)
+        return outcome
+
+
 # --- the sample provider ----------------------------------------------------------------------
 
 SAMPLE_HUBS = ("FRA", "AMS", "CDG", "IST", "DXB", "ATL", "ORD", "SIN", "HKG", "MAD", "LHR")
@@ -600,6 +654,7 @@ SAMPLE_CARRIERS = ("ZZ", "XS", "ZY")  # not real airlines
 SAMPLE_CURRENCY = "EUR"
 SAMPLE_OFFER_TTL = dt.timedelta(minutes=30)
 SAMPLE_HOLD_FOR = dt.timedelta(hours=24)
+SAMPLE_OFFERS, SAMPLE_ORDERS = "sample_offers", "sample_orders"  # the Store's collections
 
 
 def _h(*parts: Any) -> int:
@@ -611,16 +666,23 @@ class SampleProvider:
 
     Between any two known airports on a date: a morning and an evening direct flight, a one-stop
     itinerary via a hub (skipped when no hub fits), and the evening flight holdable for 24 h.
-    Prices grow with the haversine distance; times are local in each airport's zone. Orders live in
-    memory, idempotent by key."""
+    Prices grow with the haversine distance; times are local in each airport's zone. Its offers
+    and orders live in a ``Store`` — the app storage in the app (``providers.CtxStorage``), so an
+    offer searched on one node is booked on the other and an order made before a restart is found
+    after it; ``MemoryStore`` by default. Orders are Duffel-shaped, idempotent by key, with
+    ``payment_status`` (a hold order awaits payment until ``pay_order``)."""
 
     name = "sample"
-    label = "Sample flights (not real)"
 
-    def __init__(self, now: Callable[[], dt.datetime] | None = None) -> None:
+    def __init__(
+        self,
+        store: Store | None = None,
+        now: Callable[[], dt.datetime] | None = None,
+        label: str = "Sample flights (not real)",
+    ) -> None:
+        self._store = store if store is not None else MemoryStore()
         self._now = now or (lambda: dt.datetime.now(dt.UTC))
-        self._offers: dict[str, Offer] = {}
-        self._orders: dict[str, Order] = {}  # by idempotency key
+        self.label = label
 
     async def search(
         self, origin: str, destination: str, date: dt.date, passengers: int = 1
@@ -648,17 +710,21 @@ class SampleProvider:
                 self._offer(origin, destination, date, 2, (first, second), price, False, now)
             )
         for offer in offers:
-            self._offers[offer.id] = offer
+            await self._store.put(SAMPLE_OFFERS, offer.id, offer.to_duffel())
         return sorted(offers, key=lambda o: (o.total_amount, o.id))
 
     async def get_offer(self, offer_id: str) -> Offer:
-        offer = self._offers.get(offer_id)
-        if offer is None:
+        raw = await self._store.get(SAMPLE_OFFERS, offer_id) if offer_id else None
+        if raw is None:
             raise ProviderError("offer_expired", "no such offer; search again")
-        return offer
+        return Offer.from_duffel(raw)
 
     async def reprice(self, offer: Offer, now: dt.datetime | None = None) -> Offer:
         return _check_fresh(offer, await self.get_offer(offer.id), now or self._now())
+
+    async def find_order(self, idempotency_key: str) -> Order | None:
+        raw = await self._store.get(SAMPLE_ORDERS, idempotency_key)
+        return Order.from_duffel(raw) if raw else None
 
     async def create_order(
         self,
@@ -670,56 +736,73 @@ class SampleProvider:
         hold: bool = False,
     ) -> Order:
         _check_order(amount, currency, passengers, idempotency_key)
-        existing = self._orders.get(idempotency_key)
-        if existing is not None:
-            if existing.offer_id != offer_id:
-                raise ProviderError("bad_request", "that idempotency key booked another offer")
-            return existing
-        offer = await self.reprice(await self.get_offer(offer_id), self._now())
-        if (amount, currency) != (offer.total_amount, offer.total_currency):
-            raise ProviderError("price_changed", "the amount is not the offer's price")
-        if hold and not offer.holdable:
-            raise ProviderError("bad_request", "this offer cannot be held")
-        n = _h("order", idempotency_key)
-        order = Order(
-            id=f"ord_sample_{n % 10**12:012d}",
-            booking_reference="".join(
-                "ABCDEFGHJKLMNPQRSTUVWXYZ"[(n >> (5 * i)) % 24] for i in range(6)
-            ),
-            offer_id=offer_id,
-            total_amount=amount,
-            total_currency=currency,
-            type="hold" if hold else "instant",
-            metadata={"idempotency_key": idempotency_key},
-            awaiting_payment=hold,
-            payment_required_by=offer.payment_required_by if hold else None,
-        )
-        self._orders[idempotency_key] = order
-        return order
-
-    async def find_order(self, idempotency_key: str) -> Order | None:
-        return self._orders.get(idempotency_key)
+        existing = await self._store.get(SAMPLE_ORDERS, idempotency_key)
+        if existing is None:
+            offer = await self.reprice(await self.get_offer(offer_id), self._now())
+            if (amount, currency) != (offer.total_amount, offer.total_currency):
+                raise ProviderError("price_changed", "the amount is not the offer's price")
+            if hold and not offer.holdable:
+                raise ProviderError("bad_request", "this offer cannot be held")
+            n = _h("order", idempotency_key)
+            pay_by = offer.payment_required_by if hold else None
+            order = {
+                "id": f"ord_sample_{n % 10**12:012d}",
+                "booking_reference": "".join(
+                    "ABCDEFGHJKLMNPQRSTUVWXYZ"[(n >> (5 * i)) % 24] for i in range(6)
+                ),
+                "offer_id": offer_id,
+                "type": "hold" if hold else "instant",
+                "total_amount": to_decimal(amount, currency),
+                "total_currency": currency,
+                "metadata": {"idempotency_key": idempotency_key},
+                "passengers": passengers,
+                "slices": offer.to_duffel()["slices"],
+                "payment_status": {
+                    "awaiting_payment": hold,
+                    "payment_required_by": _iso(pay_by) if pay_by else None,
+                },
+            }
+            existing = await self._store.create(SAMPLE_ORDERS, idempotency_key, order)
+        if existing.get("offer_id") != offer_id:
+            raise ProviderError("bad_request", "that idempotency key booked another offer")
+        return Order.from_duffel(existing)
 
     async def get_order(self, order_id: str) -> Order:
+        """The order as it stands (with ``awaiting_payment`` / ``payment_required_by``)."""
         _check_order_id(order_id)
-        for order in self._orders.values():
-            if order.id == order_id:
-                return order
-        raise ProviderError("provider_error", f"no order {order_id}")
+        found = await self._store.find_one(SAMPLE_ORDERS, "id", order_id)
+        if found is None:
+            raise ProviderError("provider_error", f"no order {order_id}")
+        return Order.from_duffel(found)
 
     async def pay_order(self, order_id: str, amount: int, currency: str) -> Order:
-        """Pay a held sample order (once: a paid one answers as it stands)."""
+        """Pay a held order once, for exactly its amount (as ``flights.SampleProvider``: an
+        order paid already answers as it stands; ``price_changed``; ``offer_expired`` past its
+        payment deadline) — the stored order, so any process pays it at most once."""
         _check_payment(order_id, amount, currency)
         order = await self.get_order(order_id)
-        if not order.awaiting_payment:
-            return order
-        if (amount, currency) != (order.total_amount, order.total_currency):
-            raise ProviderError("price_changed", "the amount is not the order's price")
-        if order.payment_required_by is not None and self._now() >= order.payment_required_by:
-            raise ProviderError("offer_expired", "the hold expired before it was paid")
-        paid = replace(order, awaiting_payment=False, payment_required_by=None)
-        self._orders[order.idempotency_key] = paid
-        return paid
+        moment = self._now()
+
+        def pay(doc: dict[str, Any] | None) -> str:
+            status = (doc or {}).get("payment_status") or {}
+            if doc is None or not status.get("awaiting_payment"):
+                return "paid"
+            due = to_minor(doc["total_amount"], doc["total_currency"])
+            if (due, doc["total_currency"]) != (amount, currency):
+                return "price_changed"
+            by = status.get("payment_required_by")
+            if by and moment >= _aware(_parse_time(by)):
+                return "offer_expired"
+            status["awaiting_payment"] = False
+            status["paid_at"] = _iso(moment)
+            return "paid"
+
+        outcome = await self._store.update(SAMPLE_ORDERS, order.idempotency_key, pay)
+        if outcome == "price_changed":
+            raise ProviderError(outcome, "the amount is not the order's price")
+        if outcome == "offer_expired":
+            raise ProviderError(outcome, "the hold expired before it was paid")
+        return await self.get_order(order_id)
 
     # -- helpers
 

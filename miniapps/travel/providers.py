@@ -43,8 +43,6 @@ from sdk.errors import Conflict
 log = logging.getLogger("travel.providers")
 
 OFFERS = "offers"
-SAMPLE_OFFERS = "sample_offers"
-SAMPLE_ORDERS = "sample_orders"
 STAY_QUOTES = "stay_quotes"
 PROVIDERS = ("sample", "duffel")
 # Who the hotel writes to about a stay booking (the app collects no guest's address).
@@ -81,12 +79,12 @@ def duffel_api(ctx) -> air.DuffelAPI:
     return air.DuffelAPI(ctx.fetch, key, url)
 
 
-def flights(ctx) -> air.DuffelProvider | StoredSampleFlights:
+def flights(ctx) -> air.DuffelProvider | air.SampleProvider:
     """The flights provider the settings name."""
     if kind(ctx) == "duffel":
         key, url = _duffel_settings(ctx)
         return air.DuffelProvider(ctx.fetch, key, url)
-    return StoredSampleFlights(CtxStorage(ctx), now=now)
+    return air.SampleProvider(CtxStorage(ctx), now=now, label=texts.SAMPLE_LABEL)
 
 
 def stays(ctx, currency: str = "EUR") -> hotels.DuffelStays | hotels.SampleStays:
@@ -173,115 +171,6 @@ class CtxStorage:
     async def update(self, collection: str, key: str, edit) -> Any:
         outcome, _doc = await update_doc(self._ctx, collection, key, edit)
         return outcome
-
-
-class StoredSampleFlights(air.SampleProvider):
-    """``flights.SampleProvider`` whose offers and orders live in a ``stays.Store`` (the app
-    storage) instead of one process's memory: an offer searched on one node is booked on the
-    other; an order made before a restart is found after it. Orders are Duffel-shaped, with
-    ``payment_status`` (a hold order awaits payment until ``pay_order``)."""
-
-    label = texts.SAMPLE_LABEL
-
-    def __init__(self, store: hotels.Store, now=None) -> None:
-        super().__init__(now=now)
-        self._store = store
-
-    async def search(
-        self, origin: str, destination: str, date: dt.date, passengers: int = 1
-    ) -> list[Offer]:
-        offers = await super().search(origin, destination, date, passengers)
-        for offer in offers:
-            await self._store.put(SAMPLE_OFFERS, offer.id, offer.to_duffel())
-        return offers
-
-    async def get_offer(self, offer_id: str) -> Offer:
-        raw = await self._store.get(SAMPLE_OFFERS, offer_id) if offer_id else None
-        if raw is None:
-            raise ProviderError("offer_expired", "no such offer; search again")
-        return Offer.from_duffel(raw)
-
-    async def find_order(self, idempotency_key: str) -> air.Order | None:
-        raw = await self._store.get(SAMPLE_ORDERS, idempotency_key)
-        return air.Order.from_duffel(raw) if raw else None
-
-    async def create_order(
-        self,
-        offer_id: str,
-        amount: int,
-        currency: str,
-        passengers: list[dict[str, Any]],
-        idempotency_key: str,
-        hold: bool = False,
-    ) -> air.Order:
-        air._check_order(amount, currency, passengers, idempotency_key)
-        existing = await self._store.get(SAMPLE_ORDERS, idempotency_key)
-        if existing is None:
-            offer = await self.reprice(await self.get_offer(offer_id), self._now())
-            if (amount, currency) != (offer.total_amount, offer.total_currency):
-                raise ProviderError("price_changed", "the amount is not the offer's price")
-            if hold and not offer.holdable:
-                raise ProviderError("bad_request", "this offer cannot be held")
-            n = air._h("order", idempotency_key)
-            pay_by = offer.payment_required_by if hold else None
-            order = {
-                "id": f"ord_sample_{n % 10**12:012d}",
-                "booking_reference": "".join(
-                    "ABCDEFGHJKLMNPQRSTUVWXYZ"[(n >> (5 * i)) % 24] for i in range(6)
-                ),
-                "offer_id": offer_id,
-                "type": "hold" if hold else "instant",
-                "total_amount": air.to_decimal(amount, currency),
-                "total_currency": currency,
-                "metadata": {"idempotency_key": idempotency_key},
-                "passengers": passengers,
-                "slices": offer.to_duffel()["slices"],
-                "payment_status": {
-                    "awaiting_payment": hold,
-                    "payment_required_by": air._iso(pay_by) if pay_by else None,
-                },
-            }
-            existing = await self._store.create(SAMPLE_ORDERS, idempotency_key, order)
-        if existing.get("offer_id") != offer_id:
-            raise ProviderError("bad_request", "that idempotency key booked another offer")
-        return air.Order.from_duffel(existing)
-
-    async def get_order(self, order_id: str) -> air.Order:
-        """The order as it stands (with ``awaiting_payment`` / ``payment_required_by``)."""
-        air._check_order_id(order_id)
-        found = await self._store.find_one(SAMPLE_ORDERS, "id", order_id)
-        if found is None:
-            raise ProviderError("provider_error", f"no order {order_id}")
-        return air.Order.from_duffel(found)
-
-    async def pay_order(self, order_id: str, amount: int, currency: str) -> air.Order:
-        """Pay a held order once, for exactly its amount (as ``flights.SampleProvider``: an
-        order paid already answers as it stands; ``price_changed``; ``offer_expired`` past its
-        payment deadline) — the stored order, so any process pays it at most once."""
-        air._check_payment(order_id, amount, currency)
-        order = await self.get_order(order_id)
-        moment = self._now()
-
-        def pay(doc: dict[str, Any] | None) -> str:
-            status = (doc or {}).get("payment_status") or {}
-            if doc is None or not status.get("awaiting_payment"):
-                return "paid"
-            due = air.to_minor(doc["total_amount"], doc["total_currency"])
-            if (due, doc["total_currency"]) != (amount, currency):
-                return "price_changed"
-            by = status.get("payment_required_by")
-            if by and moment >= air._aware(air._parse_time(by)):
-                return "offer_expired"
-            status["awaiting_payment"] = False
-            status["paid_at"] = air._iso(moment)
-            return "paid"
-
-        outcome = await self._store.update(SAMPLE_ORDERS, order.idempotency_key, pay)
-        if outcome == "price_changed":
-            raise ProviderError(outcome, "the amount is not the order's price")
-        if outcome == "offer_expired":
-            raise ProviderError(outcome, "the hold expired before it was paid")
-        return await self.get_order(order_id)
 
 
 # --- what booking asks -------------------------------------------------------------------------

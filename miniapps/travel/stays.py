@@ -25,17 +25,18 @@ Money is integer minor units with the currency (``flights.to_minor`` / ``to_deci
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from flights import (
     DUFFEL_URL,
     DuffelAPI,
     Fetch,
+    MemoryStore,  # noqa: F401 (stays.MemoryStore: the sample stays keep to it in tests)
     ProviderError,
+    Store,
     _h,
     exponent,
     to_decimal,
@@ -58,57 +59,6 @@ _CODES = {
     "not_found": "offer_expired",
     "price_changed": "price_changed",
 }
-
-
-class Store(Protocol):
-    """Where the sample providers keep what must outlive one process: JSON documents by
-    collection and key (``providers.CtxStorage``: the app storage)."""
-
-    async def get(self, collection: str, key: str) -> Any: ...
-
-    async def put(self, collection: str, key: str, value: Any) -> None: ...
-
-    async def create(self, collection: str, key: str, value: Any) -> Any:
-        """Store ``value`` unless ``key`` is taken; returns what is stored now (the first one)."""
-        ...
-
-    async def find_one(self, collection: str, field: str, value: Any) -> Any: ...
-
-    async def update(self, collection: str, key: str, edit: Callable[[Any], Any]) -> Any:
-        """Apply ``edit(doc)`` in place to a fresh copy and write it (redone after a lost race);
-        returns what ``edit`` returned."""
-        ...
-
-
-class MemoryStore:
-    """A ``Store`` in a dict (one process only: tests and scripts)."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, dict[str, Any]] = {}
-
-    async def get(self, collection: str, key: str) -> Any:
-        return json.loads(json.dumps(self.data.get(collection, {}).get(key)))
-
-    async def put(self, collection: str, key: str, value: Any) -> None:
-        self.data.setdefault(collection, {})[key] = json.loads(json.dumps(value))
-
-    async def create(self, collection: str, key: str, value: Any) -> Any:
-        items = self.data.setdefault(collection, {})
-        items.setdefault(key, json.loads(json.dumps(value)))
-        return await self.get(collection, key)
-
-    async def find_one(self, collection: str, field: str, value: Any) -> Any:
-        for doc in self.data.get(collection, {}).values():
-            if isinstance(doc, dict) and doc.get(field) == value:
-                return json.loads(json.dumps(doc))
-        return None
-
-    async def update(self, collection: str, key: str, edit: Callable[[Any], Any]) -> Any:
-        doc = await self.get(collection, key)
-        outcome = edit(doc)
-        if doc is not None:
-            await self.put(collection, key, doc)
-        return outcome
 
 
 # --- data model (Duffel's shape) --------------------------------------------------------------

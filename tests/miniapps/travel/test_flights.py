@@ -555,8 +555,12 @@ async def test_sample_hold_order_is_paid_once() -> None:
     with pytest.raises(ProviderError) as err:
         await provider.get_order("ord_sample_nope")
     assert err.value.code == "provider_error"
-    late = SampleProvider(now=lambda: NOW + dt.timedelta(days=2))
-    late._orders = {"k": held}
+    # Another hold, paid two days later (by another process sharing the store): too late.
+    second = await provider.create_order(
+        offer.id, offer.total_amount, "EUR", PASSENGERS, "trip-1-hold-0002", hold=True
+    )
+    late = SampleProvider(provider._store, now=lambda: NOW + dt.timedelta(days=2))
     with pytest.raises(ProviderError) as err:
-        await late.pay_order(held.id, offer.total_amount, "EUR")
+        await late.pay_order(second.id, offer.total_amount, "EUR")
     assert err.value.code == "offer_expired"
+    assert (await late.get_order(second.id)).awaiting_payment is True
