@@ -155,7 +155,8 @@ async def do_sync(ctx: Messaging, user_id: str, data: dict) -> dict:
 
 @socket_api.on(
     "miniapp.action",
-    summary="Press a button on a mini-program's card",
+    summary="Press a button on a mini-program's card: one posted in the chat, or an ephemeral "
+    "card shown to you alone (message_id: its ephemeral_id)",
     schema=obj(
         {**MESSAGE_REF, "action_id": string(64, 1), "value": string(256)},
         ["conversation_id", "message_id", "action_id"],

@@ -170,7 +170,9 @@ _TABLE = (
     ),
     _capability(
         "messages.reply_ephemeral",
-        "Show a text or a card (exactly one) to the invoking user only → `{}`.",
+        "Show a text or a card (exactly one) to the invoking user only → `{}`; a card with "
+        "buttons → `{ephemeral_id}`: its buttons can be pressed for an hour (the action's "
+        "`message_id` is that id).",
         {
             **_params({}, {"text": _text(TEXT_MAX), "card": CARD}),
             "oneOf": [{"required": ["text"]}, {"required": ["card"]}],
@@ -180,7 +182,8 @@ _TABLE = (
     _capability(
         "messages.update_card",
         "Replace a card this app posted in this conversation (or in `conversation_id`: another "
-        "chat that has this app, or a user's service chat with it) → `{}`.",
+        "chat that has this app, or a user's service chat with it) → `{}`. An `ephemeral_id` "
+        "(not expired) replaces that ephemeral card, shown again to its one reader.",
         _params(
             {"message_id": _text(MESSAGE_ID_MAX), "card": CARD},
             {"conversation_id": _text(MESSAGE_ID_MAX, "a conversation id")},

@@ -25,6 +25,9 @@ from sdk.errors import (
     ScopeDenied,
 )
 
+# As the host's ``ephemeral_cards``: an ephemeral card's buttons can be pressed for an hour.
+EPHEMERAL_CARD_TTL_MS = 60 * 60 * 1000
+
 
 class EffectsMixin(MediaMixin, AppSetupMixin, CallsMixin, StorageMixin, TimersMixin):
     """The in-memory effects of every capability but ``payments.*`` (``sdk._sim_payments``);
@@ -39,6 +42,8 @@ class EffectsMixin(MediaMixin, AppSetupMixin, CallsMixin, StorageMixin, TimersMi
     _users: dict[str, SimUser]
     _messages: dict[str, SimMessage]
     _ephemeral: dict[str, list[dict[str, Any]]]
+    _ephemeral_cards: dict[str, dict[str, Any]]
+    now: int
     _notifications: dict[str, list[Any]]
     _group_state: dict[str, tuple[int, dict[str, Any]]]
     _storage: dict[str, dict[str, Any]]
@@ -67,16 +72,46 @@ class EffectsMixin(MediaMixin, AppSetupMixin, CallsMixin, StorageMixin, TimersMi
             self._check_card_media(params["card"])
         content = {"card": params["card"]} if "card" in params else {"text": params["text"]}
         conversation = call.conversation.id if call.conversation else None
-        self._ephemeral.setdefault(call.user.id, []).append(
-            {"conversation_id": conversation, **content}
-        )
-        return {}
+        entry: dict[str, Any] = {"conversation_id": conversation, **content}
+        result: dict[str, Any] = {}
+        if "card" in params and params["card"].get("buttons"):
+            # Kept for presses, like the host's ``ephemeral_cards``: an hour on ``sim.now``.
+            ephemeral_id = f"e-{next(self._ids)}"
+            self._ephemeral_cards[ephemeral_id] = {
+                "user_id": call.user.id,
+                "conversation_id": conversation,
+                "card": copy.deepcopy(params["card"]),
+                "expires_at": self.now + EPHEMERAL_CARD_TTL_MS,
+            }
+            entry["ephemeral_id"] = result["ephemeral_id"] = ephemeral_id
+        self._ephemeral.setdefault(call.user.id, []).append(entry)
+        return result
+
+    def _ephemeral_card(self, ephemeral_id: str) -> dict[str, Any] | None:
+        """The kept ephemeral card ``ephemeral_id`` while it has not expired."""
+        kept = self._ephemeral_cards.get(ephemeral_id)
+        if kept is None or kept["expires_at"] <= self.now:
+            return None
+        return kept
 
     def _update_card(self, call: SimCall, params: dict) -> dict:
         assert call.conversation is not None
         # Another conversation (``conversation_id``) works like the host's: any chat of the
         # simulator has this app, and the card must be one it posted there.
         conversation_id = params.get("conversation_id") or call.conversation.id
+        kept = self._ephemeral_card(params["message_id"])
+        if kept is not None and kept["conversation_id"] == conversation_id:
+            # An ephemeral card: replaced, and shown again to its one reader (as the host does).
+            self._check_card_media(params["card"])
+            kept["card"] = copy.deepcopy(params["card"])
+            self._ephemeral.setdefault(kept["user_id"], []).append(
+                {
+                    "conversation_id": conversation_id,
+                    "card": params["card"],
+                    "ephemeral_id": params["message_id"],
+                }
+            )
+            return {}
         message = self._messages.get(params["message_id"])
         if message is None or message.type != "card" or message.conversation_id != conversation_id:
             raise NotFound("this app posted no such card in this conversation")
@@ -165,7 +200,10 @@ class EffectsMixin(MediaMixin, AppSetupMixin, CallsMixin, StorageMixin, TimersMi
         return copy.deepcopy(self._messages[message_id].versions)
 
     def ephemeral(self, user: SimUser) -> list[dict[str, Any]]:
-        """What was shown to ``user`` only: ``{"conversation_id", "text"}`` or ``{…, "card"}``."""
+        """What was shown to ``user`` only: ``{"conversation_id", "text"}`` or ``{…, "card"}``;
+        a card with buttons also has its ``ephemeral_id`` (``sim.press(user, ephemeral_id,
+        …)`` presses them for an hour of ``sim.now``; an ``update_card`` of that id adds the
+        new card, with the same id)."""
         return copy.deepcopy(self._ephemeral.get(user.id, []))
 
     def group_state(self, conversation: SimConversation) -> dict[str, Any]:

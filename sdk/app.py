@@ -146,12 +146,16 @@ class Context(ServiceCalls):
         """Post a card (``messages.send_card``); returns its message id."""
         return (await self.call("messages.send_card", card=as_dict(card)))["message_id"]
 
-    async def reply_ephemeral(self, content: str | Card | dict) -> None:
-        """Show a text or a card to the invoking user only (``messages.reply_ephemeral``)."""
+    async def reply_ephemeral(self, content: str | Card | dict) -> str | None:
+        """Show a text or a card to the invoking user only (``messages.reply_ephemeral``).
+        For a card with buttons, returns its ``ephemeral_id``: for an hour the user can press
+        them (your ``@app.action`` gets that id as ``ctx.message_id``) and ``update_card`` of
+        that id shows them the new card; otherwise None."""
         if isinstance(content, str):
             await self.call("messages.reply_ephemeral", text=content)
-        else:
-            await self.call("messages.reply_ephemeral", card=as_dict(content))
+            return None
+        result = await self.call("messages.reply_ephemeral", card=as_dict(content))
+        return result.get("ephemeral_id")
 
     async def update_card(
         self, message_id: str, card: Card | dict, conversation_id: str | None = None
@@ -159,7 +163,9 @@ class Context(ServiceCalls):
         """Replace a card this app posted (``messages.update_card``): in this conversation, or
         in ``conversation_id`` — another chat that has this app, or a user's service chat with
         it (e.g. a buyer's order card, updated when the seller presses a button in their own
-        chat, or from a timer). ``NotFound`` when this app posted no such card there."""
+        chat, or from a timer). ``message_id`` may be an ``ephemeral_id`` (an hour at most):
+        the ephemeral card is replaced and shown again to its one reader. ``NotFound`` when
+        this app posted no such card there."""
         params: dict[str, Any] = {"message_id": message_id, "card": as_dict(card)}
         if conversation_id is not None:
             params["conversation_id"] = conversation_id
@@ -513,7 +519,8 @@ class App:
 
     def action(self, action_id: str) -> Callable[[H], H]:
         """Register the handler of card buttons with this ``action_id``. ``ctx.message_id``,
-        ``ctx.action_id`` and ``ctx.value`` describe the press."""
+        ``ctx.action_id`` and ``ctx.value`` describe the press (``ctx.message_id`` is the
+        ``ephemeral_id`` for a button on a card shown with ``reply_ephemeral``)."""
         return self._register(self.actions, action_id, "action")
 
     def event(self, name: str) -> Callable[[H], H]:

@@ -180,6 +180,7 @@ class Simulator(EffectsMixin, PaymentsMixin, CredentialsMixin, WebhooksMixin):
         self._conversations: dict[str, SimConversation] = {}
         self._messages: dict[str, SimMessage] = {}
         self._ephemeral: dict[str, list[dict[str, Any]]] = {}
+        self._ephemeral_cards: dict[str, dict[str, Any]] = {}  # by ephemeral_id: pressable
         self._notifications: dict[str, list[str]] = {}
         self._group_state: dict[str, tuple[int, dict[str, Any]]] = {}
         self._storage: dict[str, dict[str, Any]] = {}
@@ -307,15 +308,23 @@ class Simulator(EffectsMixin, PaymentsMixin, CredentialsMixin, WebhooksMixin):
     async def press(
         self, user: SimUser, message_id: str, action_id: str, value: str | None = None
     ) -> dict:
-        """``user`` presses the button ``action_id`` of the card ``message_id``. ``value``
-        defaults to that button's value (pass one to play a client sending something else).
+        """``user`` presses the button ``action_id`` of the card ``message_id`` — or of an
+        ephemeral card, ``message_id`` being the ``ephemeral_id`` in ``sim.ephemeral(user)``
+        (only its one reader may press it, for an hour of ``sim.now``). ``value`` defaults to
+        that button's value (pass one to play a client sending something else).
         Refused (``HostRefused``) for non-members and buttons the current card lacks."""
         message = self._messages.get(message_id)
-        if message is None or message.type != "card":
-            raise HostRefused("message_not_found", f"no card {message_id}")
-        conversation = self._conversations[message.conversation_id]
+        if message is not None and message.type == "card":
+            conversation_id, card = message.conversation_id, message.versions[-1]
+        else:
+            kept = self._ephemeral_card(message_id)
+            # Someone else's ephemeral card, or an expired one, is not there for this user.
+            if kept is None or kept["user_id"] != user.id or kept["conversation_id"] is None:
+                raise HostRefused("message_not_found", f"no card {message_id}")
+            conversation_id, card = kept["conversation_id"], kept["card"]
+        conversation = self._conversations[conversation_id]
         self._check_member(user, conversation)
-        current = message.versions[-1].get("buttons", [])
+        current = card.get("buttons", [])
         buttons = [button for button in current if button.get("action_id") == action_id]
         if not buttons:
             raise HostRefused("no_such_button", f"card {message_id} has no button {action_id!r}")

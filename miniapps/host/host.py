@@ -5,7 +5,7 @@
 - ``installs``: which apps a conversation has (``do_install`` / ``do_uninstall``);
 - ``consent``: users' answers per scope, asked when a capability needs one;
 - ``invoker``: processes and remote transports, the per-app gate, replies and failures;
-- ``router``: slash commands and card presses;
+- ``router``: slash commands and card presses (on posted cards and on ephemeral ones);
 - ``capabilities``: the effects of each capability (the contract itself is ``sdk.capabilities``);
 - ``remote``: remote apps (registration, signed callbacks) and web-view launch tokens.
 - ``webhooks``: the key and public address of the apps' inbound webhook URLs
@@ -41,6 +41,7 @@ from miniapps.host.store.app_users import AppUsers
 from miniapps.host.store.audit import Audit
 from miniapps.host.store.consents import Consents
 from miniapps.host.store.disabled_apps import DisabledApps
+from miniapps.host.store.ephemeral_cards import EphemeralCards
 from miniapps.host.store.group_state import GroupState
 from miniapps.host.store.installs import Installs
 from wallet.context import Wallet
@@ -83,7 +84,9 @@ class MiniappHost:
             serve=self.serve,
             remote_transport=self.remote.client,
         )
-        self.router = Router(messaging, self.installs, self.invoker)
+        # Ephemeral cards with buttons, kept an hour for their presses (messages.reply_ephemeral).
+        self.ephemeral_cards = EphemeralCards(db)
+        self.router = Router(messaging, self.installs, self.invoker, self.ephemeral_cards)
         # The wallet, when money is on this server: ``payments.*`` capabilities need it.
         self.wallet = wallet
         # The call service, set by the composition root (gateway/app.py calls_ctx): calls.start.

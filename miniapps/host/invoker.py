@@ -254,7 +254,9 @@ class Invoker:
     async def ephemeral(
         self, user_id: str, conversation_id: str, app_id: str, content: dict
     ) -> None:
-        """Something shown to one person only (every device of theirs), never stored."""
+        """Something shown to one person only (every device of theirs), never a message in the
+        chat. (A card with buttons is also kept for its presses, with an ``ephemeral_id`` in
+        ``content``: ``capabilities.messages.reply_ephemeral``.)"""
         await self.messaging.events.emit(
             event(
                 "miniapp.ephemeral",

@@ -1,4 +1,5 @@
-"""What people do that reaches apps: slash commands typed in a chat and card buttons pressed."""
+"""What people do that reaches apps: slash commands typed in a chat and card buttons pressed —
+on a card posted in the chat, or on an ephemeral card the app showed the presser alone."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from messaging.actions.conversations import check_member
 from messaging.context import Messaging
 from miniapps.host.installs import InstallDesk
 from miniapps.host.invoker import Invoker
+from miniapps.host.store.ephemeral_cards import EphemeralCards
 from sdk.protocol import command_params
 from storage.errors import AppError
+from storage.mongo import now_ms
 
 # Presses per person and app: a member may press quickly, but cannot fill an app's queue
 # (MAX_WAITING_CALLS) for everybody else.
@@ -17,8 +20,15 @@ PRESS_RATE_WINDOW = 10  # seconds
 
 
 class Router:
-    def __init__(self, messaging: Messaging, installs: InstallDesk, invoker: Invoker) -> None:
+    def __init__(
+        self,
+        messaging: Messaging,
+        installs: InstallDesk,
+        invoker: Invoker,
+        ephemeral_cards: EphemeralCards,
+    ) -> None:
         self.messaging = messaging
+        self.ephemeral_cards = ephemeral_cards
         self.installs = installs
         self.invoker = invoker
         self.catalogue = installs.catalogue
@@ -51,8 +61,13 @@ class Router:
     async def check_press(
         self, user_id: str, conversation_id: str, message_id: str, action_id: str, value
     ):
+        """Who gets the press of button ``action_id`` on ``message_id`` — a card posted in the
+        conversation, or an ephemeral card (``ephemeral_cards``) shown to this person in it —
+        and the value the app put on that button."""
         await check_member(self.messaging, conversation_id, user_id)
         card = await cards.get_card(self.messaging, conversation_id, message_id)
+        if card is None:
+            card = await self._ephemeral_card(user_id, conversation_id, message_id)
         if card is None or card.get("app_id") not in self.catalogue.apps:
             raise AppError("message_not_found", "no such card in this chat", status=404)
         if card.get("moderated"):
@@ -92,10 +107,21 @@ class Router:
             )
         return entry, pressed[0].get("value")
 
+    async def _ephemeral_card(
+        self, user_id: str, conversation_id: str, ephemeral_id: str
+    ) -> dict | None:
+        """The ephemeral card ``ephemeral_id`` if it was shown to ``user_id`` in this
+        conversation and has not expired; to anyone else it does not exist."""
+        card = await self.ephemeral_cards.get_card(ephemeral_id, now_ms())
+        if card is None or card["user_id"] != user_id or card["conversation_id"] != conversation_id:
+            return None
+        return card
+
     async def do_action(
         self, user_id: str, conversation_id: str, message_id: str, action_id: str, value
     ) -> str:
-        """A press of a card button: delivered to the app that posted the card."""
+        """A press of a card button: delivered to the app that posted the card. For an
+        ephemeral card ``message_id`` is its ``ephemeral_id``, and the app gets it as such."""
         entry, app_value = await self.check_press(
             user_id, conversation_id, message_id, action_id, value
         )

@@ -14,8 +14,8 @@ gives ``("ok", result)`` or ``("error", code)``, like ``Simulator.call_capabilit
 What cannot match offline, and how it is made to: ``http.fetch`` goes to a real local server on
 the host side and to ``sim.fake_http`` for the same URL on the simulator's (header *names*
 differ, so a result is compared by its keys and value types only); ids differ between the
-worlds, so a case naming one (``"$card"``, ``"$me"``, ``"$version"``, ``"$media"``) gets each
-side's own;
+worlds, so a case naming one (``"$card"``, ``"$me"``, ``"$version"``, ``"$media"``,
+``"$ephemeral"``) gets each side's own;
 ``payments.refund`` can only be compared on a payment neither side has (``not_found``), since
 paying needs a user's confirmation in the wallet.
 """
@@ -79,6 +79,10 @@ class World:
             outcome, posted = await self.call("messages.send_card", {"card": CARD})
             assert outcome == "ok", posted
             self.values["$card"] = posted["message_id"]
+        if "$ephemeral" in text and "$ephemeral" not in self.values:
+            outcome, shown = await self.call("messages.reply_ephemeral", {"card": CARD})
+            assert outcome == "ok", shown
+            self.values["$ephemeral"] = shown["ephemeral_id"]
         if "$media" in text and "$media" not in self.values:
             outcome, uploaded = await self.call("media.upload", PNG_UPLOAD)
             assert outcome == "ok", uploaded

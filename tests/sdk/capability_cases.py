@@ -25,7 +25,7 @@ from sdk.capabilities import (
 )
 from sdk.media import MEDIA_UPLOAD_MAX_BYTES, encode_upload
 
-PLACEHOLDERS = ("$card", "$version", "$me", "$url", "$media")
+PLACEHOLDERS = ("$card", "$version", "$me", "$url", "$media", "$ephemeral")
 
 
 def png(width: int = 4, height: int = 3, rgb: tuple[int, int, int] = (200, 30, 60)) -> bytes:
@@ -56,8 +56,15 @@ WIDE_OR = {"$or": [{"n": i} for i in range(10_000)]}
 VALID: dict[str, list[dict[str, Any]]] = {
     "messages.send_text": [{"text": "hello"}, {"text": "x" * 4000}],
     "messages.send_card": [{"card": CARD}, {"card": {"title": "Plain"}}],
-    "messages.reply_ephemeral": [{"text": "only you"}, {"card": {"title": "Only you"}}],
-    "messages.update_card": [{"message_id": "$card", "card": {"title": "v2"}}],
+    "messages.reply_ephemeral": [
+        {"text": "only you"},
+        {"card": {"title": "Only you"}},
+        {"card": CARD},  # with buttons: kept for presses, answered {ephemeral_id}
+    ],
+    "messages.update_card": [
+        {"message_id": "$card", "card": {"title": "v2"}},
+        {"message_id": "$ephemeral", "card": {"title": "Only you, v2"}},
+    ],
     "group_state.get": [{}],
     "group_state.set": [{"state": {"n": 1}, "expected_version": "$version"}],
     "users.profile": [{}],

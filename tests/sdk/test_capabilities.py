@@ -58,7 +58,14 @@ MANIFEST = {
     "webhooks": ["duffel", "stripe.events"],
 }
 URL = "https://api.example.com/rate"
-OFFLINE = {"$me": None, "$card": "m-1", "$version": 0, "$url": URL, "$media": UNKNOWN_MEDIA}
+OFFLINE = {
+    "$me": None,
+    "$card": "m-1",
+    "$version": 0,
+    "$url": URL,
+    "$media": UNKNOWN_MEDIA,
+    "$ephemeral": "e-1",
+}
 
 
 def _card_registry() -> Registry:
@@ -212,7 +219,14 @@ async def test_the_simulator_answers_every_case(name):
     chat = sim.conversation(members=[alice, "bob"])
     _, card = await sim.call_capability(alice, chat, "messages.send_card", {"card": CARD})
     _, upload = await sim.call_capability(alice, chat, "media.upload", PNG_UPLOAD)
-    values = {**OFFLINE, "$me": alice.id, "$card": card["message_id"], "$media": upload["media_id"]}
+    _, shown = await sim.call_capability(alice, chat, "messages.reply_ephemeral", {"card": CARD})
+    values = {
+        **OFFLINE,
+        "$me": alice.id,
+        "$card": card["message_id"],
+        "$media": upload["media_id"],
+        "$ephemeral": shown["ephemeral_id"],
+    }
     for label, valid, params in all_cases(name):
         outcome, answer = await sim.call_capability(alice, chat, name, resolve(params, values))
         if name in ("payments.refund", "payments.capture", "payments.void"):

@@ -1,6 +1,7 @@
 // Mini-programs seen from the chat: the chat's app menu, web views and what they may ask of the
 // host, and the host's own consent and payment sheets (never drawn by an app).
 
+import { renderCard } from "./cards.js";
 import { openConversation, titleOf } from "./conversations.js";
 import { addApp, appIcon, commandsLine, loadCatalogue, mayAddApps, showDiscover } from "./discover.js";
 import { el, formatMoney, openSheet } from "./dom.js";
@@ -265,6 +266,68 @@ function webviewActions(session) {
     },
     close: () => {},
   };
+}
+
+// Ephemeral cards shown now, by `ephemeral_id`: a new version of one (the app updated it) is
+// drawn in the sheet already open for it.
+const ephemeralSheets = new Map();
+
+/** A card an app showed this person alone (`miniapp.ephemeral`). With buttons (it then has an
+ * `ephemeral_id`, kept an hour by the host) it opens in a sheet labelled "Only you can see
+ * this": a press goes to the app like a posted card's, with the ephemeral id as `message_id`,
+ * and closes the sheet (what the app answers arrives on its own: a message, a payment sheet,
+ * the card again); a web-view button opens the app's web view in that chat. Without buttons it
+ * is a toast, unless it is the new version of a card whose sheet is open. */
+export function showEphemeralCard(event) {
+  const { conversation_id: cid, app_id: appId, ephemeral_id: ephemeralId, card } = event;
+  const open = ephemeralId ? ephemeralSheets.get(ephemeralId) : undefined;
+  if (!open && (!ephemeralId || !Array.isArray(card.buttons) || !card.buttons.length)) {
+    toast(`${appId}: ${card.title}${card.text ? ` — ${card.text}` : ""}`, { testid: "toast-ephemeral" });
+    return;
+  }
+  const drawn = renderCard(card, {
+    testid: "ephemeral-card",
+    onPress: async (button) => {
+      const shown = ephemeralSheets.get(ephemeralId);
+      if (button.opens === "webview") {
+        shown?.close();
+        return openCardWebview(cid, appId, button.path);
+      }
+      try {
+        await emit("miniapp.action", { conversation_id: cid, message_id: ephemeralId, action_id: button.action_id, ...(button.value !== undefined ? { value: button.value } : {}) });
+        // Unless the app already drew a new version of the card in this sheet.
+        if (shown && shown.card === drawn) shown.close();
+      } catch (error) {
+        showError(error);
+      }
+    },
+  });
+  if (open) {
+    // The app's new version of a card shown now (with or without buttons): drawn in its place.
+    open.card.replaceWith(drawn);
+    open.card = drawn;
+    return;
+  }
+  const app = state.catalogue?.find((entry) => entry.id === appId);
+  const conversation = state.conversations.get(cid);
+  const where = conversation && cid !== state.currentId ? ` · in ${titleOf(conversation)}` : "";
+  const entry = { card: drawn, close: () => {} };
+  ephemeralSheets.set(ephemeralId, entry);
+  const { close, sheet } = openSheet({
+    title: app?.name || appId,
+    testid: "ephemeral-sheet",
+    body: el("div", { class: "ephemeral" },
+      el("p", { class: "muted", "data-testid": "ephemeral-label" }, `Only you can see this${where}`),
+      drawn),
+    actions: [{ label: "Close", testid: "ephemeral-close" }],
+    onClose: () => {
+      if (ephemeralSheets.get(ephemeralId) === entry) ephemeralSheets.delete(ephemeralId);
+    },
+  });
+  sheet.dataset.ephemeralId = ephemeralId;
+  entry.close = close;
+  // Focus on Close, not on the card's first button: Enter must not press it.
+  sheet.querySelector("[data-testid=ephemeral-close]")?.focus();
 }
 
 export function showConsent(event) {

@@ -13,6 +13,7 @@ from miniapps.host.store import (
     consents,
     credentials,
     disabled_apps,
+    ephemeral_cards,
     group_state,
     installs,
     remote_apps,
@@ -34,4 +35,5 @@ INDEXES = {
     app_uids.COLLECTION: app_uids.INDEXES,
     app_calls.COLLECTION: app_calls.INDEXES,
     credentials.COLLECTION: credentials.INDEXES,
+    ephemeral_cards.COLLECTION: ephemeral_cards.INDEXES,
 }
