@@ -10,15 +10,18 @@ through these states, each change one conditional write on its one document (``u
 
 1. **Start** (button ``offer.book``, value the offer id; view ``booking.start {offer_id}``): a
    traveller picks an offer of the chat's current trip. It is re-priced at the provider
-   (``providers.reprice``: ``offer_expired`` / ``price_changed`` naming the new price — nothing
-   written but the re-stored offer), the trip is locked (its ``booking`` field, written with
-   ``store.update``: one live booking per trip, so two presses at once make one booking), each
-   traveller's share is ``splits.split(total, travellers, "equal")``, a holdable flight is held
-   at the provider (``providers.hold``, key ``<booking_id>-hold``), and the deadline is the
-   earliest of the provider's (the hold's ``pay_by``, else the offer's expiry) and 24 h from now.
-   The booking card goes to the group: the total, each share and whether it is held, the deadline
-   in the destination's local time, "Hold my share" and "Cancel". The timer ``booking.deadline``
-   (key ``bd-<booking_id>``) is set for the deadline.
+   (``providers.reprice``, the one provider request of the press: ``offer_expired`` /
+   ``price_changed`` naming the new price — nothing written but the re-stored offer;
+   ``provider_timeout``, "try again" — nothing written), the trip is locked (its ``booking``
+   field, written with ``store.update``: one live booking per trip, so two presses at once make
+   one booking), each traveller's share is ``splits.split(total, travellers, "equal")`` and the
+   deadline is the earliest of the offer's expiry and 24 h from now. The booking card goes to the
+   group: the total, each share and whether it is held, the deadline in the destination's local
+   time, "Hold my share" and "Cancel". The timer ``booking.deadline`` (key ``bd-<booking_id>``)
+   is set for the deadline. A holdable flight is then **reserved** at the provider (a hold order,
+   key ``<booking_id>-hold``) by the timer ``booking.finish`` (the card says "reserving the
+   seats…"; shares can be held meanwhile): once reserved, the deadline becomes the earliest of
+   the hold's pay-by and 24 h from the start; a reservation refused fails the booking.
 2. **Hold** (``booking.hold``, value / param the booking id): a traveller with a share asks the
    wallet to hold it (``ctx.authorize_payment``, ``order_ref`` ``book-<booking_id>-<uid>``, and
    ``….<n>`` for the n-th try after a declined one: the host answers an order_ref it has seen
@@ -26,18 +29,19 @@ through these states, each change one conditional write on its one document (``u
    asking shows the same request again, nothing new.
 3. **Payment events** (``PAYMENTS["book"]``): ``payment.authorized`` marks the share held; the
    write that finds every share held also moves ``collecting → booking`` — exactly one handler
-   does, however the last holds race — and that handler finishes the booking. A hold authorized
-   when the booking is no longer collecting is voided at once. A declined hold (``payment.failed``)
-   is recorded: that traveller may hold again until the deadline.
-4. **Finish**: one run at a time (a lease on the booking); the order is made once
-   (``providers.book``, idempotent by the booking id: it looks the order up before creating and
-   after a timeout; a held flight's hold order is paid), recorded, then every hold is captured
-   (once: a capture retried answers the same); the offer's items join the itinerary (status
-   booked), the booking becomes an expense (``expenses.record_booking``), reminders are synced
-   and only then ``booking → booked`` is written. A provider timeout leaves it in ``booking`` and
-   the timer ``booking.finish`` (key ``bf-<booking_id>``) tries again a minute later, up to
-   ``FINISH_ATTEMPTS`` runs, then the booking fails; a definitive refusal fails it at once. A
-   failed booking voids every hold; the group is told why.
+   does, however the last holds race — and that handler sets ``booking.finish`` at once. A hold
+   authorized when the booking is no longer collecting is voided at once. A declined hold
+   (``payment.failed``) is recorded: that traveller may hold again until the deadline.
+4. **Finish** (``booking_holds.run_step``, each firing of ``booking.finish`` one step, at most
+   one provider request): the order is made once (idempotent by the booking id: a create whose
+   answer was lost is looked up before it is sent again; a held flight's hold order is paid; a
+   stay is quoted, then booked from that quote), recorded, then every hold is captured (once: a
+   capture retried answers the same); the offer's items join the itinerary (status booked), the
+   booking becomes an expense (``expenses.record_booking``), reminders are synced and only then
+   ``booking → booked`` is written. Provider timeouts are retried by the timer (a look-up 5 s
+   after a lost create, a minute after a look-up that timed out), up to ``FINISH_ATTEMPTS``, then
+   the booking fails; a definitive refusal fails it at once. A failed booking voids every hold;
+   the group is told why.
 5. **Deadline** (timer ``booking.deadline``) and **cancel** (``booking.cancel``, the starter or
    the trip's creator, while collecting): ``collecting → voided`` naming who did not hold in
    time, then every hold voided (authorized ones released; a request still open is voided when
@@ -47,7 +51,9 @@ through these states, each change one conditional write on its one document (``u
 
 This module has the entry points (start, hold, cancel, the payment events, the timers, the
 command, buttons and views); ``booking_holds`` the document's changes once holds come in
-(finishing, voiding); ``booking_card`` the card (pure).
+(the provider's steps, finishing, voiding); ``booking_card`` the card (pure). No press, view or
+event here makes more than the one request of ``reprice``: every other provider request runs
+in ``booking.finish``, one per firing.
 """
 
 from __future__ import annotations
@@ -66,15 +72,19 @@ from booking_holds import (
     BOOKING_ID,
     BOOKINGS,
     DEADLINE_TIMER,
+    FINISH_TIMER,
+    HOLD_FOR_MS,
+    MIN_DEADLINE_MS,
     authorized,
     booking_key,
     change,
     close,
     drop_timer,
-    finish,
     hold_captured,
     hold_closed,
     release,
+    run_step,
+    schedule_step,
     show,
     sync_trip,
     void_all,
@@ -87,8 +97,6 @@ log = logging.getLogger("travel.booking")
 
 OFFERS = "offers"
 MINUTE_MS = 60_000
-HOLD_FOR_MS = 24 * 60 * MINUTE_MS  # a booking collects holds for 24 h at the most
-MIN_DEADLINE_MS = 2 * MINUTE_MS  # less time than this to hold: the offer counts as expired
 STALE_LOCK_MS = 2 * MINUTE_MS  # a lock whose booking was never written (a start cut short)
 ASK_TRIES = 3  # new order_refs tried when the host says one was used already
 OFFER_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
@@ -148,10 +156,9 @@ def in_progress(current: dict[str, Any]) -> TravelError:
 
 
 def first_deadline(offer: dict[str, Any], now: int) -> int:
-    """The earliest of the offer's deadline (its hold's pay-by, else its expiry) and 24 h."""
-    pay_by = offer.get("pay_by_ms") if offer.get("holdable") else None
-    provider = int(pay_by or offer.get("expires_ms") or 0)
-    deadline = min(provider, now + HOLD_FOR_MS)
+    """The earliest of the offer's expiry and 24 h (a holdable flight's deadline moves to its
+    hold's pay-by once it is reserved: ``booking_holds.reserved``)."""
+    deadline = min(int(offer.get("expires_ms") or 0), now + HOLD_FOR_MS)
     if deadline < now + MIN_DEADLINE_MS:
         raise TravelError("offer_expired", "That offer expires too soon to hold: search again.")
     return deadline
@@ -201,18 +208,7 @@ async def start(ctx, offer_id: Any) -> dict[str, Any]:
     except Exception:
         await drop_timer(ctx, timer)
         raise
-    try:
-        hold_order = await hold_at_provider(ctx, offer, booking_id, now)
-        if hold_order is not None:
-            deadline = min(deadline, int(hold_order.get("pay_by_ms") or deadline))
-            if deadline < now + MIN_DEADLINE_MS:
-                raise TravelError(
-                    "offer_expired", "The provider holds it too briefly: search again."
-                )
-    except Exception:
-        await release(ctx, trip["id"], booking_id)
-        await drop_timer(ctx, timer)
-        raise
+    reserve = providers.reserves(offer)
     destination = trip.get("destination") or {}
     booking = {
         "id": booking_id,
@@ -234,11 +230,16 @@ async def start(ctx, offer_id: Any) -> dict[str, Any]:
         "zone": destination.get("zone") or "UTC",
         "place": destination.get("name"),
         "locale": ctx.locale,
-        "hold_order": hold_order,
+        "hold_order": None,
         "order": None,
         "order_id": None,
         "offer": offer,
+        # the provider's work (booking_holds.run_step): what is next, how it went
+        "phase": providers.RESERVE if reserve else None,
+        "cursor": None,
+        "create_sent": False,
         "attempts": 0,
+        "timeouts": 0,
         "lease_until": 0,
         "started_by": ctx.user_id,
         "created_at": now,
@@ -247,13 +248,6 @@ async def start(ctx, offer_id: Any) -> dict[str, Any]:
     }
     try:
         await ctx.storage_update(BOOKINGS, booking_id, booking, expected_version=0, upsert=True)
-        if hold_order is not None:
-            await ctx.schedule(
-                DEADLINE_TIMER,
-                at=deadline,
-                key=timer,
-                payload={"booking_id": booking_id, "trip_id": trip["id"]},
-            )
     except Exception:
         await release(ctx, trip["id"], booking_id)
         await drop_timer(ctx, timer)
@@ -270,20 +264,10 @@ async def start(ctx, offer_id: Any) -> dict[str, Any]:
 
         _, written = await change(ctx, booking_id, keep_card)
         booking = written or booking
+    if reserve:  # by the timer: this press has made its one provider request (reprice)
+        await schedule_step(ctx, booking, 0)  # (should it not be set, the last hold sets it)
     await sync_trip(ctx, booking)
     return booking
-
-
-async def hold_at_provider(
-    ctx, offer: dict[str, Any], booking_id: str, now: int
-) -> dict[str, Any] | None:
-    """A holdable flight is held at the provider → ``{order_id, pay_by_ms}``; else None."""
-    if offer.get("kind") != "flight" or not offer.get("holdable"):
-        return None
-    held = await providers.hold(ctx, offer, key=f"{booking_id}-hold")
-    if not held:
-        return None
-    return {"order_id": held["order_id"], "pay_by_ms": held.get("pay_by_ms")}
 
 
 # --- 2. hold ----------------------------------------------------------------------------------
@@ -454,13 +438,15 @@ async def on_deadline(ctx) -> None:
 
 
 async def on_finish_timer(ctx) -> None:
-    """``booking.finish {booking_id}``: finish again while the booking is in ``booking``."""
+    """``booking.finish {booking_id}``: the booking's next provider step (one request at the
+    most; it sets the timer again for the step after). Another run holding the booking fails
+    this firing: the host fires it again a little later."""
     payload = ctx.payload if isinstance(ctx.payload, dict) else {}
     booking_id = str(payload.get("booking_id") or "")
     if not BOOKING_ID.match(booking_id):
         return
     try:
-        await finish(ctx, booking_id)
+        await run_step(ctx, booking_id)
     except TravelError as exc:
         raise HostError(exc.message, code=exc.code) from None
 
@@ -571,5 +557,5 @@ VIEWS = {
     "booking.hold": viewing(view_hold),
     "booking.cancel": viewing(view_cancel),
 }
-TIMERS = {DEADLINE_TIMER: on_deadline, "booking.finish": on_finish_timer}
+TIMERS = {DEADLINE_TIMER: on_deadline, FINISH_TIMER: on_finish_timer}
 PAYMENTS = {"book": on_payment}

@@ -2,8 +2,10 @@
 
 ``booking_card(booking)``: the title, the total, each traveller's share and whether it is held,
 the deadline in the destination's local time, and while holds are collected "Hold my share …"
-(``booking.hold``) and "Cancel" (``booking.cancel``); booked: the provider's reference; voided
-or failed: why, and that every hold was released. ``summary`` is the trip doc's ``booking``
+(``booking.hold``) and "Cancel" (``booking.cancel``) — with "Reserving the seats…" while a
+holdable flight is being held at the provider; while booking: "Booking with the provider…" (and
+"slow to answer" once it timed out); booked: the provider's reference; voided or failed: why,
+and that every hold was released. ``summary`` is the trip doc's ``booking``
 field (the trip card's line); ``booking_json`` what the views answer.
 """
 
@@ -21,6 +23,8 @@ from babel.numbers import format_currency, get_currency_precision
 from sdk import Button, Card, Field
 
 LIVE = ("collecting", "booking")  # states that hold the trip's lock
+RESERVING = ("reserve", "reserve_lookup")  # phases of holding a flight at the provider
+RESERVING_TEXT = "Reserving the seats with the airline… you can hold your share meanwhile."
 HELD = ("authorized", "captured")  # a share held (or taken)
 FIELDS_MAX = 20  # a card's fields
 PEOPLE_ON_CARD = 16  # travellers listed one per field; more are summed up
@@ -114,16 +118,18 @@ def booking_card(booking: dict[str, Any]) -> Card:
         rest_held = sum(1 for uid in rest if (holds.get(uid) or {}).get("status") in HELD)
         fields.append(Field(f"{len(rest)} more", f"{rest_held} held"))
     reference = (booking.get("order") or {}).get("reference")
+    reserving = booking.get("phase") in RESERVING
     if state == "collecting":
         fields.append(Field("Hold by", deadline))
-        lines = [
+        lines = [RESERVING_TEXT] if reserving else []
+        lines.append(
             f"{held} of {of} shares held. Each traveller holds their share from their wallet "
             f"by {deadline}. When all {of} have held, it is booked and each hold is taken; if "
             "anyone misses the deadline, every hold is released and nobody pays."
-        ]
+        )
     elif state == "booking":
         lines = [f"All {of} shares held ✓ Booking with the provider…"]
-        if booking.get("attempts", 0) > 1:
+        if booking.get("timeouts", 0) > 0:
             lines.append("The provider is slow to answer: trying again shortly.")
     elif state == "booked":
         fields.append(Field("Reference", reference or "—"))

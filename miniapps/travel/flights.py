@@ -18,16 +18,22 @@ Money: Duffel gives amounts as decimal strings (``"123.45"``); here they are int
 with the currency (``12345, "EUR"``), converted by the currency's exponent.
 
 Idempotent orders: every order carries ``metadata.idempotency_key``. When creating an order times
-out, the order may still exist at the provider, so the caller looks it up with ``find_order`` before
-retrying. Duffel's ``GET /air/orders`` list does not filter on metadata (its filters are booking
-reference, awaiting payment, origin/destination, dates, passenger name), so ``find_order`` pages
-through the list (``limit`` / ``after`` cursor, newest first) and filters client-side, within a
-bounded number of pages. ``book_once`` does that dance (look up, create, on timeout look up again).
+out, the order may still exist at the provider, so the caller looks it up before creating it
+again. Duffel's ``GET /air/orders`` list does not filter on metadata (its filters are booking
+reference, awaiting payment, origin/destination, dates, passenger name), so the look-up pages
+through the list (``limit`` / ``after`` cursor, newest first) and filters client-side:
+``find_order_page`` reads one page (one request: ``(order or None, the next page's cursor)``),
+``find_order`` pages through at most ``ORDER_MAX_PAGES``.
+
+**One request per call**: ``create_order``, ``find_order_page``, ``get_order`` and ``pay_order``
+each make exactly one request, so a caller with a deadline (an app invocation must answer within
+3 s, a request may take the host's 2.5 s fetch timeout) can do one of them per invocation and
+keep its own state between them (``providers.step``, driven by ``booking``'s timer).
 
 Paying a hold order: ``pay_order`` (Duffel ``POST /air/payments``, from the balance, exactly the
-order's amount) pays it once — an order already paid answers as it stands, and after a timeout
-the order is looked up (``get_order``, ``GET /air/orders/{id}``: ``awaiting_payment``) before the
-timeout is passed on — so the caller may simply call it again.
+order's amount) — one request; an order paid already (``already_paid``) counts as paid, so it may
+simply be sent again. After a ``timeout`` the caller looks the order up (``get_order``, ``GET
+/air/orders/{id}``: ``awaiting_payment`` false once paid) before paying again.
 
 Errors are ``ProviderError(code, message)`` with a stable ``code``: ``no_offers``,
 ``offer_expired``, ``price_changed``, ``timeout``, ``provider_error`` (and ``unknown_airport``,
@@ -368,7 +374,7 @@ _DUFFEL_CODES = {
     "offer_expired": "offer_expired",
     "price_changed": "price_changed",
     "total_amount_mismatch": "price_changed",
-    "already_paid": "already_paid",  # pay_order: answered with the order as it stands
+    "already_paid": "already_paid",  # pay_order: paid before, so done
 }
 
 
@@ -496,18 +502,27 @@ class DuffelProvider:
         # hold order's amount is on the returned order for the caller to compare.
         return Order.from_duffel(data.get("data") or {})
 
+    async def find_order_page(
+        self, idempotency_key: str, after: str | None = None
+    ) -> tuple[Order | None, str | None]:
+        """One page of ``GET /air/orders`` (newest first, from the cursor ``after``) →
+        ``(the order created with idempotency_key, None)`` when it is on the page, else
+        ``(None, the next page's cursor, None on the last page)``. One request."""
+        path = f"/air/orders?limit={ORDER_PAGE_LIMIT}" + (f"&after={after}" if after else "")
+        data = await self._call("GET", path)
+        for item in data.get("data") or []:
+            if (item.get("metadata") or {}).get("idempotency_key") == idempotency_key:
+                return Order.from_duffel(item), None
+        return None, (data.get("meta") or {}).get("after") or None
+
     async def find_order(self, idempotency_key: str) -> Order | None:
-        """The order created with ``idempotency_key``, or None (pages ``GET /air/orders``)."""
+        """The order created with ``idempotency_key``, or None: ``find_order_page`` page after
+        page, at most ``ORDER_MAX_PAGES`` (several requests)."""
         after: str | None = None
         for _ in range(ORDER_MAX_PAGES):
-            path = f"/air/orders?limit={ORDER_PAGE_LIMIT}" + (f"&after={after}" if after else "")
-            data = await self._call("GET", path)
-            for item in data.get("data") or []:
-                if (item.get("metadata") or {}).get("idempotency_key") == idempotency_key:
-                    return Order.from_duffel(item)
-            after = (data.get("meta") or {}).get("after")
-            if not after:
-                return None
+            found, after = await self.find_order_page(idempotency_key, after)
+            if found is not None or not after:
+                return found
         return None
 
     async def get_order(self, order_id: str) -> Order:
@@ -517,12 +532,12 @@ class DuffelProvider:
         data = await self._call("GET", f"/air/orders/{order_id}")
         return Order.from_duffel(data.get("data") or {})
 
-    async def pay_order(self, order_id: str, amount: int, currency: str) -> Order:
+    async def pay_order(self, order_id: str, amount: int, currency: str) -> bool:
         """Pay a hold order from the Duffel balance, exactly ``amount`` of ``currency``
-        (``POST /air/payments``), and return the order as it then stands. Once: an order paid
-        already (``already_paid``) is answered as it stands; after a ``timeout`` the order is
-        looked up — paid means done, else the ``timeout`` is raised (call again). A different
-        amount is ``price_changed`` (nothing paid)."""
+        (``POST /air/payments``; one request) → True when this call paid it, False when it was
+        paid already (``already_paid``: done, nothing paid twice). A different amount is
+        ``price_changed`` (nothing paid); after a ``timeout`` the payment may have been made:
+        look the order up (``get_order``) before paying again."""
         _check_payment(order_id, amount, currency)
         payment = {
             "order_id": order_id,
@@ -535,49 +550,10 @@ class DuffelProvider:
         try:
             await self._call("POST", "/air/payments", payment)
         except ProviderError as exc:
-            if exc.code not in ("already_paid", "timeout"):
-                raise
-            try:
-                order = await self.get_order(order_id)
-            except ProviderError as lookup:
-                if lookup.code == "timeout":
-                    raise exc from None
-                raise
-            if order.awaiting_payment:
-                raise exc from None  # a timeout and not paid (or already_paid and yet awaiting)
-            return order
-        return await self.get_order(order_id)
-
-
-async def book_once(
-    provider: DuffelProvider | SampleProvider,
-    offer_id: str,
-    amount: int,
-    currency: str,
-    passengers: list[dict[str, Any]],
-    idempotency_key: str,
-    hold: bool = False,
-    attempts: int = 2,
-) -> Order:
-    """Create the order at most once: an existing order with the key is returned; after a
-    ``timeout`` the order is looked up (it may have been made) before trying again. Raises the
-    last ``timeout`` when every attempt timed out and no order is found."""
-    for attempt in range(attempts):
-        found = await provider.find_order(idempotency_key)
-        if found is not None:
-            return found
-        try:
-            return await provider.create_order(
-                offer_id, amount, currency, passengers, idempotency_key, hold
-            )
-        except ProviderError as exc:
-            if exc.code != "timeout" or attempt == attempts - 1:
-                if exc.code == "timeout":
-                    found = await provider.find_order(idempotency_key)
-                    if found is not None:
-                        return found
-                raise
-    raise ProviderError("provider_error", "no attempt made")  # attempts < 1
+            if exc.code == "already_paid":
+                return False
+            raise
+        return True
 
 
 def _check_fresh(old: Offer, fresh: Offer, now: dt.datetime | None) -> Offer:
@@ -726,6 +702,12 @@ class SampleProvider:
         raw = await self._store.get(SAMPLE_ORDERS, idempotency_key)
         return Order.from_duffel(raw) if raw else None
 
+    async def find_order_page(
+        self, idempotency_key: str, after: str | None = None
+    ) -> tuple[Order | None, str | None]:
+        """As ``DuffelProvider.find_order_page``: the stored orders are one page."""
+        return await self.find_order(idempotency_key), None
+
     async def create_order(
         self,
         offer_id: str,
@@ -775,10 +757,11 @@ class SampleProvider:
             raise ProviderError("provider_error", f"no order {order_id}")
         return Order.from_duffel(found)
 
-    async def pay_order(self, order_id: str, amount: int, currency: str) -> Order:
-        """Pay a held order once, for exactly its amount (as ``flights.SampleProvider``: an
-        order paid already answers as it stands; ``price_changed``; ``offer_expired`` past its
-        payment deadline) — the stored order, so any process pays it at most once."""
+    async def pay_order(self, order_id: str, amount: int, currency: str) -> bool:
+        """Pay a held order once, for exactly its amount (as ``DuffelProvider.pay_order``: True
+        when this call paid it, False when it was paid already; ``price_changed``;
+        ``offer_expired`` past its payment deadline) — the stored order, so any process pays it
+        at most once."""
         _check_payment(order_id, amount, currency)
         order = await self.get_order(order_id)
         moment = self._now()
@@ -786,7 +769,7 @@ class SampleProvider:
         def pay(doc: dict[str, Any] | None) -> str:
             status = (doc or {}).get("payment_status") or {}
             if doc is None or not status.get("awaiting_payment"):
-                return "paid"
+                return "already_paid"
             due = to_minor(doc["total_amount"], doc["total_currency"])
             if (due, doc["total_currency"]) != (amount, currency):
                 return "price_changed"
@@ -802,7 +785,7 @@ class SampleProvider:
             raise ProviderError(outcome, "the amount is not the order's price")
         if outcome == "offer_expired":
             raise ProviderError(outcome, "the hold expired before it was paid")
-        return await self.get_order(order_id)
+        return outcome == "paid"
 
     # -- helpers
 

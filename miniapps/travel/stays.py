@@ -13,9 +13,11 @@ again as a **quote** (``POST /stays/quotes {rate_id}``), and a quote becomes a *
   and bookings in a ``Store`` (the app storage through ``providers.CtxStorage``, so two app
   processes see the same ones; ``MemoryStore`` in tests).
 
-Duffel Stays has no idempotency key on bookings, so ``book_once`` looks the booking up (``GET
-/stays/bookings``, paged, matched on the quote or on ``metadata.idempotency_key``) before
-creating it, and again after a timeout: a stay is never booked twice.
+Duffel Stays has no idempotency key on bookings, so a booking whose answer was lost is looked up
+(``GET /stays/bookings``, paged, matched on the quote or on ``metadata.idempotency_key``) before
+it is created again: a stay is never booked twice. Each of ``quote``, ``create_booking`` and
+``find_booking_page`` makes one request (``providers.step`` does one of them per app invocation;
+``find_booking`` pages through several).
 
 Money is integer minor units with the currency (``flights.to_minor`` / ``to_decimal``); errors are
 ``flights.ProviderError`` with the same codes as flights (``no_offers``, ``offer_expired``,
@@ -283,56 +285,31 @@ class DuffelStays:
         data = await self.api.call("POST", "/stays/bookings", payload)
         return StayBooking.from_duffel(data.get("data") or {})
 
+    async def find_booking_page(
+        self, quote_id: str, idempotency_key: str, after: str | None = None
+    ) -> tuple[StayBooking | None, str | None]:
+        """One page of ``GET /stays/bookings`` (newest first, from the cursor ``after``) →
+        ``(the booking made from quote_id or with idempotency_key, None)`` when it is on the
+        page, else ``(None, the next page's cursor, None on the last page)``. One request."""
+        path = f"/stays/bookings?limit={BOOKING_PAGE_LIMIT}" + (f"&after={after}" if after else "")
+        data = await self.api.call("GET", path)
+        for item in data.get("data") or []:
+            booking = StayBooking.from_duffel(item)
+            if (quote_id and booking.quote_id == quote_id) or (
+                idempotency_key and booking.idempotency_key == idempotency_key
+            ):
+                return booking, None
+        return None, (data.get("meta") or {}).get("after") or None
+
     async def find_booking(self, quote_id: str, idempotency_key: str) -> StayBooking | None:
-        """The booking made from ``quote_id`` (or with ``idempotency_key``), or None: pages
-        ``GET /stays/bookings`` (newest first) and matches client-side."""
+        """The booking made from ``quote_id`` (or with ``idempotency_key``), or None:
+        ``find_booking_page`` page after page, at most ``BOOKING_MAX_PAGES``."""
         after: str | None = None
         for _ in range(BOOKING_MAX_PAGES):
-            path = f"/stays/bookings?limit={BOOKING_PAGE_LIMIT}"
-            if after:
-                path += f"&after={after}"
-            data = await self.api.call("GET", path)
-            for item in data.get("data") or []:
-                booking = StayBooking.from_duffel(item)
-                if (quote_id and booking.quote_id == quote_id) or (
-                    idempotency_key and booking.idempotency_key == idempotency_key
-                ):
-                    return booking
-            after = (data.get("meta") or {}).get("after")
-            if not after:
-                return None
+            found, after = await self.find_booking_page(quote_id, idempotency_key, after)
+            if found is not None or not after:
+                return found
         return None
-
-
-async def book_once(
-    provider: DuffelStays | SampleStays,
-    quote_id: str,
-    guests: list[dict[str, str]],
-    email: str,
-    phone_number: str,
-    idempotency_key: str,
-    attempts: int = 2,
-) -> StayBooking:
-    """Book ``quote_id`` at most once: an existing booking of it is returned; after a
-    ``timeout`` it is looked up again before another try. Raises the last ``timeout`` when every
-    attempt timed out and no booking is found."""
-    for attempt in range(attempts):
-        found = await provider.find_booking(quote_id, idempotency_key)
-        if found is not None:
-            return found
-        try:
-            return await provider.create_booking(
-                quote_id, guests, email, phone_number, idempotency_key
-            )
-        except ProviderError as exc:
-            if exc.code != "timeout":
-                raise
-            if attempt == attempts - 1:
-                found = await provider.find_booking(quote_id, idempotency_key)
-                if found is not None:
-                    return found
-                raise
-    raise ProviderError("provider_error", "no attempt made")  # attempts < 1
 
 
 # --- the sample provider ----------------------------------------------------------------------
@@ -478,6 +455,12 @@ class SampleStays:
     async def find_booking(self, quote_id: str, idempotency_key: str) -> StayBooking | None:
         stored = await self._store.get(SAMPLE_BOOKINGS, idempotency_key)
         return StayBooking.from_duffel(stored) if stored else None
+
+    async def find_booking_page(
+        self, quote_id: str, idempotency_key: str, after: str | None = None
+    ) -> tuple[StayBooking | None, str | None]:
+        """As ``DuffelStays.find_booking_page``: the stored bookings are one page."""
+        return await self.find_booking(quote_id, idempotency_key), None
 
 
 def _round_price(value: float, currency: str) -> int:

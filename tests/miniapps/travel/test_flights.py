@@ -19,7 +19,6 @@ from miniapps.travel.flights import (
     Offer,
     ProviderError,
     SampleProvider,
-    book_once,
     to_decimal,
     to_minor,
 )
@@ -347,55 +346,68 @@ async def test_duffel_bad_order_input_makes_no_request(
     assert json.dumps(stub.orders) == "[]"
 
 
-async def test_book_once_after_a_timed_out_create_books_exactly_once(
+async def test_find_order_page_is_one_request_and_hands_on_the_cursor(
+    stub: DuffelStub, duffel: DuffelProvider
+) -> None:
+    offers = await duffel.search("LHR", "JFK", dt.date(2027, 5, 1), 1)
+    for n in range(5):  # the stub's pages hold 2, newest first: ours ends on the last page
+        key = "trip-9-order-0007" if n == 0 else f"other-order-{n:04d}"
+        await duffel.create_order(offers[0].id, offers[0].total_amount, "GBP", PASSENGERS, key)
+    before = len(stub.requests)
+    found, after = await duffel.find_order_page("trip-9-order-0007")
+    assert found is None and after == stub.orders[-2]["id"]
+    assert len(stub.requests) == before + 1  # one request, one page
+    pages = 1
+    while found is None and after:
+        found, after = await duffel.find_order_page("trip-9-order-0007", after)
+        pages += 1
+    assert found is not None and found.idempotency_key == "trip-9-order-0007"
+    assert (pages, after, len(stub.requests)) == (3, None, before + 3)
+    assert "after=" in stub.requests[-1]["path"]
+    assert await duffel.find_order_page("never-made-0001", None) == (None, stub.orders[-2]["id"])
+
+
+async def test_a_create_that_timed_out_is_found_by_its_look_up_not_made_twice(
     stub: DuffelStub, duffel: DuffelProvider
 ) -> None:
     offer = (await duffel.search("LHR", "JFK", dt.date(2027, 5, 1), 1))[1]
-    key = "trip-9-order-0007"
-    stub.slow_orders = True  # the provider makes the order but its answer comes too late
-    order = await book_once(duffel, offer.id, offer.total_amount, "GBP", PASSENGERS, key)
-    assert order.offer_id == offer.id and order.idempotency_key == key
-    stub.slow_orders = False
-    stub.release()
-    again = await book_once(duffel, offer.id, offer.total_amount, "GBP", PASSENGERS, key)
-    assert again == order
-    creates = [r for r in stub.requests if (r["method"], r["path"]) == ("POST", "/air/orders")]
-    assert len(creates) == 1
+    key = "trip-9-order-0008"
+    stub.stalled_orders = True  # held back, nothing made: a timeout and nothing to find
+    with pytest.raises(ProviderError) as err:
+        await duffel.create_order(offer.id, offer.total_amount, "GBP", PASSENGERS, key)
+    assert err.value.code == "timeout"
+    assert await duffel.find_order_page(key) == (None, None)
+    stub.stalled_orders = False
+    stub.slow_orders = True  # made, but the answer comes too late
+    with pytest.raises(ProviderError) as err:
+        await duffel.create_order(offer.id, offer.total_amount, "GBP", PASSENGERS, key)
+    assert err.value.code == "timeout"
+    found, _ = await duffel.find_order_page(key)
+    assert found is not None and found.offer_id == offer.id and found.idempotency_key == key
     assert len(stub.orders) == 1
 
 
-async def test_book_once_gives_up_with_timeout_when_nothing_was_made(
-    stub: DuffelStub, duffel: DuffelProvider
-) -> None:
-    offer = (await duffel.search("LHR", "JFK", dt.date(2027, 5, 1), 1))[0]
-    stub.stalled_orders = True
-    with pytest.raises(ProviderError) as err:
-        await book_once(duffel, offer.id, offer.total_amount, "GBP", PASSENGERS, "trip-9-ord-09")
-    assert err.value.code == "timeout"
-    creates = [r for r in stub.requests if (r["method"], r["path"]) == ("POST", "/air/orders")]
-    assert len(creates) == 2  # tried twice, looked up before each try and after the last
-    lookups = [r for r in stub.requests if r["path"].startswith("/air/orders?")]
-    assert len(lookups) == 3
-    assert stub.orders == []
-
-
-async def test_book_once_passes_a_refusal_on_without_retrying(
+async def test_a_refused_create_is_a_definitive_error(
     stub: DuffelStub, duffel: DuffelProvider
 ) -> None:
     with pytest.raises(ProviderError) as err:
-        await book_once(duffel, "off_gone", 100, "GBP", PASSENGERS, "trip-9-order-0008")
+        await duffel.create_order("off_gone", 100, "GBP", PASSENGERS, "trip-9-order-0009")
     assert err.value.code == "offer_expired"
-    creates = [r for r in stub.requests if (r["method"], r["path"]) == ("POST", "/air/orders")]
-    assert len(creates) == 1
-    assert stub.orders == []
+    assert len(creates(stub)) == 1 and stub.orders == []
 
 
-async def test_book_once_with_the_sample_provider() -> None:
+def creates(stub: DuffelStub) -> list[dict[str, Any]]:
+    return [r for r in stub.requests if (r["method"], r["path"]) == ("POST", "/air/orders")]
+
+
+async def test_sample_orders_are_one_page_and_idempotent_by_key() -> None:
     provider = sample()
     offer = (await provider.search("LIS", "MAD", dt.date(2027, 5, 1), 1))[0]
-    first = await book_once(provider, offer.id, offer.total_amount, "EUR", PASSENGERS, "k-000001")
-    second = await book_once(provider, offer.id, offer.total_amount, "EUR", PASSENGERS, "k-000001")
-    assert first == second
+    assert await provider.find_order_page("k-000001") == (None, None)
+    first = await provider.create_order(offer.id, offer.total_amount, "EUR", PASSENGERS, "k-000001")
+    again = await provider.create_order(offer.id, offer.total_amount, "EUR", PASSENGERS, "k-000001")
+    assert first == again
+    assert await provider.find_order_page("k-000001") == (first, None)
 
 
 # --- paying a hold order (pay_order / get_order) ----------------------------------------------
@@ -490,16 +502,19 @@ async def test_duffel_get_order_reads_its_payment_status(paying) -> None:
 
 async def test_duffel_pay_order_pays_once(paying) -> None:
     routes, duffel = paying
-    paid = await duffel.pay_order("ord_hold_0001", 45500, "GBP")
-    assert paid.awaiting_payment is False and paid.booking_reference == "ZZH001"
+    assert await duffel.pay_order("ord_hold_0001", 45500, "GBP") is True
     assert routes.payments == [
         {
             "order_id": "ord_hold_0001",
             "payment": {"type": "balance", "amount": "455.00", "currency": "GBP"},
         }
     ]
-    again = await duffel.pay_order("ord_hold_0001", 45500, "GBP")  # already_paid: as it stands
-    assert again == paid and len(routes.payments) == 1
+    # paid already (``already_paid``): done, nothing paid twice
+    assert await duffel.pay_order("ord_hold_0001", 45500, "GBP") is False
+    assert len(routes.payments) == 1
+    assert [r[:2] for r in routes.requests] == [("POST", "/air/payments")] * 2  # one each
+    paid = await duffel.get_order("ord_hold_0001")
+    assert paid.awaiting_payment is False and paid.booking_reference == "ZZH001"
 
 
 async def test_duffel_pay_order_refuses_another_amount(paying) -> None:
@@ -510,15 +525,15 @@ async def test_duffel_pay_order_refuses_another_amount(paying) -> None:
     assert routes.payments == [] and routes.order["payment_status"]["awaiting_payment"] is True
 
 
-async def test_duffel_pay_order_after_a_lost_answer_looks_the_order_up(paying) -> None:
+async def test_duffel_pay_order_answer_lost_is_a_timeout_and_the_order_tells(paying) -> None:
     routes, duffel = paying
     routes.slow = True
-    paid = await duffel.pay_order("ord_hold_0001", 45500, "GBP")  # timed out, found paid
-    assert paid.awaiting_payment is False and len(routes.payments) == 1
-    assert [r[:2] for r in routes.requests] == [
-        ("POST", "/air/payments"),
-        ("GET", "/air/orders/ord_hold_0001"),
-    ]
+    with pytest.raises(ProviderError) as err:
+        await duffel.pay_order("ord_hold_0001", 45500, "GBP")  # paid, the answer too late
+    assert err.value.code == "timeout"
+    assert [r[:2] for r in routes.requests] == [("POST", "/air/payments")]  # nothing else
+    assert (await duffel.get_order("ord_hold_0001")).awaiting_payment is False  # the look-up
+    assert len(routes.payments) == 1
 
 
 async def test_duffel_pay_order_bad_input_makes_no_request(paying) -> None:
@@ -548,9 +563,11 @@ async def test_sample_hold_order_is_paid_once() -> None:
     with pytest.raises(ProviderError) as err:
         await provider.pay_order(held.id, offer.total_amount + 1, "EUR")
     assert err.value.code == "price_changed"
-    paid = await provider.pay_order(held.id, offer.total_amount, "EUR")
+    assert await provider.pay_order(held.id, offer.total_amount, "EUR") is True
+    paid = await provider.get_order(held.id)
     assert paid.awaiting_payment is False and paid.id == held.id
-    assert await provider.pay_order(held.id, offer.total_amount, "EUR") == paid  # once
+    assert await provider.pay_order(held.id, offer.total_amount, "EUR") is False  # once
+    assert await provider.get_order(held.id) == paid
     assert await provider.find_order("trip-1-hold-0001") == paid
     with pytest.raises(ProviderError) as err:
         await provider.get_order("ord_sample_nope")

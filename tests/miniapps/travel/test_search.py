@@ -2,10 +2,12 @@
 the provider is picked by the app settings (the labelled sample by default, Duffel through the
 Duffel-shaped stub over real HTTP); bad input answers a clear error and writes nothing; the sample
 provider's offers and orders live in the app storage (fresh provider objects — another process —
-see them); ``providers.reprice / hold / book`` as booking uses them."""
+see them); ``providers.reprice`` and ``providers.step`` as booking uses them (one step per
+invocation, the phase kept between them)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -55,6 +57,43 @@ async def attempt(group: Group, user: SimUser, work) -> tuple[str, Any]:
 
     answer = await group.run_as(user, run)
     return ("ok", answer["ok"]) if "ok" in answer else ("error", *answer["error"])
+
+
+async def book_in_steps(
+    group: Group,
+    user: SimUser,
+    doc: dict[str, Any],
+    key: str,
+    *,
+    phase: str | None = None,
+    hold_order: dict[str, Any] | None = None,
+    until_timeout: bool = False,
+) -> tuple[Any, ...]:
+    """Book ``doc`` as ``booking`` does: ``providers.step`` in an invocation of its own each,
+    from ``phase`` (default the offer's first), the next phase and the look-up's cursor kept
+    between them → ``("ok", result, phases)``, ``("error", code, message, phases)`` or — with
+    ``until_timeout`` — ``("timeout", next phase, phases)`` at the first timeout."""
+    providers = app_module("providers")
+    phase = phase or providers.first_phase(doc)
+    cursor: dict[str, Any] | None = None
+    phases: list[str] = []
+    for _ in range(20):
+        phases.append(phase)
+
+        async def one(ctx, phase=phase, cursor=cursor):
+            done = await providers.step(ctx, doc, key, phase, hold_order=hold_order, cursor=cursor)
+            return dataclasses.asdict(done)
+
+        answer = await attempt(group, user, one)
+        if answer[0] == "error":
+            return (*answer, phases)
+        done = answer[1]
+        if done["outcome"] == "done":
+            return "ok", done["result"], phases
+        if done["outcome"] == "timeout" and until_timeout:
+            return "timeout", done["phase"], phases
+        phase, cursor = done["phase"], done["cursor"]
+    raise AssertionError(f"not booked in 20 steps: {phases}")
 
 
 def cards(group: Group) -> list[dict[str, Any]]:
@@ -275,7 +314,7 @@ async def test_duffel_no_offers_and_timeout_answer_clearly(group, monkeypatch, s
     assert group.snapshot() == before and len(cards(group)) == shown
 
 
-# --- the sample provider across processes; reprice, hold and book -----------------------------
+# --- the sample provider across processes; reprice and the booking steps ---------------------
 
 
 async def test_sample_offers_and_orders_live_in_storage(group):
@@ -295,48 +334,51 @@ async def test_sample_offers_and_orders_live_in_storage(group):
     assert await attempt(group, ben, fresh_offer) == ("ok", doc["total"]["amount"])
     repriced = await attempt(group, ben, lambda ctx: providers.reprice(ctx, doc))
     assert repriced[0] == "ok" and repriced[1]["total"] == doc["total"]
-    first = await attempt(group, ana, lambda ctx: providers.book(ctx, doc, "bk0000000001"))
-    second = await attempt(group, ben, lambda ctx: providers.book(ctx, doc, "bk0000000001"))
-    assert first == second and first[0] == "ok"
+    assert not providers.reserves(doc) and providers.first_phase(doc) == "create"
+    first = await book_in_steps(group, ana, doc, "bk0000000001")
+    assert first[0] == "ok" and first[2] == ["create"]  # the sample answers at once
     assert first[1]["order_id"].startswith("ord_sample_") and len(first[1]["reference"]) == 6
+    # a create sent again by another process (a lost answer): the same order, by its key
+    assert await book_in_steps(group, ben, doc, "bk0000000001") == first
     orders = group.sim.storage("sample_orders")
     assert list(orders) == ["bk0000000001"]
     assert orders["bk0000000001"]["passengers"] == [
         {"type": "adult", "given_name": "Ana", "family_name": "Ana"},
         {"type": "adult", "given_name": "Ben", "family_name": "Ben"},
     ]
-
-    async def found(ctx):
-        order = await providers.flights(ctx).find_order("bk0000000001")
-        return order.id
-
-    assert await attempt(group, ben, found) == ("ok", first[1]["order_id"])
+    looked_up = await book_in_steps(group, ben, doc, "bk0000000001", phase="lookup")
+    assert looked_up == ("ok", first[1], ["lookup"])
 
 
-async def test_sample_hold_then_pay_once(group):
+async def test_sample_reserve_then_pay_once(group):
     await plan_trip(group)
     ana = group.people["ana"]
     await group.command(ana, "/trip flights FCO 2027-05-01")
     providers = app_module("providers")
     holdable = next(d for d in offers(group).values() if d["holdable"])
     plain = next(d for d in offers(group).values() if not d["holdable"])
-    assert await attempt(group, ana, lambda ctx: providers.hold(ctx, plain, "bk01-hold")) == (
-        "ok",
-        None,
-    )
-    kind, held = await attempt(group, ana, lambda ctx: providers.hold(ctx, holdable, "bk01-hold"))
-    assert kind == "ok" and held["pay_by_ms"] == holdable["pay_by_ms"]
+    assert providers.reserves(holdable) and not providers.reserves(plain)
+    kind, held, phases = await book_in_steps(group, ana, holdable, "bk01", phase="reserve")
+    assert kind == "ok" and phases == ["reserve"] and held["pay_by_ms"] == holdable["pay_by_ms"]
     stored = group.sim.storage("sample_orders")["bk01-hold"]
     assert stored["type"] == "hold" and stored["payment_status"]["awaiting_payment"] is True
-    again = await attempt(group, ana, lambda ctx: providers.hold(ctx, holdable, "bk01-hold"))
-    assert again == ("ok", held)
-
-    def pay(ctx):
-        return providers.book(ctx, holdable, "bk01", hold_order_id=held["order_id"])
-
-    paid = await attempt(group, ana, pay)
-    assert paid == ("ok", {"order_id": held["order_id"], "reference": stored["booking_reference"]})
-    assert await attempt(group, group.people["ben"], pay) == paid  # paid already: as it stands
+    assert held == {
+        "order_id": stored["id"],
+        "pay_by_ms": holdable["pay_by_ms"],
+        "reference": stored["booking_reference"],
+    }
+    found = await book_in_steps(group, ana, holdable, "bk01", phase="reserve_lookup")
+    assert found == ("ok", held, ["reserve_lookup"])
+    paid = await book_in_steps(group, ana, holdable, "bk01", hold_order=held)
+    assert paid == (
+        "ok",
+        {"order_id": held["order_id"], "reference": stored["booking_reference"]},
+        ["create"],
+    )
+    # paid already: as it stands, nothing paid twice
+    assert await book_in_steps(group, group.people["ben"], holdable, "bk01", hold_order=held) == (
+        paid
+    )
     stored = group.sim.storage("sample_orders")
     assert list(stored) == ["bk01-hold"]  # paying made no other order
     assert stored["bk01-hold"]["payment_status"]["awaiting_payment"] is False
@@ -358,8 +400,10 @@ async def test_reprice_refuses_an_expired_offer_and_a_changed_group(group):
     assert result[1] == "offer_expired" and "3 travellers now, 2 in the offer" in result[2]
     group.sim.set_config("flights_provider", "duffel")
     group.sim.set_config("duffel_api_key", API_KEY)
-    result = await attempt(group, ana, lambda ctx: providers.book(ctx, doc, "bk0000000002"))
+    result = await book_in_steps(group, ana, doc, "bk0000000002")
     assert result[1] == "offer_expired" and "provider changed" in result[2]
+    result = await attempt(group, ana, lambda ctx: providers.step(ctx, doc, "bk02", "nope"))
+    assert result[:2] == ("error", "provider_error")
 
 
 async def test_duffel_reprice_price_changed_names_the_new_price(group, monkeypatch, stub):
@@ -379,59 +423,69 @@ async def test_duffel_reprice_price_changed_names_the_new_price(group, monkeypat
     assert again[0] == "ok" and again[1]["total"]["amount"] == 44050
 
 
-async def test_duffel_book_is_idempotent_even_after_a_timeout(group, monkeypatch, stub):
+async def test_duffel_a_lost_order_answer_is_looked_up_not_made_again(group, monkeypatch, stub):
     await plan_trip(group, command='/trip new "New York" 2027-05-01 2027-05-05 from LHR')
-    use_duffel(group, monkeypatch, stub)
+    sent = use_duffel(group, monkeypatch, stub)
     ana = group.people["ana"]
     await group.command(ana, "/trip flights JFK 2027-05-01")
-    providers = app_module("providers")
     doc = offers(group)[cards(group)[-1]["buttons"][1]["value"]]
     stub.slow_orders = True  # made at the provider, the answer too late
-    first = await attempt(group, ana, lambda ctx: providers.book(ctx, doc, "bk0000000003"))
+    before = len(sent)
+    lost = await book_in_steps(group, ana, doc, "bk0000000003", until_timeout=True)
+    assert lost == ("timeout", "lookup", ["create"]) and len(sent) == before + 1
     stub.slow_orders = False
     stub.release()
-    assert first[0] == "ok" and first[1]["reference"].startswith("ZZ")
-    again = await attempt(group, ana, lambda ctx: providers.book(ctx, doc, "bk0000000003"))
-    assert again == first
+    found = await book_in_steps(group, ana, doc, "bk0000000003", phase="lookup")
+    assert found[0] == "ok" and found[1]["reference"].startswith("ZZ")
+    assert found[2] == ["lookup"] and found[1]["order_id"] == stub.orders[0]["id"]
     assert [o["metadata"]["idempotency_key"] for o in stub.orders] == ["bk0000000003"]
     assert stub.orders[0]["passengers"][0]["given_name"] == "Ana"
 
 
-async def test_duffel_book_stalled_is_a_timeout_and_nothing_is_made(group, monkeypatch, stub):
+async def test_duffel_stalled_create_is_one_timeout_and_nothing_is_made(group, monkeypatch, stub):
     await plan_trip(group, command='/trip new "New York" 2027-05-01 2027-05-05 from LHR')
-    use_duffel(group, monkeypatch, stub)
+    sent = use_duffel(group, monkeypatch, stub)
     ana = group.people["ana"]
     await group.command(ana, "/trip flights JFK 2027-05-01")
-    providers = app_module("providers")
     doc = offers(group)[cards(group)[-1]["buttons"][0]["value"]]
     stub.stalled_orders = True
-    group.sim.deadline = 10  # two held-back tries and three look-ups take longer than 3 s
-    result = await attempt(group, ana, lambda ctx: providers.book(ctx, doc, "bk0000000004"))
-    assert result[:2] == ("error", "provider_timeout")
-    assert stub.orders == []
+    before = len(sent)
+    result = await book_in_steps(group, ana, doc, "bk0000000004", until_timeout=True)
+    assert result == ("timeout", "lookup", ["create"])
+    assert len(sent) == before + 1 and stub.orders == []  # one request: the held-back create
+    # looked up: not made → created again (it answers now)
+    stub.stalled_orders = False
+    again = await book_in_steps(group, ana, doc, "bk0000000004", phase="lookup")
+    assert again[0] == "ok" and again[2] == ["lookup", "create"] and len(stub.orders) == 1
 
 
-async def test_duffel_hold_then_pay_the_held_order_once(group, monkeypatch, stub):
+async def test_duffel_reserve_then_pay_the_held_order_once(group, monkeypatch, stub):
     await plan_trip(group, command='/trip new "New York" 2027-05-01 2027-05-05 from LHR')
     use_duffel(group, monkeypatch, stub)
     ana = group.people["ana"]
     await group.command(ana, "/trip flights JFK 2027-05-01")
-    providers = app_module("providers")
     doc = offers(group)[cards(group)[-1]["buttons"][2]["value"]]
-    kind, held = await attempt(group, ana, lambda ctx: providers.hold(ctx, doc, "bk05-hold"))
+    kind, held, _ = await book_in_steps(group, ana, doc, "bk05", phase="reserve")
     assert kind == "ok" and held["pay_by_ms"] == doc["pay_by_ms"]
     order = stub.order(held["order_id"])
     assert order["type"] == "hold" and order["payment_status"]["awaiting_payment"]
-
-    def pay(ctx):
-        return providers.book(ctx, doc, "bk05", hold_order_id=held["order_id"])
+    assert order["metadata"] == {"idempotency_key": "bk05-hold"}
+    assert held["reference"] == order["booking_reference"]
 
     stub.slow_payments = True  # paid, but the answer comes too late: the order tells
-    paid = await attempt(group, ana, pay)
+    lost = await book_in_steps(group, ana, doc, "bk05", hold_order=held, until_timeout=True)
+    assert lost == ("timeout", "lookup", ["create"])
     stub.slow_payments = False
     stub.release()
-    assert paid == ("ok", {"order_id": held["order_id"], "reference": order["booking_reference"]})
-    assert await attempt(group, ana, pay) == paid
+    paid = await book_in_steps(group, ana, doc, "bk05", hold_order=held, phase="lookup")
+    expected = {"order_id": held["order_id"], "reference": order["booking_reference"]}
+    assert paid == ("ok", expected, ["lookup"])
+    # sent again anyway: paid already, done — nothing paid twice
+    assert await book_in_steps(group, ana, doc, "bk05", hold_order=held) == (
+        "ok",
+        expected,
+        ["create"],
+    )
     assert len(stub.payments) == 1 and len(stub.orders) == 1
     assert stub.payments[0]["amount"] == "455.00"
 

@@ -1,7 +1,8 @@
 """Stays: the sample provider on its own (deterministic hotels, prices in the trip's currency,
 bookings idempotent by key), ``/trip stays`` and the ``search.stays`` view in the simulator, and
 Duffel Stays through the stub over real HTTP — search shape, no results, a search that times out,
-quote then booking exactly once even when the booking's answer is lost."""
+quote then booking exactly once even when the booking's answer is lost (``providers.step``, one
+request per invocation)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ import datetime as dt
 import pytest
 
 from miniapps.travel.texts import SAMPLE_LABEL
-from tests.miniapps.travel.test_search import attempt, cards, offers, plan_trip, use_duffel
+from tests.miniapps.travel.test_search import (
+    attempt,
+    book_in_steps,
+    cards,
+    offers,
+    plan_trip,
+    use_duffel,
+)
 from tests.miniapps.travel.travel_fixtures import MINUTE, app_module, open_group
 
 MAY1, MAY5 = dt.date(2027, 5, 1), dt.date(2027, 5, 5)
@@ -65,26 +73,28 @@ async def test_sample_stays_refuse_bad_searches(stays, where, check_in, check_ou
 
 
 async def test_sample_stay_quote_and_booking_once_per_key(stays):
-    SampleStays, MemoryStore, book_once = stays.SampleStays, stays.MemoryStore, stays.book_once
+    SampleStays, MemoryStore = stays.SampleStays, stays.MemoryStore
     ProviderError = app_module("flights").ProviderError
     store = MemoryStore()
     offer = (await SampleStays(store).search(*LISBON, MAY1, MAY5, 2))[0]
     other = SampleStays(store)  # another process, the same store
     quote = await other.quote(offer.rate_id)
     assert (quote.total_amount, quote.check_in, quote.check_out) == (offer.total_amount, MAY1, MAY5)
-    booking = await book_once(other, quote.id, GUEST, "a@example.com", "+351", "bk0000000001")
-    again = await book_once(
-        SampleStays(store), quote.id, GUEST, "a@example.com", "+351", "bk0000000001"
+    assert await other.find_booking_page(quote.id, "bk0000000001") == (None, None)
+    booking = await other.create_booking(quote.id, GUEST, "a@example.com", "+351", "bk0000000001")
+    again = await SampleStays(store).create_booking(
+        quote.id, GUEST, "a@example.com", "+351", "bk0000000001"
     )
     assert again == booking and booking.status == "confirmed" and len(booking.reference) == 6
+    assert await other.find_booking_page(quote.id, "bk0000000001") == (booking, None)
     assert list(store.data["sample_stay_bookings"]) == ["bk0000000001"]
-    different = await book_once(other, quote.id, GUEST, "a@example.com", "+351", "bk0000000002")
+    different = await other.create_booking(quote.id, GUEST, "a@example.com", "+351", "bk0000000002")
     assert different.id != booking.id
     with pytest.raises(ProviderError) as err:
         await other.quote("rat_sample_gone")
     assert err.value.code == "offer_expired"
     with pytest.raises(ProviderError) as err:
-        await book_once(other, "quo_gone", GUEST, "a@example.com", "+351", "bk0000000003")
+        await other.create_booking("quo_gone", GUEST, "a@example.com", "+351", "bk0000000003")
     assert err.value.code == "offer_expired"
 
 
@@ -178,9 +188,11 @@ async def test_sample_stay_reprice_and_book_once_across_processes(group):
     doc = offers(group)[cards(group)[-1]["buttons"][0]["value"]]
     kind, fresh = await attempt(group, ben, lambda ctx: providers.reprice(ctx, doc))
     assert kind == "ok" and fresh["total"] == doc["total"] and fresh["raw"]["quote_id"]
-    first = await attempt(group, ana, lambda ctx: providers.book(ctx, doc, "bk0000000010"))
-    second = await attempt(group, ben, lambda ctx: providers.book(ctx, doc, "bk0000000010"))
-    assert first == second and first[0] == "ok" and first[1]["order_id"].startswith("bok_sample_")
+    first = await book_in_steps(group, ana, doc, "bk0000000010")
+    assert first[0] == "ok" and first[2] == ["quote", "create"]
+    assert first[1]["order_id"].startswith("bok_sample_")
+    # another process, from the quote again: the kept quote, the same booking
+    assert await book_in_steps(group, ben, doc, "bk0000000010") == first
     assert list(group.sim.storage("sample_stay_bookings")) == ["bk0000000010"]
     assert list(group.sim.storage("stay_quotes")) == ["bk0000000010"]
     booked = group.sim.storage("sample_stay_bookings")["bk0000000010"]
@@ -250,12 +262,13 @@ async def test_duffel_stay_quote_then_book_once_even_when_the_answer_is_lost(
     kind, fresh = await attempt(group, ana, lambda ctx: providers.reprice(ctx, doc))
     assert kind == "ok" and fresh["raw"]["quote_id"] in stub.stay_quotes
     stub.slow_stay_bookings = True  # booked at Duffel, the answer too late
-    first = await attempt(group, ana, lambda ctx: providers.book(ctx, doc, "bk0000000020"))
+    lost = await book_in_steps(group, ana, doc, "bk0000000020", until_timeout=True)
+    assert lost == ("timeout", "lookup", ["quote", "create"])
     stub.slow_stay_bookings = False
     stub.release()
+    first = await book_in_steps(group, ben, doc, "bk0000000020", phase="lookup")
     assert first[0] == "ok" and first[1]["reference"].startswith("STAY")
-    again = await attempt(group, ben, lambda ctx: providers.book(ctx, doc, "bk0000000020"))
-    assert again == first
+    assert first[2] == ["lookup"]  # found by its quote, not booked again
     assert len(stub.stay_bookings) == 1
     made = stub.stay_bookings[0]
     assert made["metadata"] == {"idempotency_key": "bk0000000020"}
@@ -264,25 +277,29 @@ async def test_duffel_stay_quote_then_book_once_even_when_the_answer_is_lost(
     creates = [r for r in stub.requests if (r["method"], r["path"]) == ("POST", "/stays/bookings")]
     assert len(creates) == 1
     # a second booking key is a second stay
-    other = await attempt(group, ana, lambda ctx: providers.book(ctx, doc, "bk0000000021"))
+    other = await book_in_steps(group, ana, doc, "bk0000000021")
     assert other[0] == "ok" and other[1]["order_id"] != first[1]["order_id"]
     assert len(stub.stay_bookings) == 2
 
 
 async def test_duffel_stay_stalled_booking_times_out_and_books_later(group, monkeypatch, stub):
     await plan_trip(group)
-    use_duffel(group, monkeypatch, stub)
+    sent = use_duffel(group, monkeypatch, stub)
     ana = group.people["ana"]
     await group.command(ana, "/trip stays")
-    providers = app_module("providers")
     doc = offers(group)[cards(group)[-1]["buttons"][1]["value"]]
     stub.stalled_stay_bookings = True
-    group.sim.deadline = 10
-    result = await attempt(group, ana, lambda ctx: providers.book(ctx, doc, "bk0000000030"))
-    assert result[:2] == ("error", "provider_timeout") and stub.stay_bookings == []
+    stalled = await book_in_steps(group, ana, doc, "bk0000000030", until_timeout=True)
+    assert stalled == ("timeout", "lookup", ["quote", "create"]) and stub.stay_bookings == []
+    before = len(sent)
+    looked = await book_in_steps(
+        group, ana, doc, "bk0000000030", phase="lookup", until_timeout=True
+    )
+    assert looked == ("timeout", "lookup", ["lookup", "create"])  # not made: created again
+    assert len(sent) == before + 2  # a request a step
     stub.stalled_stay_bookings = False
     stub.release()
-    later = await attempt(group, ana, lambda ctx: providers.book(ctx, doc, "bk0000000030"))
+    later = await book_in_steps(group, ana, doc, "bk0000000030", phase="lookup")
     assert later[0] == "ok" and len(stub.stay_bookings) == 1
     # the same quote throughout: the look-ups could find it
     quotes = {
@@ -302,8 +319,9 @@ async def test_duffel_stay_price_change_and_a_gone_rate(group, monkeypatch, stub
     result = await attempt(group, ana, lambda ctx: providers.reprice(ctx, doc))
     assert result[:2] == ("error", "price_changed") and "now costs £170.00" in result[2]
     assert offers(group)[doc["id"]]["total"]["amount"] == 17000
-    booked = await attempt(group, ana, lambda ctx: providers.book(ctx, doc, "bk0000000040"))
+    booked = await book_in_steps(group, ana, doc, "bk0000000040")
     assert booked[:2] == ("error", "price_changed") and stub.stay_bookings == []
+    assert booked[3] == ["quote"]
     assert group.sim.storage("stay_quotes") == {}
     del stub.stay_rates[doc["raw"]["rate_id"]]
     gone = await attempt(group, ana, lambda ctx: providers.reprice(ctx, offers(group)[doc["id"]]))
