@@ -108,6 +108,11 @@ MESSAGE = obj(
         "edited_at": {"type": ["string", "null"], "format": "date-time"},
         "recalled": {"type": "boolean"},
         "moderated": {"type": "boolean", "description": "hidden by an administrator"},
+        "streaming": {
+            "type": "boolean",
+            "description": "a mini-program's streamed text: true while it is being written "
+            "(message.stream events grow it), then false with its final text",
+        },
         "version": {"type": "integer"},
         "reactions": {"type": "array"},
         "system": {"type": "object"},

@@ -42,6 +42,8 @@ def message_view(
         view["system"] = message["system"]
     if message.get("moderated"):  # hidden by an administrator (text blanked, like a recall)
         view["moderated"] = True
+    if "streaming" in message:  # an app's streamed text: true while it is being written
+        view["streaming"] = bool(message["streaming"])
     if message["type"] == "card":
         # A recalled or hidden card is blanked like text: its content (and buttons) go too.
         card = None if message.get("recalled") else message.get("card")

@@ -5,11 +5,13 @@ kept apart only to keep each file short; use them through ``ctx``."""
 from __future__ import annotations
 
 import datetime
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sdk.cards import Card, as_dict
-from sdk.errors import InvalidParams
+from sdk.errors import InvalidParams, InvalidSignature, SDKError
+from sdk.signing import APP_SECRET_ENV, verify_event
 
 
 class ServiceCalls:
@@ -412,3 +414,183 @@ class ServiceCalls:
         declared), ``PermissionDenied`` (no ``webhooks.url`` in the manifest),
         ``InvalidParams``."""
         return (await self.call("webhooks.url", name=name))["url"]
+
+    # --- streaming messages (issue 20) ----------------------------------------------------
+
+    async def stream_start(self, text: str = "") -> str:
+        """Post a text from this app's bot that is still being written
+        (``messages.stream_start``): members see it at once, marked ``streaming``, with
+        ``text`` (may be empty: a "thinking…" bubble). Returns its message id; grow it with
+        ``stream_append`` and end it with ``stream_stop``::
+
+            message_id = await ctx.stream_start()
+            for piece in ("Lisbon ", "is sunny ", "today."):
+                await ctx.stream_append(message_id, piece)
+            await ctx.stream_stop(message_id)
+
+        Or hand it to the model: ``await ctx.ai_chat(messages, stream_to=message_id)`` writes
+        the answer into it as it comes. A stream left unwritten for 10 minutes is stopped by
+        the host. Raises ``HostError`` ``text_too_long`` (over 32768 characters)."""
+        return (await self.call("messages.stream_start", text=text))["message_id"]
+
+    async def stream_append(self, message_id: str, text: str) -> None:
+        """Add ``text`` to a streaming message this app started in this conversation
+        (``messages.stream_append``). The host buffers what you add and sends members the
+        whole text so far at most once every 300 ms (never the same text twice), so append
+        as often as pieces come. Raises ``NotFound`` (not this app's stream here),
+        ``HostError`` ``not_streaming`` (stopped: by you, by the host after 10 idle minutes,
+        or recalled by an admin) or ``text_too_long`` (the whole text would pass 32768
+        characters; nothing is added)."""
+        await self.call("messages.stream_append", message_id=message_id, text=text)
+
+    async def stream_stop(self, message_id: str, text: str | None = None) -> str:
+        """End a streaming message (``messages.stream_stop``) with its final ``text`` (None:
+        what was streamed). Members always get the final message (``message.updated``,
+        ``streaming: false``); history, sync and search hold that text only. An ``ai.chat``
+        still streaming into it is cancelled. Returns the final text. Raises ``NotFound``,
+        ``HostError`` ``not_streaming`` (stopped already) or ``text_too_long``."""
+        params: dict[str, Any] = {"message_id": message_id}
+        if text is not None:
+            params["text"] = text
+        return (await self.call("messages.stream_stop", **params))["text"]
+
+    # --- privacy mode: chat history and other apps' tools (issue 20) ----------------------
+
+    async def history(
+        self, limit: int = 50, *, before: int | None = None, since_read: bool = False
+    ) -> dict[str, Any]:
+        """The conversation's messages, oldest first (``messages.history``) — only once a
+        group admin granted this app ``messages.read_history`` in this chat (in a direct chat
+        either person, in a service chat its person: ``PUT /api/v1/conversations/{id}/apps/
+        {app_id}/grants/messages.read_history``). Returns ``{"messages": [{"id", "text",
+        "sender", "sender_name", "at"}], "from_seq", "to_seq", "has_more"}``: the newest
+        ``limit`` (1-200) messages, before the seq ``before`` when given; with
+        ``since_read=True`` only those the invoking user has not read yet (what *they*
+        missed), the newest ``limit`` of them — ``has_more`` says older ones were left out::
+
+            missed = await ctx.history(limit=100, since_read=True)
+            lines = [f"{m['sender_name']}: {m['text']}" for m in missed["messages"]]
+
+        ``sender`` is a per-app user id (``app:<id>`` for an app's bot), ``at`` epoch ms.
+        Only what the invoking user can see: nothing from before they joined, nothing recalled
+        or deleted for them. Raises ``HostError`` ``history_not_granted`` (the message says
+        how to grant it), ``PermissionDenied`` (no ``messages.history`` in the manifest)."""
+        params: dict[str, Any] = {"limit": limit, "since_read": since_read}
+        if before is not None:
+            params["before"] = before
+        return await self.call("messages.history", **params)
+
+    async def app_tools(self) -> list[dict[str, Any]]:
+        """The read-only tools of the other apps this conversation has (``apps.tools``):
+        ``[{"app_id", "name", "description", "parameters"}]``, ``parameters`` a JSON Schema
+        — what a model's function list needs."""
+        return (await self.call("apps.tools"))["tools"]
+
+    async def call_tool(
+        self, app_id: str, name: str, arguments: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Call another app's read-only tool as this user in this conversation
+        (``apps.call_tool``) → ``{"result", "message_id"}``. ``arguments`` must satisfy the
+        tool's ``parameters`` (``InvalidParams`` otherwise: a model's mistake to feed back to
+        it). When the tool answered a card, the host posted it in the chat as *that* app's
+        card and ``message_id`` is its id (else None): its buttons reach that app, and only a
+        person's tap does anything — so a model's output never buys, books or pays.
+
+        The tool has its own 3 s and may only read. Raises ``HostError`` ``unknown_tool``,
+        ``app_not_installed`` (not an app of this chat), ``tool_failed`` (it raised, timed
+        out or answered badly), ``RateLimited`` (called too deep from a user's action)."""
+        return await self.call(
+            "apps.call_tool", app_id=app_id, name=name, arguments=arguments or {}
+        )
+
+    # --- the platform's model (issue 20) --------------------------------------------------
+
+    async def ai_chat(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        stream_to: str | None = None,
+    ) -> str:
+        """Ask the platform's model for the next message of ``messages`` (``ai.chat``) and
+        return the request's id at once: a model answer takes longer than a handler may (3 s),
+        so it runs in the background and arrives as the event ``ai.completed`` (declare it in
+        the manifest's ``events.accepts``; check it with ``ctx.verify_host_event()``)::
+
+            @app.command("ask")
+            async def ask(ctx):
+                message_id = await ctx.stream_start()
+                await ctx.ai_chat([{"role": "user", "content": ctx.text}], stream_to=message_id)
+
+            @app.event("ai.completed")
+            async def answered(ctx):
+                done = ctx.verify_host_event()   # {request_id, status, message, usage, …}
+                await ctx.stream_stop(done["stream_to"])
+
+        ``messages``: 1-100 OpenAI chat messages ``{"role": "system"|"user"|"assistant"|
+        "tool", "content": text (32 KiB at most) or parts}``; a user message's parts may hold
+        images ``{"type": "image", "media_id": …}`` (a photo of this conversation, or one this
+        app uploaded: sent to the model when the server's model takes images, else
+        ``HostError`` ``vision_unsupported``); an assistant's ``tool_calls``
+        ``[{"id", "name", "arguments"}]`` (as ``ai.completed`` gives them) and a ``"tool"``
+        message's ``tool_call_id`` carry a tool round. ``tools``: at most 32 functions
+        ``{"name", "description", "parameters"}`` (JSON Schema) the model may call — it never
+        calls them itself: ``ai.completed``'s ``message.tool_calls`` says what it wants, your
+        handler runs them (e.g. ``ctx.call_tool``) and asks again with their results.
+        ``max_tokens`` 1-4096 (default 1024), ``temperature`` 0-2. ``stream_to``: a message of
+        this app still streaming here (``stream_start``): the answer's text grows in it as it
+        comes; it stays streaming after the answer (stop it, or continue it with the next
+        ``ai_chat`` after a tool round).
+
+        The event's ``payload``: ``{"request_id", "status": "completed"|"cancelled"|
+        "failed", "message": {"role": "assistant", "content", "tool_calls"}, "finish_reason",
+        "usage": {"prompt_tokens", "completion_tokens"}, "error": {"code", "message"} (failed:
+        model_rate_limited, model_error, model_unreachable, model_timeout, model_refused,
+        host_stopped), "stream_to", "timing": {"first_token_ms", "total_ms"}}``.
+
+        Raises ``HostError`` with code ``ai_not_configured`` (the server has no model: the
+        message says how to set one), ``ai_quota_exceeded`` (a token budget — this app's per
+        day, this conversation's per day, the user's per hour — is used up: the message says
+        which and when it resets), ``vision_unsupported``, ``not_found`` (an image this app may
+        not send), ``stream_not_found``, ``too_many_requests`` (4 answers of this app already
+        running in this conversation); ``InvalidParams`` naming the field at fault."""
+        params: dict[str, Any] = {"messages": messages}
+        if tools is not None:
+            params["tools"] = tools
+        if max_tokens is not None:
+            params["max_tokens"] = max_tokens
+        if temperature is not None:
+            params["temperature"] = temperature
+        if stream_to is not None:
+            params["stream_to"] = stream_to
+        return (await self.call("ai.chat", **params))["request_id"]
+
+    async def ai_cancel(self, request_id: str) -> bool:
+        """Stop one of this app's running ``ai_chat`` requests (``ai.cancel``), whichever
+        server node runs it. True when it was running: its ``ai.completed`` then comes with
+        ``status: "cancelled"`` and the text written so far, and its ``stream_to`` message is
+        stopped keeping that text. False when it had ended already or is not this app's.
+        (Stopping the ``stream_to`` message with ``stream_stop`` cancels it too.)"""
+        return (await self.call("ai.cancel", request_id=request_id))["cancelled"]
+
+    def verify_host_event(self, secret: str | None = None) -> dict[str, Any]:
+        """The payload of this host event (``ai.completed``, ``call.started``,
+        ``webhook.received``, a payment's …) once its ``signature`` verified with the app's
+        secret; raises ``InvalidSignature`` otherwise (a forged or altered event, or an
+        invocation that is not an event). The secret: ``secret``, else the link's (a hosted
+        app's runtime, the simulator's ``sim.app_secret``), else ``AETHERIAL_APP_SECRET``;
+        ``SDKError`` when there is none. For payments, ``verify_payment_event`` also checks
+        the status against the event's name."""
+        if getattr(self, "kind", None) != "event":
+            raise InvalidSignature("this invocation is not an event")
+        if secret is None:
+            host = getattr(self, "_host", None)
+            secret = getattr(host, "app_secret", None) or os.environ.get(APP_SECRET_ENV)
+        if not secret:
+            raise SDKError(f"no app secret: pass secret= or set {APP_SECRET_ENV}")
+        payload = getattr(self, "payload", None)
+        name = getattr(self, "event_name", None)
+        if not isinstance(payload, dict) or not verify_event(secret, payload):
+            raise InvalidSignature(f"the {name} event's signature does not verify")
+        return payload

@@ -64,6 +64,7 @@ class SimCall:
     user: SimUser | None
     conversation: SimConversation | None
     depth: int = 0  # 0 for a user's command or action, n for an event n hops away from one
+    read_only: bool = False  # a tool's invocation: only sdk.capabilities.TOOL_CAPABILITIES
 
 
 def wire(value: Any) -> Any:

@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from sdk._capability_services import TOOL_RESULT_MAX_BYTES
 from sdk._context_services import ServiceCalls
 from sdk.cards import Card, as_dict, normalize_reply
 from sdk.errors import (
@@ -87,10 +88,11 @@ class Context(ServiceCalls):
 
     Attributes: ``call_id``, ``user_id`` (the invoker's per-app id), ``conversation_id``,
     ``locale``, ``time_zone`` (an IANA name), ``kind``
-    (``command``/``action``/``event``/``timer``/``view``) and, by kind,
+    (``command``/``action``/``event``/``timer``/``view``/``tool``) and, by kind,
     ``command``, ``args``, ``text`` (commands), ``message_id``, ``action_id``, ``value``
     (actions), ``event_name``, ``payload`` (events), ``view_name``, ``params`` (views: the
-    page's params dict); the others are None. ``config``: the app's settings as an
+    page's params dict), ``tool_name``, ``arguments`` (tools: another app calling this app's
+    read-only tool); the others are None. ``config``: the app's settings as an
     administrator set them (manifest ``config``; an unset one is absent); ``roles``: the
     invoker's roles in this app (manifest ``roles``, granted by an administrator).
     """
@@ -129,6 +131,12 @@ class Context(ServiceCalls):
         # A web view's page calling its app (``App.view``): which view, and the page's params.
         self.view_name: str | None = params.get("name") if kind == "view" else None
         self.params: dict[str, Any] = dict(params.get("params") or {}) if kind == "view" else {}
+        # Another app (the assistant) calling this app's read-only tool (``App.tool``): which
+        # tool, and its arguments (checked against the manifest's ``parameters`` by the host).
+        self.tool_name: str | None = params.get("name") if kind == "tool" else None
+        self.arguments: dict[str, Any] = (
+            dict(params.get("arguments") or {}) if kind == "tool" else {}
+        )
         self._host = host
 
     async def call(self, capability: str, /, **params: Any) -> dict[str, Any]:
@@ -429,6 +437,7 @@ class App:
         self.events: dict[str, Handler] = {}
         self.timers: dict[str, Handler] = {}
         self.views: dict[str, Handler] = {}
+        self.tools: dict[str, Handler] = {}
         self.log = logging.getLogger(f"app.{app_id or 'unnamed'}")
 
     def _register(self, table: dict[str, Handler], name: str, what: str) -> Callable[[H], H]:
@@ -512,6 +521,43 @@ class App:
             )
         return result
 
+    def tool(self, name: str) -> Callable[[H], H]:
+        """Register the handler of the read-only tool ``name`` (declared in the manifest's
+        ``tools`` with its ``parameters`` and ``read_only: true``), which other apps of the chat
+        — the assistant — call with ``ctx.call_tool``. ``ctx.tool_name`` and ``ctx.arguments``
+        (checked by the host against the declared ``parameters``) describe the call, made for
+        the same user in the same conversation, within the tool's own 3 s.
+
+        A tool only reads: it may call ``storage.get``/``storage.find``, ``http.fetch`` and
+        ``users.profile``; anything else is ``PermissionDenied``. It answers
+        ``{"result": <JSON>, "card": <Card or None>}``: the result goes back to the caller,
+        the card (if any) is posted by the host in the chat as *this* app's card — so what
+        acts (buy, book, pay) is a button a person taps, which reaches this app's
+        ``@app.action`` like any card's::
+
+            @app.tool("search_products")
+            async def search(ctx):
+                found = await ctx.storage_find("products", {"name": ctx.arguments["query"]})
+                card = Card("Mugs", buttons=[Button("Buy", action_id="buy", value="p-1")])
+                return {"result": [i["value"] for i in found], "card": card}
+        """
+        return self._register(self.tools, name, "tool")
+
+    async def _handle_tool(self, params: Any, host: HostLink) -> dict[str, Any]:
+        if not isinstance(params, dict) or not isinstance(params.get("context"), dict):
+            raise InvalidParams("context: missing")
+        _require(params["context"], "call_id", str)
+        _require(params, "name", str)
+        _require(params, "arguments", dict)
+        handler = self.tools.get(params["name"])
+        if handler is None:
+            raise AppError("not_found", f"this app has no handler for tool {params['name']!r}")
+        params = await _with_setup(params, host)
+        result = handler(Context("tool", params, host))
+        if inspect.isawaitable(result):
+            result = await result
+        return _tool_answer(params["name"], result)
+
     def command(self, name: str) -> Callable[[H], H]:
         """Register the handler of the slash command ``/name`` (declared in the manifest's
         ``commands``). ``ctx.command``, ``ctx.args`` and ``ctx.text`` describe the call."""
@@ -552,6 +598,11 @@ class App:
                     f"event {name!r} has a handler but the manifest lacks the payments.request"
                     " permission"
                 )
+        tools = {tool["name"] for tool in manifest.get("tools") or []}
+        for name in sorted(tools - set(self.tools)):
+            problems.append(f"tool {name!r} is declared in the manifest but has no handler")
+        for name in sorted(set(self.tools) - tools):
+            problems.append(f"tool {name!r} has a handler but is not in the manifest's tools")
         timers = set(manifest.get("timers") or [])
         for name in sorted(timers - set(self.timers)):
             problems.append(f"timer {name!r} is declared in the manifest but has no handler")
@@ -561,14 +612,16 @@ class App:
 
     async def handle(self, method: str, params: Any, host: HostLink) -> dict[str, Any]:
         """Answer one host → app request (``command``, ``action``, ``event``, ``timer``,
-        ``view``, ``ping``): the ``result`` dict. Raises ``AppError``/``HostError`` for error
-        answers."""
+        ``view``, ``tool``, ``ping``): the ``result`` dict. Raises ``AppError``/``HostError``
+        for error answers."""
         if method == "ping":
             return {}
         if method == "timer":
             return await self._handle_timer(params, host)
         if method == "view":
             return await self._handle_view(params, host)
+        if method == "tool":
+            return await self._handle_tool(params, host)
         if method not in ("command", "action", "event"):
             raise UnknownMethod(f"unknown method {method!r}")
         if not isinstance(params, dict) or not isinstance(params.get("context"), dict):
@@ -599,6 +652,29 @@ class App:
                 self.log.warning("event handlers answer nothing; %s's reply is ignored", key)
             return {}
         return normalize_reply(result)
+
+
+def _tool_answer(name: str, answer: Any) -> dict[str, Any]:
+    """A tool handler's answer on the wire: ``{"result"}`` and the card as a dict when there
+    is one; ``AppError`` (``internal_error``) for anything but ``{"result", "card"?}`` or a
+    result over ``TOOL_RESULT_MAX_BYTES`` of JSON (the host refuses those anyway)."""
+    if not isinstance(answer, dict) or "result" not in answer or set(answer) - {"result", "card"}:
+        raise AppError(
+            "internal_error", f"tool {name!r} must answer {{'result': …, 'card': … or None}}"
+        )
+    try:
+        size = json_size(answer["result"])
+    except (TypeError, ValueError) as exc:
+        raise AppError("internal_error", f"tool {name!r}: {exc}") from None
+    if size > TOOL_RESULT_MAX_BYTES:
+        raise AppError(
+            "internal_error",
+            f"tool {name!r} answered {size} bytes, over {TOOL_RESULT_MAX_BYTES}",
+        )
+    wire: dict[str, Any] = {"result": answer["result"]}
+    if answer.get("card") is not None:
+        wire["card"] = as_dict(answer["card"])
+    return wire
 
 
 async def _with_setup(params: dict[str, Any], host: HostLink) -> dict[str, Any]:

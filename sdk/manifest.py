@@ -14,14 +14,19 @@ from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+from jsonschema.exceptions import SchemaError, ValidationError
 
 from sdk._capability_services import (
+    AI_CHAT_PERMISSION,
+    AI_EVENT,
+    AI_EVENT_PREFIX,
+    TOOL_PARAMETERS_MAX_BYTES,
     WEBHOOK_EVENT,
     WEBHOOK_NAME_PATTERN,
     WEBHOOK_PERMISSION,
 )
 from sdk._capability_table import STORAGE_QUOTA_BYTES
+from sdk.addressing import MESSAGE_RECEIVED
 from sdk.errors import CardError, ManifestError
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
@@ -217,6 +222,8 @@ def validate_manifest(data: Any, folder_name: str | None = None) -> dict[str, An
         ):
             problems.append("http.allowed_domains: http.fetch needs at least one allowed domain")
         problems.extend(_webhook_problems(data))
+        problems.extend(_tool_problems(data))
+        problems.extend(_ai_problems(data))
     if problems:
         raise ManifestError("; ".join(problems))
     manifest = copy.deepcopy(data)
@@ -233,6 +240,7 @@ def validate_manifest(data: Any, folder_name: str | None = None) -> dict[str, An
     manifest.setdefault("entry", DEFAULT_ENTRY)
     manifest.setdefault("requirements", [])
     manifest.setdefault("webhooks", [])
+    manifest.setdefault("tools", [])
     manifest["config"] = [
         {
             "name": c["name"],
@@ -274,6 +282,66 @@ def _webhook_problems(data: dict[str, Any]) -> list[str]:
         if name.startswith(WEBHOOK_EVENT_PREFIX):
             problems.append(
                 f"events.emits[{index}]: {name!r}: webhook.* events come only from the host"
+            )
+    return problems
+
+
+def _ai_problems(data: dict[str, Any]) -> list[str]:
+    """The platform's model (``ai.chat``): every answer comes back as the host event
+    ``ai.completed``, so an app with the permission accepts it (else it could never read an
+    answer), and no app emits ``ai.*`` (only the host sends them)."""
+    problems = []
+    events = data.get("events", {})
+    if AI_CHAT_PERMISSION in data.get("permissions", []) and AI_EVENT not in events.get(
+        "accepts", []
+    ):
+        problems.append(
+            f"events.accepts: {AI_CHAT_PERMISSION}'s answers come as the event {AI_EVENT!r}: "
+            "accept it"
+        )
+    for index, name in enumerate(events.get("emits", [])):
+        if name.startswith(AI_EVENT_PREFIX):
+            problems.append(f"events.emits[{index}]: {name!r}: ai.* events come only from the host")
+    return problems
+
+
+def _tool_problems(data: dict[str, Any]) -> list[str]:
+    """Tools other apps may call (``apps.call_tool``; ``@app.tool``): only read-only ones may
+    be declared — a tool never buys, books or pays; that is a card a person taps — each name
+    once, each ``parameters`` a JSON Schema of type object (what a model fills in) of at most
+    ``TOOL_PARAMETERS_MAX_BYTES``. And no app emits ``message.*``: ``message.received`` (a
+    person's message addressed to the app) comes only from the host."""
+    problems = []
+    names = []
+    for index, tool in enumerate(data.get("tools") or []):
+        where = f"tools[{index}]"
+        if tool["read_only"] is not True:
+            problems.append(
+                f"{where}.read_only: only read-only tools may be declared (a tool never acts: "
+                "buying, booking or paying is a card a person taps)"
+            )
+        if tool["name"] in names:
+            problems.append(f"{where}.name: {tool['name']!r} is declared twice")
+        names.append(tool["name"])
+        parameters = tool["parameters"]
+        if parameters.get("type") != "object":
+            problems.append(f'{where}.parameters: a JSON Schema with "type": "object"')
+            continue
+        try:
+            Draft202012Validator.check_schema(parameters)
+        except SchemaError as exc:
+            problems.append(f"{where}.parameters: not a valid JSON Schema ({exc.message})")
+            continue
+        size = len(json.dumps(parameters, separators=(",", ":")).encode())
+        if size > TOOL_PARAMETERS_MAX_BYTES:
+            problems.append(
+                f"{where}.parameters: {size} bytes, at most {TOOL_PARAMETERS_MAX_BYTES}"
+            )
+    prefix = MESSAGE_RECEIVED.split(".", 1)[0] + "."
+    for index, name in enumerate(data.get("events", {}).get("emits", [])):
+        if name.startswith(prefix):
+            problems.append(
+                f"events.emits[{index}]: {name!r}: message.* events come only from the host"
             )
     return problems
 

@@ -25,6 +25,16 @@ page calling the app (``Aetherial.call`` → ``@app.view``). Verifiable credenti
 and ``verify_credential(jwt)`` (``sdk._sim_credentials``).
 Inbound webhooks: ``webhooks.url`` answers a signed URL like the host's, and
 ``post_webhook(url, body, headers)`` delivers to it as a provider would (``sdk._sim_webhooks``).
+Privacy mode (``sdk._sim_route``): ``say``/``mention``/``direct`` post people's messages, which
+reach the app as ``message.received`` only when addressed to it (``received``);
+``grant_history``/``mark_read`` for ``messages.history``; ``install_app`` loads a second app
+whose tools ``apps.call_tool`` runs read-only; ``invoke_tool`` calls this app's own tool.
+Streaming messages (``messages.stream_*``): ``stream(message_id)`` gives a stream's text, state
+and every piece appended; one left unwritten for 10 minutes of ``sim.now`` is stopped
+(``sdk._sim_streams``).
+The platform's model (``ai.chat``): ``ai_script(...)`` scripts its answers, ``ai_complete()``
+runs the waiting requests and delivers ``ai.completed``, ``ai_requests`` is what the app sent
+(``sdk._sim_ai``); without a script or ``ai_configure`` there is no model, as on a fresh server.
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ import asyncio
 import functools
 import hashlib
 import hmac
+import inspect
 import itertools
 import secrets
 import warnings
@@ -42,9 +53,12 @@ from pathlib import Path
 from typing import Any
 
 from sdk import signing
+from sdk._sim_ai import AiMixin
 from sdk._sim_credentials import CredentialsMixin
 from sdk._sim_effects import EFFECTS, EffectsMixin
 from sdk._sim_payments import PaymentsMixin
+from sdk._sim_route import RouteMixin
+from sdk._sim_streams import StreamsMixin
 from sdk._sim_webhooks import WebhooksMixin
 from sdk._sim_world import Consent, SimCall, SimConversation, SimMessage, SimUser, wire
 from sdk.app import PAYMENT_EVENTS, App
@@ -69,6 +83,7 @@ from sdk.protocol import (
     command_params,
     json_size,
 )
+from sdk.tools import check_read_only
 
 __all__ = ["TEST_SECRET", "AppCallError", "HostRefused", "SimConversation", "SimUser", "Simulator"]
 
@@ -80,6 +95,9 @@ _EFFECTS = {
     "payments.request": PaymentsMixin._payments_request,
     "payments.refund": PaymentsMixin._payments_refund,
     **WebhooksMixin.EFFECTS,
+    **RouteMixin.EFFECTS,
+    **StreamsMixin.EFFECTS,
+    **AiMixin.EFFECTS,
 }
 
 
@@ -125,7 +143,15 @@ class _Link:
         return wire(result)
 
 
-class Simulator(EffectsMixin, PaymentsMixin, CredentialsMixin, WebhooksMixin):
+class Simulator(
+    EffectsMixin,
+    PaymentsMixin,
+    CredentialsMixin,
+    WebhooksMixin,
+    RouteMixin,
+    StreamsMixin,
+    AiMixin,
+):
     """Plays the host for one app, in-process. ``app``: an app folder (manifest + entry file)
     or an ``App`` together with ``manifest=``.
 
@@ -192,6 +218,9 @@ class Simulator(EffectsMixin, PaymentsMixin, CredentialsMixin, WebhooksMixin):
         self._init_timers()
         self._init_app_setup(config)
         self._init_webhooks()
+        self._init_route()
+        self._init_streams()
+        self._init_ai()
 
     # --- the world ------------------------------------------------------------------------
 
@@ -399,9 +428,13 @@ class Simulator(EffectsMixin, PaymentsMixin, CredentialsMixin, WebhooksMixin):
         user: SimUser | None,
         conversation: SimConversation | None,
         params: dict[str, Any],
+        *,
+        read_only: bool = False,
+        depth: int = 0,
     ) -> dict:
         call_id = "c-" + secrets.token_urlsafe(12)
-        self._calls[call_id] = SimCall(user, conversation)
+        # A tool's invocation (``sdk._sim_route``) is read-only, a hop away from its caller.
+        self._calls[call_id] = SimCall(user, conversation, depth=depth, read_only=read_only)
         context = {
             "call_id": call_id,
             "conversation_id": conversation.id if conversation else None,
@@ -459,6 +492,7 @@ class Simulator(EffectsMixin, PaymentsMixin, CredentialsMixin, WebhooksMixin):
             if call is None:
                 raise InvalidParams("missing or expired call_id")
             capability, clean = check_call(method, self.manifest["permissions"], params)
+            check_read_only(method, call.read_only)  # a tool only reads, as on the host
             if capability.needs_conversation and call.conversation is None:
                 raise InvalidParams("this invocation has no conversation")
             if capability.needs_user and call.user is None:
@@ -469,6 +503,8 @@ class Simulator(EffectsMixin, PaymentsMixin, CredentialsMixin, WebhooksMixin):
             if self._failures.get(method):
                 raise host_error(*self._failures[method].pop(0))
             result = _EFFECTS[method](self, call, clean)
+            if inspect.isawaitable(result):  # an effect that runs another app (apps.call_tool)
+                result = await result
             record["ok"] = True
             return result
         except HostError as exc:

@@ -5,7 +5,8 @@ Each module may export
 
 - ``ACTIONS`` (card button ``action_id`` → handler), ``EVENTS`` (event name → handler),
   ``TIMERS`` (timer name → handler), ``VIEWS`` (web view call name → handler): registered as
-  ``@app.action`` / ``@app.event`` / ``@app.timer`` / ``@app.view``;
+  ``@app.action`` / ``@app.event`` / ``@app.timer`` / ``@app.view``; ``TOOLS`` (tool name →
+  handler, declared in the manifest's ``tools``): ``@app.tool``;
 - ``SUBCOMMANDS`` (``/<command> <name> …`` → ``async def handler(ctx, args)``): merged and
   returned, for the app's one command to dispatch;
 - ``PAYMENTS`` (an ``order_ref`` prefix, the part before the first ``-`` → ``async def
@@ -37,6 +38,8 @@ PAYMENT_EVENT_NAMES = (
     "payment.voided",
 )
 _REGISTERS = (("ACTIONS", "action"), ("EVENTS", "event"), ("TIMERS", "timer"), ("VIEWS", "view"))
+# Read-only tools other apps call (manifest ``tools``): ``TOOLS`` (tool name → handler).
+_REGISTERS += (("TOOLS", "tool"),)
 
 
 def include(app: App, modules: Iterable[ModuleType]) -> dict[str, Any]:

@@ -481,6 +481,61 @@ class Config:
         "Seconds an authorized payment hold (payments.request with capture=false) waits for the "
         "app to capture it; then it is voided and the money goes back to the user.",
     )
+    ai_base_url: str | None = _setting(
+        "AI_BASE_URL",
+        _parse_url("http", "https"),
+        None,
+        "The OpenAI-compatible server the `ai` capability asks (with AI_MODEL): "
+        "https://api.openai.com/v1, Ollama's http://127.0.0.1:11434/v1, vLLM, llama.cpp's "
+        "server. Unset: apps' `ai.chat` answers `ai_not_configured`.",
+    )
+    ai_api_key: str | None = _setting(
+        "AI_API_KEY",
+        str.strip,
+        None,
+        "The model server's API key (a bearer token; unset: 'unused' is sent, as local servers "
+        "want none). Never reaches apps, clients or logs.",
+    )
+    ai_model: str | None = _setting(
+        "AI_MODEL",
+        str.strip,
+        None,
+        "The model the `ai` capability asks for (e.g. llama3.1, gpt-4o-mini). Unset: "
+        "`ai_not_configured`.",
+    )
+    ai_timeout: float = _setting(
+        "AI_TIMEOUT",
+        _parse_float(1, 600),
+        60.0,
+        "Seconds the host waits for the model server at each step (connecting, each chunk of "
+        "the answer); past it the answer fails (`model_timeout`).",
+    )
+    ai_vision: bool = _setting(
+        "AI_VISION",
+        _parse_bool,
+        False,
+        "Whether the model takes images: image parts of `ai.chat` are then sent to it as data "
+        "URLs; off: refused with `vision_unsupported`.",
+    )
+    ai_app_tokens_per_day: int = _setting(
+        "AI_APP_TOKENS_PER_DAY",
+        _parse_int(0, 10**12),
+        200_000,
+        "Model tokens one mini-program may use per UTC day, all chats together (0: no limit); "
+        "past it `ai.chat` answers `ai_quota_exceeded`.",
+    )
+    ai_conversation_tokens_per_day: int = _setting(
+        "AI_CONVERSATION_TOKENS_PER_DAY",
+        _parse_int(0, 10**12),
+        50_000,
+        "Model tokens the apps of one conversation may use per UTC day (0: no limit).",
+    )
+    ai_user_tokens_per_hour: int = _setting(
+        "AI_USER_TOKENS_PER_HOUR",
+        _parse_int(0, 10**12),
+        20_000,
+        "Model tokens the requests made on one person's behalf may use per UTC hour (0: no limit).",
+    )
     log_level: str = _setting(
         "LOG_LEVEL", _parse_choice("debug", "info", "warning", "error"), "info", "Log verbosity."
     )

@@ -2,6 +2,7 @@
 
 from gateway.routes import (
     admin,
+    app_grants,
     auth,
     calls,
     contacts,
@@ -36,4 +37,5 @@ APIS = [
     admin.api,
     credentials.api,
     hooks.api,
+    app_grants.api,
 ]

@@ -14,6 +14,7 @@ from gateway.keys import MESSAGING, MINIAPPS, WALLET
 from gateway.schemas import SESSION, obj, string
 from messaging.actions import admin
 from miniapps.host import admin as miniapps_admin
+from miniapps.host.ai import usage as ai_usage
 from wallet.actions import fees
 
 api = Api("admin", "Administration and moderation (admins), and reporting a message")
@@ -407,3 +408,44 @@ async def admin_set_fee(request: web.Request) -> dict:
 )
 async def admin_get_fees(request: web.Request) -> dict:
     return {"fees": await fees.get_fees(request.app[WALLET], request.match_info["app_id"])}
+
+
+# --- the platform's model (ai.chat): tokens used --------------------------------------------
+
+AI_USAGE_ROW = obj(
+    {
+        "app_id": {"type": "string"},
+        "conversation_id": {"type": "string"},
+        "user_id": {"type": "string"},
+        "prompt_tokens": {"type": "integer"},
+        "completion_tokens": {"type": "integer"},
+        "total_tokens": {"type": "integer"},
+        "requests": {"type": "integer"},
+    }
+)
+
+
+@api.get(
+    "/api/v1/admin/ai/usage",
+    summary="Model tokens used on a UTC day (default today) per mini-program, conversation and "
+    "person, biggest first, beside the AI budgets in force (admins)",
+    query={
+        "day": string(10, 10, pattern=r"^\d{4}-\d{2}-\d{2}$", description="a UTC day, YYYY-MM-DD")
+    },
+    response=obj(
+        {
+            "day": {"type": "string"},
+            "configured": {"type": "boolean"},
+            "model": {"type": ["string", "null"]},
+            "budgets": {"type": "object"},
+            "totals": {"type": "object"},
+            "apps": {"type": "array", "items": AI_USAGE_ROW},
+            "conversations": {"type": "array", "items": AI_USAGE_ROW},
+            "users": {"type": "array", "items": AI_USAGE_ROW},
+        }
+    ),
+    errors=("invalid_field",),
+    admin=True,
+)
+async def admin_ai_usage(request: web.Request) -> dict:
+    return await ai_usage.get_usage(request.app[MINIAPPS].ai, request[QUERY].get("day"))

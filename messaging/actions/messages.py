@@ -66,10 +66,14 @@ def check_mentions(membership: Membership, user_id: str, mentions: list[str]) ->
     return ids, mention_all
 
 
-async def check_send(ctx: Messaging, user_id: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """Validate a send and build the draft the writer stores."""
+async def check_send(
+    ctx: Messaging, user_id: str, payload: dict[str, Any], *, service_open: bool = False
+) -> dict[str, Any]:
+    """Validate a send and build the draft the writer stores. ``service_open``: the caller
+    found that this service chat's app takes its person's messages (the gateway asks the
+    mini-program host), so its person may write in it."""
     membership = await check_member(ctx, payload["conversation_id"], user_id)
-    if membership.type == "service":
+    if membership.type == "service" and not service_open:
         raise AppError(
             "not_allowed", "a service chat is read-only: only its app posts here", status=403
         )
@@ -125,10 +129,12 @@ async def check_send(ctx: Messaging, user_id: str, payload: dict[str, Any]) -> d
     return draft
 
 
-async def do_send(ctx: Messaging, user_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+async def do_send(
+    ctx: Messaging, user_id: str, payload: dict[str, Any], *, service_open: bool = False
+) -> dict[str, Any]:
     """Store and deliver a message; the ack's fields: ``message`` and ``duplicate`` (a retry
     returns the original)."""
-    draft = await check_send(ctx, user_id, payload)
+    draft = await check_send(ctx, user_id, payload, service_open=service_open)
     await check_rate(ctx, user_id)
     return await do_send_draft(ctx, draft)
 

@@ -19,6 +19,9 @@ _TEMPLATES = {
     "renamed": "{actor} renamed the group to “{title}”",
     "role_changed": "{actor} made {users} {role}",
     "owner_changed": "{actor} made {users} the owner",
+    # An app granted the chat's history (miniapps.host.grants): {title} is the app's name.
+    "app_history_granted": "{actor} let {title} read this chat's history",
+    "app_history_revoked": "{actor} stopped {title} from reading this chat's history",
 }
 
 

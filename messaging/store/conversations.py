@@ -123,3 +123,11 @@ class Conversations:
             {"_id": conversation_id, "last_message.id": message_id},
             {"$set": {"last_message.text": ""}},
         )
+
+    async def set_preview_text(self, conversation_id: str, message_id: str, text: str) -> None:
+        """Show a message's final text in the preview when the preview shows that message (a
+        streaming message was posted with the text it had then)."""
+        await self.collection.update_one(
+            {"_id": conversation_id, "last_message.id": message_id},
+            {"$set": {"last_message.text": text}},
+        )

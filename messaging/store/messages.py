@@ -47,8 +47,11 @@ SEARCH_ORDER = [("created_at", DESCENDING), ("conversation_id", DESCENDING), ("s
 
 
 def search_text_of(message: dict[str, Any]) -> str:
-    """What a stored message is found by: system messages (joins, renames) by nothing."""
+    """What a stored message is found by: system messages (joins, renames) by nothing, nor a
+    streaming message until it stops (only its final text is indexed, ``finish_stream``)."""
     if message.get("type") == "system" or message.get("recalled"):
+        return ""
+    if message.get("streaming"):
         return ""
     return index_text(message.get("text") or "")
 
@@ -148,6 +151,62 @@ class Messages:
             projection=WITHOUT_TERMS,
             return_document=ReturnDocument.AFTER,
         )
+
+    # --- streaming messages (messaging.actions.streams) ------------------------------------------
+
+    async def set_stream_text(
+        self, conversation_id: str, message_id: str, stream_seq: int, text: str, stamp: int
+    ) -> dict[str, Any] | None:
+        """Write a streaming message's whole text so far, only while it is still streaming, not
+        recalled, and still at ``stream_seq`` (the number of such writes: no other writer came
+        in between); moves ``stream_seq`` and ``version`` on by one, returns the document, or
+        None when a condition failed. The text is not indexed for search (the final one is)."""
+        return await self.collection.find_one_and_update(
+            {
+                "_id": message_id,
+                "conversation_id": conversation_id,
+                "streaming": True,
+                "recalled": False,
+                "stream_seq": stream_seq,
+            },
+            {
+                "$set": {"text": text, "stream_seq": stream_seq + 1, "updated_at_seq": stamp},
+                "$inc": {"version": 1},
+            },
+            projection=WITHOUT_TERMS,
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def finish_stream(
+        self, conversation_id: str, message_id: str, text: str | None, stamp: int
+    ) -> dict[str, Any] | None:
+        """Stop a streaming message (``streaming: false``) with its final ``text`` (None: the
+        text as last written) and index that text for search; None when it was not streaming.
+        A message recalled or hidden meanwhile stops with its text left blank."""
+        condition = {"_id": message_id, "conversation_id": conversation_id, "streaming": True}
+        changes: dict[str, Any] = {"streaming": False, "updated_at_seq": stamp}
+        done = None
+        if text is not None:
+            done = await self.collection.find_one_and_update(
+                {**condition, "recalled": False},
+                {"$set": {**changes, "text": text}, "$inc": {"version": 1}},
+                projection=WITHOUT_TERMS,
+                return_document=ReturnDocument.AFTER,
+            )
+        if done is None:
+            done = await self.collection.find_one_and_update(
+                condition,
+                {"$set": changes, "$inc": {"version": 1}},
+                projection=WITHOUT_TERMS,
+                return_document=ReturnDocument.AFTER,
+            )
+        if done is not None:
+            # Conditional on the version: a later change (an edit, a recall) indexes itself.
+            await self.collection.update_one(
+                {"_id": message_id, "version": done["version"]},
+                {"$set": {"search_text": search_text_of(done)}},
+            )
+        return done
 
     # --- search ---------------------------------------------------------------------------------
 

@@ -27,6 +27,8 @@ class Call:
     conversation_id: str
     expires: float  # loop time
     depth: int = 0  # 0 for a user's command or action, n for an event n hops away from one
+    # A tool's invocation (``apps.call_tool``): it may only read (``TOOL_CAPABILITIES``).
+    read_only: bool = False
 
 
 class CallRegistry:
@@ -44,10 +46,19 @@ class CallRegistry:
         depth: int,
         *,
         remote: bool,
+        read_only: bool = False,
     ) -> str:
         loop = asyncio.get_running_loop()
         call_id = "c-" + secrets.token_urlsafe(16)
-        call = Call(app_id, user_id, app_user_id, conversation_id, loop.time() + CALL_TTL, depth)
+        call = Call(
+            app_id,
+            user_id,
+            app_user_id,
+            conversation_id,
+            loop.time() + CALL_TTL,
+            depth,
+            read_only,
+        )
         self._local[call_id] = call
         for stale in [k for k, c in self._local.items() if c.expires < loop.time()]:
             self._local.pop(stale, None)
@@ -79,6 +90,7 @@ class CallRegistry:
             doc["conversation_id"],
             loop.time() + left,
             int(doc.get("depth", 0)),
+            bool(doc.get("read_only", False)),
         )
 
     async def close(self, call_id: str, *, remote: bool) -> None:

@@ -234,6 +234,42 @@ class Invoker:
         finally:
             await self.calls.close(call_id, remote=remote)
 
+    async def call_tool(
+        self,
+        entry: AppEntry,
+        user_id: str,
+        conversation_id: str,
+        name: str,
+        arguments: dict,
+        *,
+        depth: int,
+    ) -> Any:
+        """Another app calls ``entry``'s read-only tool ``name`` (``apps.call_tool``) for
+        ``user_id`` in ``conversation_id``: a ``tool`` request under a *read-only* call id (its
+        capability calls may only read: ``sdk.capabilities.TOOL_CAPABILITIES``), ``depth`` hops
+        from the user's action, within the app's own deadline. Waits and returns the app's
+        answer (``{result, card?}``, checked by the caller) and lets failures through
+        (``SandboxError``, ``AppError``, ``HostError``), like ``call_view``. Nothing of the
+        answer is applied here: the tool's card is the caller's to post."""
+        remote = entry.kind == "remote"
+        app_user_id = await self.identity.app_user(entry.app_id, user_id)
+        call_id = await self.calls.open(
+            entry.app_id,
+            user_id,
+            app_user_id,
+            conversation_id,
+            depth,
+            remote=remote,
+            read_only=True,
+        )
+        try:
+            context = await self._context(entry, call_id, user_id, app_user_id, conversation_id)
+            return await self._gated(
+                entry, "tool", {"name": name, "arguments": arguments, "context": context}
+            )
+        finally:
+            await self.calls.close(call_id, remote=remote)
+
     async def _gated(self, entry: AppEntry, method: str, params: dict) -> Any:
         """Above the app's cap on concurrent calls, invocations wait their turn (bounded)."""
         app_id = entry.app_id

@@ -1,15 +1,23 @@
 """What people do that reaches apps: slash commands typed in a chat and card buttons pressed —
-on a card posted in the chat, or on an ephemeral card the app showed the presser alone."""
+on a card posted in the chat, or on an ephemeral card the app showed the presser alone — and,
+in privacy mode, the messages addressed to an app (``route_message``): a mention of its bot, a
+reply to one of its messages, anything said in a person's service chat with it
+(``sdk.addressing``). Nothing else said in a chat ever reaches an app."""
 
 from __future__ import annotations
 
-from messaging.actions import cards
-from messaging.actions.conversations import check_member
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from messaging.actions import cards, service_chats
+from messaging.actions.conversations import check_member, view_for
 from messaging.context import Messaging
 from miniapps.host.installs import InstallDesk
 from miniapps.host.invoker import Invoker
 from miniapps.host.store.ephemeral_cards import EphemeralCards
+from sdk.addressing import MESSAGE_RECEIVED, app_of_bot, reason_for
 from sdk.protocol import command_params
+from sdk.signing import sign_event
 from storage.errors import AppError
 from storage.mongo import now_ms
 
@@ -128,3 +136,146 @@ class Router:
         params = {"message_id": message_id, "action_id": action_id, "value": app_value}
         self.invoker.invoke_later(entry, user_id, conversation_id, "action", params)
         return entry.app_id
+
+    # --- privacy mode: messages addressed to an app ---------------------------------------
+
+    def listening_apps(self) -> set[str]:
+        """Apps on this server that take people's messages (``events.accepts`` has
+        ``message.received``), not switched off: none, and sending a message costs nothing."""
+        return {
+            app_id
+            for app_id, entry in self.catalogue.apps.items()
+            if MESSAGE_RECEIVED in (entry.manifest.get("events") or {}).get("accepts", [])
+            and app_id not in self.catalogue.disabled
+            and entry.unavailable is None
+        }
+
+    async def service_app(self, conversation_id: str) -> str | None:
+        """The app of a service chat that takes its person's messages, None for any other
+        chat — a service chat is read-only unless its app listens (``message.received``)."""
+        membership = await self.messaging.membership.get(conversation_id)
+        if membership is None or membership.type != "service":
+            return None
+        conversation = await self.messaging.conversations.get_conversation(conversation_id)
+        app_id = (conversation or {}).get("app_id")
+        return app_id if app_id in self.listening_apps() else None
+
+    async def do_open_service_chat(self, user_id: str, app_id: object) -> tuple[dict, bool]:
+        """A person opens their service chat with an app that takes messages (to write to
+        it directly): ``(conversation view, created)``, the app installed there so its
+        commands, cards and answers work. ``app_not_found``, ``app_disabled``,
+        ``app_unavailable``; ``no_direct_messages`` for an app that takes none."""
+        entry = self.catalogue.check_app(app_id)
+        self.catalogue.check_enabled(entry)
+        if entry.app_id not in self.listening_apps():
+            raise AppError(
+                "no_direct_messages",
+                f"{entry.manifest['name']} does not take messages (it answers commands)",
+                status=409,
+            )
+        conversation, created = await service_chats.do_open_service_chat(
+            self.messaging, user_id, entry.app_id, entry.manifest["name"]
+        )
+        await self.installs.installs.add_install(
+            conversation["_id"], entry.app_id, f"app:{entry.app_id}", now_ms()
+        )
+        return await view_for(self.messaging, user_id, conversation), created
+
+    async def route_message(
+        self,
+        user_id: str,
+        message: dict[str, Any],
+        app_mentions: list[str],
+        launch_secret: Callable[[str], Awaitable[str]],
+    ) -> list[str]:
+        """A person's message, just stored (``message``: its view), to each app it is
+        addressed to, as the host event ``message.received`` ``{message, reason}`` (signed
+        with the app's secret) in the background; returns those apps' ids. ``app_mentions``:
+        the app ids mentioned as ``app:<id>`` (not members: taken out before the send)."""
+        listening = self.listening_apps()
+        if not listening:
+            return []
+        conversation_id = message["conversation_id"]
+        membership = await self.messaging.membership.get(conversation_id)
+        if membership is None:
+            return []
+        reply_to = message.get("reply_to") or None
+        service = await self.service_app(conversation_id) if membership.type == "service" else None
+        reasons = {}
+        for app_id in listening:
+            reason = reason_for(
+                app_id,
+                conversation_type=membership.type,
+                service_app_id=service,
+                text=message.get("text") or "",
+                app_mentions=app_mentions,
+                reply_sender=reply_to["sender_id"] if reply_to else None,
+            )
+            if reason is not None:
+                reasons[app_id] = reason
+        if not reasons:
+            return []
+        installed = set(await self.installs.installs.get_app_ids(conversation_id))
+        routed = []
+        for app_id, reason in sorted(reasons.items()):
+            if app_id not in installed:
+                continue
+            entry = self.catalogue.apps[app_id]
+            payload: dict[str, Any] = {
+                "message": await self._received_view(app_id, user_id, message),
+                "reason": reason,
+            }
+            payload["signature"] = sign_event(await launch_secret(app_id), payload)
+            self.invoker.invoke_later(
+                entry,
+                user_id,
+                conversation_id,
+                "event",
+                {"name": MESSAGE_RECEIVED, "payload": payload},
+            )
+            routed.append(app_id)
+        return routed
+
+    async def _received_view(
+        self, app_id: str, user_id: str, message: dict[str, Any]
+    ) -> dict[str, Any]:
+        """``message.received``'s ``message``: ``{id, text, sender, reply_to, media}`` —
+        people named by their per-app ids, the message replied to with its text and media
+        (the one other message an addressed message brings along)."""
+        identity = self.invoker.identity
+        reply = None
+        if message.get("reply_to"):
+            target = await self.messaging.messages.get_message(
+                message["conversation_id"], message["reply_to"]["id"]
+            )
+            if target is not None:
+                sender = target["sender_id"]
+                if app_of_bot(sender) is None:
+                    sender = identity.app_user_id(app_id, sender)
+                hidden = target.get("recalled") or target.get("moderated")
+                reply = {
+                    "id": target["_id"],
+                    "text": "" if hidden else target.get("text") or "",
+                    "sender": sender,
+                }
+                media = [] if hidden else _media_of(target)
+                if media:
+                    reply["media"] = media
+        return {
+            "id": message["id"],
+            "text": message.get("text") or "",
+            "sender": await identity.app_user(app_id, user_id),
+            "reply_to": reply,
+            "media": _media_of(message),
+        }
+
+
+def _media_of(message: dict[str, Any]) -> list[dict[str, str]]:
+    """A message's media as an app sees them: ``[{media_id, kind}]`` (``image``, ``file``,
+    ``voice``); a card's own image is the app's business, not listed."""
+    if message.get("type") == "card":
+        return []
+    ids = message.get("media_ids")
+    if ids is None:  # a view: its media are {id, …}
+        ids = [m["id"] for m in message.get("media") or []]
+    return [{"media_id": media_id, "kind": message["type"]} for media_id in ids]

@@ -87,6 +87,10 @@ class World:
             outcome, uploaded = await self.call("media.upload", PNG_UPLOAD)
             assert outcome == "ok", uploaded
             self.values["$media"] = uploaded["media_id"]
+        if "$stream" in text and "$stream" not in self.values:
+            outcome, started = await self.call("messages.stream_start", {"text": "So far"})
+            assert outcome == "ok", started
+            self.values["$stream"] = started["message_id"]
         if "$version" in text:  # read each time: a valid group_state.set moves it on
             outcome, state = await self.call("group_state.get", {})
             assert outcome == "ok", state

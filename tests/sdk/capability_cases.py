@@ -16,6 +16,7 @@ import struct
 import zlib
 from typing import Any
 
+from sdk._capability_services import STREAM_TEXT_MAX
 from sdk.capabilities import (
     CAPABILITIES,
     EVENT_PAYLOAD_MAX_BYTES,
@@ -475,3 +476,100 @@ INVALID["webhooks.url"] = [
     {"name": "d" * 33},
     {"name": ""},
 ]
+
+# Streaming messages (issue 20): "$stream" is a streaming message the app started in the
+# conversation. Cases run in order in one world: the valid stop stops it, so the invalid cases
+# after it meet a stopped stream (not_streaming). The throttled writes, the events and the stop
+# from elsewhere: tests/miniapps/test_streams_e2e.py.
+PLACEHOLDERS = (*PLACEHOLDERS, "$stream")
+VALID["messages.stream_start"] = [{}, {"text": "Thinking…"}, {"text": ""}, {"text": None}]
+INVALID["messages.stream_start"] = [{"text": "x" * (STREAM_TEXT_MAX + 1)}]  # text_too_long
+VALID["messages.stream_append"] = [
+    {"message_id": "$stream", "text": "more"},
+    {"message_id": "$stream", "text": " "},
+]
+INVALID["messages.stream_append"] = [
+    {"message_id": "m-does-not-exist", "text": "x"},  # not_found
+    {"message_id": "$card", "text": "x"},  # this app's card: not a stream
+    {"message_id": "$stream", "text": "x" * STREAM_TEXT_MAX},  # text_too_long (in all)
+    {"message_id": "$stream", "text": ""},
+]
+VALID["messages.stream_stop"] = [{"message_id": "$stream", "text": "The end."}]
+INVALID["messages.stream_stop"] = [
+    {"message_id": "$stream"},  # not_streaming: stopped by the valid case
+    {"message_id": "m-does-not-exist"},  # not_found
+    {"message_id": "$stream", "text": "x" * (STREAM_TEXT_MAX + 1)},  # text_too_long
+]
+
+# Privacy mode, history and tools (issue 20, section C). The contract's chat never granted the
+# app its history (history_not_granted on both sides) and has no other app (apps.tools: none;
+# apps.call_tool: app_not_installed). The grant, real tools and their cards:
+# tests/miniapps/test_privacy_routing_e2e.py, tests/miniapps/test_app_tools_e2e.py.
+VALID["messages.history"] = [{}, {"limit": 10, "since_read": True}, {"before": 5, "limit": 200}]
+INVALID["messages.history"] = [
+    {"limit": 0},
+    {"limit": 201},
+    {"limit": 2.5},
+    {"before": 0},
+    {"since_read": "yes"},
+]
+VALID["apps.tools"] = [{}]
+VALID["apps.call_tool"] = [
+    {"app_id": "toolbox", "name": "lookup", "arguments": {"query": "mug"}},
+    {"app_id": "toolbox", "name": "lookup"},
+]
+INVALID["apps.call_tool"] = [
+    {"app_id": "contract", "name": "contract"},  # its own code is not a tool
+    {"app_id": "Tool Box", "name": "lookup"},
+    {"app_id": "toolbox", "name": "Look Up"},
+    {"app_id": "toolbox", "name": "lookup", "arguments": ["mug"]},
+]
+
+# The platform's model (issue 20, section A). Neither world has a model configured (the
+# platform's default), so every well-formed ai.chat answers ai_not_configured on both sides,
+# after the same checks of each message, part and tool (invalid_params); ai.cancel of a request
+# nobody made is {cancelled: false}. Answers, budgets, images, streaming and cancels:
+# tests/miniapps/test_ai_capability.py (host, with the OpenAI-compatible stub) and
+# tests/sdk/test_sim_ai.py (simulator).
+_ASK = [{"role": "user", "content": "What is the capital of Portugal?"}]
+_TOOL_ROUND = [
+    {"role": "user", "content": "Price of BTC?"},
+    {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [{"id": "call_1", "name": "price", "arguments": '{"symbol": "BTC"}'}],
+    },
+    {"role": "tool", "tool_call_id": "call_1", "content": '{"price": 42}'},
+]
+VALID["ai.chat"] = [
+    {"messages": _ASK},
+    {
+        "messages": [{"role": "system", "content": "Be brief."}, *_TOOL_ROUND],
+        "tools": [{"name": "price", "description": "A price", "parameters": {"type": "object"}}],
+        "max_tokens": 4096,
+        "temperature": 0.2,
+    },
+    {"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}], "tools": None},
+]
+INVALID["ai.chat"] = [
+    {"messages": []},
+    {"messages": [{"role": "robot", "content": "hi"}]},
+    {"messages": [{"role": "user", "content": "hi", "colour": "red"}]},
+    {"messages": [{"role": "user", "content": "x" * (32 * 1024 + 1)}]},
+    {"messages": [{"role": "user", "content": 5}]},
+    {"messages": [{"role": "assistant", "content": None}]},
+    {"messages": [{"role": "tool", "tool_call_id": "call_9", "content": "orphan"}]},
+    {"messages": [{"role": "system", "content": [{"type": "image", "media_id": UNKNOWN_MEDIA}]}]},
+    {"messages": [{"role": "user", "content": [{"type": "image", "media_id": "../x"}]}]},
+    {"messages": [{"role": "user", "content": [{"type": "video", "url": "x"}]}]},
+    {"messages": [{"role": "user", "content": "hi"}] * 101},
+    {"messages": _ASK, "tools": [{"name": "bad name!"}]},
+    {"messages": _ASK, "tools": [{"name": "a"}, {"name": "a"}]},
+    {"messages": _ASK, "tools": [{"name": "a", "parameters": {"type": "string"}}]},
+    {"messages": _ASK, "tools": [{"name": f"t{i}"} for i in range(33)]},
+    {"messages": _ASK, "max_tokens": 4097},
+    {"messages": _ASK, "temperature": 2.5},
+    {"messages": _ASK, "stream_to": "m-does-not-exist"},  # well-formed: ai_not_configured
+]
+VALID["ai.cancel"] = [{"request_id": "0123456789abcdef01234567"}]
+INVALID["ai.cancel"] = [{"request_id": ""}, {"request_id": 7}]

@@ -52,7 +52,7 @@ MANIFEST = {
     "version": "1.0.0",
     "permissions": capabilities(),
     "commands": [{"name": "contract", "description": "does nothing"}],
-    "events": {"emits": ["contract.done"], "accepts": ["webhook.received"]},
+    "events": {"emits": ["contract.done"], "accepts": ["webhook.received", "ai.completed"]},
     "http": {"allowed_domains": ["127.0.0.1", "api.example.com"]},
     "timers": ["tick"],
     "webhooks": ["duffel", "stripe.events"],
@@ -65,6 +65,7 @@ OFFLINE = {
     "$url": URL,
     "$media": UNKNOWN_MEDIA,
     "$ephemeral": "e-1",
+    "$stream": "m-2",
 }
 
 
@@ -220,12 +221,14 @@ async def test_the_simulator_answers_every_case(name):
     _, card = await sim.call_capability(alice, chat, "messages.send_card", {"card": CARD})
     _, upload = await sim.call_capability(alice, chat, "media.upload", PNG_UPLOAD)
     _, shown = await sim.call_capability(alice, chat, "messages.reply_ephemeral", {"card": CARD})
+    _, streaming = await sim.call_capability(alice, chat, "messages.stream_start", {})
     values = {
         **OFFLINE,
         "$me": alice.id,
         "$card": card["message_id"],
         "$media": upload["media_id"],
         "$ephemeral": shown["ephemeral_id"],
+        "$stream": streaming["message_id"],
     }
     for label, valid, params in all_cases(name):
         outcome, answer = await sim.call_capability(alice, chat, name, resolve(params, values))
@@ -239,6 +242,15 @@ async def test_the_simulator_answers_every_case(name):
             # no merchant balance to pay out, no such user to ask
             assert outcome == "error", label
             assert answer in ("not_found", "insufficient_merchant_funds", "same_user"), label
+        elif name == "ai.chat" and valid:
+            # no model until one is set, as on a fresh server (answers: tests/sdk/test_sim_ai.py)
+            assert (outcome, answer) == ("error", "ai_not_configured"), label
+        elif name == "messages.history" and valid:
+            # the chat never granted its history (granted: test_privacy_routing_simulator.py)
+            assert (outcome, answer) == ("error", "history_not_granted"), label
+        elif name == "apps.call_tool" and valid:
+            # no other app in this chat (tools: tests/miniapps/test_app_tools_simulator.py)
+            assert (outcome, answer) == ("error", "app_not_installed"), label
         elif valid:
             assert outcome == "ok", (label, answer)
         if not valid:

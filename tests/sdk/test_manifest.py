@@ -131,6 +131,14 @@ def test_every_protocol_capability_is_a_permission():
         "credentials.issue",
         "credentials.revoke",
         "webhooks.url",
+        "ai.chat",
+        "ai.cancel",
+        "messages.history",
+        "apps.tools",
+        "apps.call_tool",
+        "messages.stream_start",
+        "messages.stream_append",
+        "messages.stream_stop",
     }
 
 

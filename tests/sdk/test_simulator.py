@@ -27,7 +27,7 @@ MANIFEST = {
     # a probe app that may call every capability
     "permissions": capabilities(),
     "commands": [{"name": "probe", "description": "run a probe"}],
-    "events": {"emits": ["probe.done"], "accepts": ["shop.order_paid"]},
+    "events": {"emits": ["probe.done"], "accepts": ["shop.order_paid", "ai.completed"]},
     "http": {"allowed_domains": ["api.example.com"]},
 }
 

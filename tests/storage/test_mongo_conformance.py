@@ -425,6 +425,31 @@ async def test_find_one_and_update_conditional_only_once(mongo_db):
     assert await mongo_db.tokens.count_documents({"_id": "t1", "rotated": False}) == 0
 
 
+async def test_find_one_and_update_compare_and_set_on_a_counter(mongo_db):
+    # A streaming message's write (messaging/store/messages.py set_stream_text): applied only
+    # while a flag holds and a counter is the one read; the loser reads the winner's text.
+    await mongo_db.m.insert_one({"_id": "s1", "streaming": True, "stream_seq": 0, "text": ""})
+    await mongo_db.m.insert_one({"_id": "s2", "text": "not a stream"})
+
+    async def write(seq: int, text: str):
+        return await mongo_db.m.find_one_and_update(
+            {"_id": "s1", "streaming": True, "stream_seq": seq},
+            {"$set": {"text": text, "stream_seq": seq + 1}, "$inc": {"version": 1}},
+            projection={"text": 1, "stream_seq": 1, "version": 1},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    first, second = await asyncio.gather(write(0, "node a"), write(0, "node b"))
+    winners = [w for w in (first, second) if w is not None]
+    assert len(winners) == 1 and winners[0]["stream_seq"] == 1 and winners[0]["version"] == 1
+    assert await write(1, winners[0]["text"] + " more") is not None
+    await mongo_db.m.update_one({"_id": "s1"}, {"$set": {"streaming": False}})
+    assert await write(2, "late") is None
+    assert (await mongo_db.m.find_one({"_id": "s1"}))["text"].endswith(" more")
+    # A missing flag is not equal to true.
+    assert await mongo_db.m.count_documents({"streaming": True}) == 0
+
+
 async def test_find_one_and_update_with_projection_and_sort(mongo_db):
     await mongo_db.c.insert_many([{"_id": i, "k": "q", "p": i} for i in range(3)])
     doc = await mongo_db.c.find_one_and_update(

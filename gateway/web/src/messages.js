@@ -20,6 +20,8 @@ export function applyMessage(message, { live = false, render = true } = {}) {
   const known = messages.get(message.seq);
   if (known && known.version >= message.version) return;
   messages.set(message.seq, message);
+  // A streamed message was previewed with the text it started with: show its latest.
+  if (message.streaming !== undefined && conversation?.last_message?.id === message.id) conversation.last_message = { ...message, text: (message.text || "").slice(0, 120) };
   // Sending moves the sender's own read position to their message (without a message.read).
   if (message.type !== "system" && message.sender_id !== api.user.id && !message.sender_id.startsWith("app:")) {
     noteRead(cid, message.sender_id, message.seq);
@@ -47,6 +49,27 @@ export function applyMessage(message, { live = false, render = true } = {}) {
     renderMessages();
     if (live) markRead();
   }
+}
+
+/** `message.stream` (docs/realtime.md): a streaming message's whole text so far. Applied only over an older copy (by
+ * `version`; a copy that stopped streaming is final) and drawn in place, so a growing answer does not redraw the list. */
+export function applyStream({ conversation_id: cid, message_id: id, text, version }) {
+  const messages = state.messages.get(cid);
+  const held = messages && [...messages.values()].find((m) => m.id === id);
+  if (!held || held.version >= version || held.streaming === false) return; // not held: history brings it when opened
+  messages.set(held.seq, { ...held, text, version });
+  const conversation = state.conversations.get(cid);
+  if (conversation?.last_message?.id === id) {
+    conversation.last_message = { ...conversation.last_message, text: text.slice(0, 120) };
+    renderConversationList();
+  }
+  if (cid !== state.currentId) return;
+  const node = document.querySelector(`#message-list [data-id="${CSS.escape(id)}"] [data-testid=message-text]`);
+  if (!node) return renderMessages();
+  const scroller = $("#message-scroll");
+  const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80;
+  node.textContent = text;
+  if (atBottom) scroller.scrollTop = scroller.scrollHeight;
 }
 
 export async function loadHistory(cid, before, limit = 50) {
@@ -199,6 +222,10 @@ function renderMessage(message) {
     "data-mine": mine ? "true" : "false",
     "data-type": message.type,
   });
+  if (message.streaming) { // an app still writing it: its text grows with message.stream
+    item.classList.add("streaming");
+    item.dataset.streaming = "true";
+  }
   const conversation = state.conversations.get(message.conversation_id);
   if (!mine && conversation?.type === "group") item.append(el("div", { class: "sender" }, nameOf(message.sender_id)));
   if (message.reply_to) {
@@ -219,6 +246,7 @@ function renderMessage(message) {
   const meta = el("div", { class: "message-meta" },
     el("time", { datetime: message.created_at }, formatTime(message.created_at)),
     message.edited_at ? el("span", {}, " · edited") : null,
+    message.streaming ? el("span", { class: "streaming-mark", "data-testid": "message-streaming", role: "status" }, " · writing…") : null,
     mine && message.type !== "call" ? el("span", { class: "status", "data-testid": "message-status" }, "") : null);
   if (!message.recalled && message.type !== "call" && conversation?.type !== "service") {
     const react = el("button", { type: "button", class: "btn-icon", "data-testid": "react-button", "aria-label": "React with a thumbs up" }, "👍");

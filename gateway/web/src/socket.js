@@ -8,7 +8,7 @@ import { endCallLocally, showRing } from "./call-view.js";
 import { refreshRequests } from "./contacts.js";
 import { forgetConversation, renderChatHeader, renderConversationList, upsertConversation } from "./conversations.js";
 import { $ } from "./dom.js";
-import { applyMessage, forgetMessage, loadHistory, markRead, noteRead, renderMessages, renderReadMarks, renderTyping } from "./messages.js";
+import { applyMessage, applyStream, forgetMessage, loadHistory, markRead, noteRead, renderMessages, renderReadMarks, renderTyping } from "./messages.js";
 import { showConsent, showEphemeralCard, showPaymentSheet } from "./miniapps.js";
 import { onNotificationNew, onNotificationRead, refreshNotifications } from "./notifications.js";
 import { api, banner, emit, mapIn, nameOf, rememberUser, showError, state, toast } from "./state.js";
@@ -64,6 +64,7 @@ export function connectSocket() {
 
   socket.on("message.new", ({ message }) => applyMessage(message, { live: true }));
   socket.on("message.updated", ({ message }) => applyMessage(message));
+  socket.on("message.stream", (event) => applyStream(event)); // an app's text growing as it is written
   socket.on("message.deleted", ({ conversation_id, message_id }) => {
     if (forgetMessage(conversation_id, message_id) && conversation_id === state.currentId) renderMessages();
   });

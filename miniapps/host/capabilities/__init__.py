@@ -14,11 +14,14 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from miniapps.host.capabilities import (
+    ai,
     app_setup,
+    apps,
     calls,
     credentials,
     events,
     group_state,
+    history,
     http,
     media,
     messages,
@@ -31,6 +34,7 @@ from miniapps.host.capabilities import (
 )
 from sdk.capabilities import CAPABILITIES, check_params
 from sdk.errors import HostError, InvalidParams, PermissionDenied, UnknownMethod, host_error
+from sdk.tools import check_read_only
 from storage.errors import AppError
 from storage.mongo import now_ms
 
@@ -67,6 +71,10 @@ EFFECTS: dict[str, Effect] = {
     **media.EFFECTS,
     **credentials.EFFECTS,
     **webhooks.EFFECTS,
+    **ai.EFFECTS,
+    **messages.EFFECTS,
+    **history.EFFECTS,
+    **apps.EFFECTS,
 }
 
 
@@ -92,6 +100,7 @@ async def handle(host: MiniappHost, app_id: str, method: str, params: dict) -> A
             raise PermissionDenied(f"{method} is not in this app's manifest permissions")
         await host.apps_catalogue.check_active(app_id, call.conversation_id)
         clean = check_params(method, {k: v for k, v in params.items() if k != "call_id"})
+        check_read_only(method, call.read_only)  # a tool's invocation only reads
         if capability.scope is not None:
             await host.consent.check_scope(call, capability.scope)
         result = await effect(host, call, clean)

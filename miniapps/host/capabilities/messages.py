@@ -1,6 +1,8 @@
 """``messages.*``: an app's texts and cards in the invocation's conversation (a card also in
 another chat that has the app), and ephemeral replies to the person who invoked it (an
-ephemeral card with buttons is kept an hour so they can be pressed, and can be updated)."""
+ephemeral card with buttons is kept an hour so they can be pressed, and can be updated).
+Streaming messages (``messages.stream_start``/``stream_append``/``stream_stop``): a text that
+grows while the app writes it, through ``host.streams`` (``miniapps.host.streams``)."""
 
 from __future__ import annotations
 
@@ -108,3 +110,34 @@ async def _update_ephemeral(
         kept["user_id"], conversation_id, app_id, {"card": shown, "ephemeral_id": ephemeral_id}
     )
     return True
+
+
+# --- streaming messages ---------------------------------------------------------------------
+
+
+async def stream_start(host: MiniappHost, call: Call, params: dict) -> dict:
+    message_id = await host.streams.start_stream(
+        call.app_id, call.conversation_id, params.get("text") or ""
+    )
+    return {"message_id": message_id}
+
+
+async def stream_append(host: MiniappHost, call: Call, params: dict) -> dict:
+    await host.streams.append_as(
+        call.app_id, call.conversation_id, params["message_id"], params["text"]
+    )
+    return {}
+
+
+async def stream_stop(host: MiniappHost, call: Call, params: dict) -> dict:
+    text = await host.streams.stop_as(
+        call.app_id, call.conversation_id, params["message_id"], params.get("text")
+    )
+    return {"text": text}
+
+
+EFFECTS = {
+    "messages.stream_start": stream_start,
+    "messages.stream_append": stream_append,
+    "messages.stream_stop": stream_stop,
+}

@@ -1,6 +1,8 @@
 """The mini-program host's collections, one module each; ``INDEXES`` for start-up."""
 
 from miniapps.host.store import (
+    ai_requests,
+    ai_usage,
     app_calls,
     app_config,
     app_roles,
@@ -11,11 +13,13 @@ from miniapps.host.store import (
     app_users,
     audit,
     consents,
+    conversation_grants,
     credentials,
     disabled_apps,
     ephemeral_cards,
     group_state,
     installs,
+    message_streams,
     remote_apps,
 )
 
@@ -36,4 +40,8 @@ INDEXES = {
     app_calls.COLLECTION: app_calls.INDEXES,
     credentials.COLLECTION: credentials.INDEXES,
     ephemeral_cards.COLLECTION: ephemeral_cards.INDEXES,
+    conversation_grants.COLLECTION: conversation_grants.INDEXES,
+    ai_requests.COLLECTION: ai_requests.INDEXES,
+    ai_usage.COLLECTION: ai_usage.INDEXES,
+    message_streams.COLLECTION: message_streams.INDEXES,
 }

@@ -37,5 +37,9 @@ class Installs:
         found = self.collection.find({"conversation_id": conversation_id}).sort("added_at", 1)
         return [doc["app_id"] async for doc in found]
 
+    async def get_install(self, conversation_id: str, app_id: str) -> dict | None:
+        """The install (``added_by``, ``added_at``), None when the conversation lacks the app."""
+        return await self.collection.find_one({"_id": f"{conversation_id}|{app_id}"})
+
     async def is_installed(self, conversation_id: str, app_id: str) -> bool:
         return await self.collection.find_one({"_id": f"{conversation_id}|{app_id}"}) is not None
