@@ -110,6 +110,8 @@ class Context(ServiceCalls):
         # timer's: the scheduler's): ``zoneinfo.ZoneInfo(ctx.time_zone)`` for local times.
         self.time_zone: str = context.get("time_zone") or "UTC"
         self.command: str | None = params.get("command")
+        # A command typed as a reply: the message replied to ``{id, text, sender, media?}``.
+        self.reply_to: dict[str, Any] | None = params.get("reply_to") if kind == "command" else None
         self.args: list[str] = list(params.get("args") or [])
         self.text: str | None = params.get("text")
         self.message_id: str | None = params.get("message_id")

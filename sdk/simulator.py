@@ -320,14 +320,34 @@ class Simulator(
         if user not in conversation.members:
             raise HostRefused("not_member", f"{user.name} is not a member of {conversation.id}")
 
-    async def command(self, user: SimUser, conversation: SimConversation, text: str) -> dict:
-        """``user`` types ``text`` (``/name args…``) in ``conversation``. Parsed like the
-        host: the first word (lower-cased, ``@suffix`` dropped) is the command, the rest is
-        ``text`` and, split with ``shlex``, ``args``. Returns the app's reply after applying
-        it; raises ``HostRefused`` or ``AppCallError``."""
+    async def command(
+        self,
+        user: SimUser,
+        conversation: SimConversation,
+        text: str,
+        *,
+        reply_to: str | None = None,
+    ) -> dict:
+        """``user`` types ``text`` (``/name args…``) in ``conversation`` — as a reply to the
+        message ``reply_to`` when given (``ctx.reply_to``: ``{id, text, sender, media?}``, as
+        ``message.received`` shows it). Parsed like the host: the first word (lower-cased,
+        ``@suffix`` dropped) is the command, the rest is ``text`` and, split with ``shlex``,
+        ``args``. Returns the app's reply after applying it; raises ``HostRefused`` or
+        ``AppCallError``."""
         params = command_params(text)
         if params is None:
             raise HostRefused("not_a_command", "a command starts with '/'")
+        if reply_to is not None:
+            target = self._chat_message(conversation, reply_to)
+            if target is None:
+                raise HostRefused("message_not_found", "the message replied to is not there")
+            params["reply_to"] = {
+                "id": target["id"],
+                "text": target["text"],
+                "sender": target["sender_id"],
+            }
+            if target["media"]:
+                params["reply_to"]["media"] = target["media"]
         self._check_member(user, conversation)
         command = params["command"]
         if command not in {c["name"] for c in self.manifest["commands"]}:

@@ -152,8 +152,10 @@ class MiniappHost:
     async def set_enabled(self, app_id: str, enabled: bool, by: str, reason: str) -> bool:
         return await self.apps_catalogue.set_enabled(app_id, enabled, by, reason)
 
-    async def route_command(self, user_id: str, conversation_id: str, text: str) -> str | None:
-        return await self.router.route_command(user_id, conversation_id, text)
+    async def route_command(
+        self, user_id: str, conversation_id: str, text: str, reply_to: dict | None = None
+    ) -> str | None:
+        return await self.router.route_command(user_id, conversation_id, text, reply_to)
 
     async def do_action(
         self, user_id: str, conversation_id: str, message_id: str, action_id: str, value

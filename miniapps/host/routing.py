@@ -41,9 +41,18 @@ class Router:
         self.invoker = invoker
         self.catalogue = installs.catalogue
 
-    async def route_command(self, user_id: str, conversation_id: str, text: str) -> str | None:
+    async def route_command(
+        self,
+        user_id: str,
+        conversation_id: str,
+        text: str,
+        reply_to: dict[str, Any] | None = None,
+    ) -> str | None:
         """If ``text`` is a command of an app this conversation has, hand it to the app (in the
-        background) and return the app id; else None (the text is an ordinary message)."""
+        background) and return the app id; else None (the text is an ordinary message). A
+        command typed as a reply (``reply_to``: the draft's ``{id, seq, sender_id}``) brings the
+        message replied to, as ``message.received`` shows one: ``reply_to`` ``{id, text,
+        sender, media?}`` in the command's params (``ctx.reply_to``)."""
         params = command_params(text)
         if params is None:
             return None
@@ -62,6 +71,10 @@ class Router:
                     },
                 )
                 return app_id
+            if reply_to:
+                shell = {"id": "", "conversation_id": conversation_id, "reply_to": reply_to}
+                replied = await self._received_view(app_id, user_id, shell)
+                params = {**params, "reply_to": replied["reply_to"]}
             self.invoker.invoke_later(entry, user_id, conversation_id, "command", params)
             return app_id
         return None
