@@ -27,6 +27,11 @@ when it says longer). With no cached quote at all the answer is ``prices_unavail
 
 Prices are rounded to the coin's price step (BTC and ETH 0.01, SOL 0.001: the pairs' ticks).
 
+**The assistant's tool** ``price {coins}`` (``TOOLS``, read-only: a tool may not write) reads
+the cache and, when it is old, asks the provider itself without caching the answer (nor claiming
+the refresh); its card is the ``/crypto price`` card, its chart only when the same picture was
+uploaded before (a tool uploads nothing), not kept live (no timer).
+
 ``/crypto price <coins…>`` posts a card: each coin's price in the reader's locale (USD), the
 24 h change, when it was updated (in the reader's zone), a stale marker, and a sparkline of the
 last 24 hours (``sparkline.py``). The card stays live for ``LIVE_MS``: the timer
@@ -465,18 +470,45 @@ async def _gecko_quotes(ctx, coins: list[str], now: int) -> dict[str, Quote]:
     return {c: _quote_of(docs[c], refresh, now, stale_ms) for c in coins if c in docs}
 
 
+async def _gecko_quotes_read_only(ctx, coins: list[str], now: int) -> dict[str, Quote]:
+    """``_gecko_quotes`` for a tool's invocation, which may not write: the cache as it is, and
+    when it is old the provider asked without claiming the refresh nor caching its answer —
+    unless someone holds the refresh (or a failure's back-off runs) and every coin is cached,
+    as the writers do. A failure marks what is cached stale and is noted nowhere."""
+    found = await asyncio.gather(
+        ctx.storage_get(REFRESH, REFRESH_KEY), *(ctx.storage_get(PRICES, coin) for coin in coins)
+    )
+    refresh = found[0] if isinstance(found[0], dict) else {}
+    docs = {c: d for c, d in zip(coins, found[1:], strict=True) if isinstance(d, dict)}
+    old = any(c not in docs or now - int(docs[c].get("fetched_at", 0)) >= CACHE_MS for c in coins)
+    held = int(refresh.get("lease_until", 0)) > now
+    if old and (not held or any(c not in docs for c in coins)):
+        try:
+            fetched = parse_simple_price(await _fetch_json(ctx, quotes_url(_api_base(ctx))), now)
+        except ProviderError as exc:
+            log.warning("price provider failed (tool, not cached): %s", exc.code)
+            refresh = {**refresh, "failed_at": now}
+        else:
+            docs.update({c: fetched[c] for c in coins if c in fetched})
+    stale_ms = stale_after_ms(ctx)
+    return {c: _quote_of(docs[c], refresh, now, stale_ms) for c in coins if c in docs}
+
+
 # --- the adapter -------------------------------------------------------------------------
 
 
-async def quotes(ctx, coins: list[str]) -> dict[str, Quote]:
+async def quotes(ctx, coins: list[str], *, read_only: bool = False) -> dict[str, Quote]:
     """The current quotes of ``coins`` (symbols or names), by symbol, in the order given; a
     coin the provider has no price for (and none cached) is left out. Raises ``PriceError``
-    ``unknown_coin`` (nothing fetched) or ``prices_unavailable`` (a bad provider setting)."""
+    ``unknown_coin`` (nothing fetched) or ``prices_unavailable`` (a bad provider setting).
+    ``read_only`` (a tool's invocation): the cache is read, never written."""
     symbols = list(dict.fromkeys(_coin(c).symbol for c in coins))
     provider = provider_of(ctx)
     now = clock.now_ms()
     if provider == "simulated":
         return {c: simulated_quote(c, now) for c in symbols}
+    if read_only:
+        return await _gecko_quotes_read_only(ctx, symbols, now)
     return await _gecko_quotes(ctx, symbols, now)
 
 
@@ -493,9 +525,10 @@ async def quote(ctx, coin: str) -> Quote:
     return found
 
 
-async def history(ctx, coin: str) -> list[Decimal]:
+async def history(ctx, coin: str, *, read_only: bool = False) -> list[Decimal]:
     """About 24 hours of prices of ``coin`` for its sparkline, oldest first; ``[]`` when the
-    provider has none (then the card has no chart)."""
+    provider has none (then the card has no chart). ``read_only`` (a tool's invocation): only
+    a fresh cached chart, never fetched — its picture could not be uploaded anyway."""
     symbol = _coin(coin).symbol
     now = clock.now_ms()
     if provider_of(ctx) == "simulated":
@@ -503,6 +536,8 @@ async def history(ctx, coin: str) -> list[Decimal]:
     cached = await ctx.storage_get(HISTORY, symbol)
     if isinstance(cached, dict) and now - int(cached.get("fetched_at", 0)) < HISTORY_CACHE_MS:
         return [Decimal(p) for p in cached["points"]]
+    if read_only:
+        return []
     try:
         data = await _fetch_json(ctx, chart_url(_api_base(ctx), symbol))
         points = _chart_points(data)
@@ -602,11 +637,32 @@ def notes(ctx, shown: list[Quote]) -> str:
 async def price_card(ctx, coins: list[str]) -> Card:
     """The card of ``coins`` (valid symbols) now: a field per coin, the chart, Watch buttons.
     Raises ``PriceError`` when no coin has a price."""
+    return (await card_and_quotes(ctx, coins))[0]
+
+
+async def known_sparkline(ctx, series: list[sparkline.Series]) -> str | None:
+    """The media id of ``series``' sparkline when ``sparkline.image_id`` uploaded the same
+    picture before (its ``sparklines/<coins>`` record), else None: a tool uploads nothing."""
+    key = "-".join(s.label.lower() for s in series)
+    known = await ctx.storage_get(sparkline.SPARKLINES, key)
+    if isinstance(known, dict) and known.get("digest") == sparkline.digest(series):
+        return known.get("media_id") or None
+    return None
+
+
+async def card_and_quotes(
+    ctx, coins: list[str], *, read_only: bool = False
+) -> tuple[Card, dict[str, Quote]]:
+    """``price_card`` and the quotes it shows, by symbol (a coin without a price left out).
+    ``read_only`` (a tool's invocation): nothing written, nothing uploaded — the cache read
+    (``quotes``, ``history``) and the chart only when its picture was uploaded before."""
     charted = coins[:CHART_COINS]
     # Together (each may wait for the provider), and every one finished before an error is
     # raised: nothing keeps running after the invocation ends.
     answers = await asyncio.gather(
-        quotes(ctx, coins), *(history(ctx, c) for c in charted), return_exceptions=True
+        quotes(ctx, coins, read_only=read_only),
+        *(history(ctx, c, read_only=read_only) for c in charted),
+        return_exceptions=True,
     )
     for answer in answers:
         if isinstance(answer, BaseException):
@@ -634,15 +690,17 @@ async def price_card(ctx, coins: list[str]) -> Card:
         if len(points) >= 2:
             up = q.change_24h >= 0 if q and q.change_24h is not None else points[-1] >= points[0]
             series.append(sparkline.Series(coin.upper(), points, up))
-    image = await sparkline.image_id(ctx, series) if series else None
+    picture = known_sparkline if read_only else sparkline.image_id
+    image = await picture(ctx, series) if series else None
     buttons = [Button("watch.add", f"Watch {c.upper()}", value=c) for c in coins]
-    return Card(
+    card = Card(
         title[:100],
         text=notes(ctx, list(found.values())),
         fields=fields,
         image=image,
         buttons=buttons,
     )
+    return card, found
 
 
 def private(message: str) -> Reply:
@@ -750,6 +808,55 @@ async def view_history(ctx) -> dict:
     return {"coin": coin, "points": [str(p) for p in points]}
 
 
+# --- the assistant's tool ------------------------------------------------------------------
+
+TOOL_COINS_MAX = 5
+COINGECKO_LABEL = "CoinGecko (USD)"
+
+
+def tool_row(q: Quote) -> dict[str, Any]:
+    """One coin of the tool's result: exact decimal texts (``change_24h`` in percent)."""
+    return {
+        "coin": q.coin,
+        "price": format(q.price, "f"),
+        "currency": "USD",
+        "change_24h": None if q.change_24h is None else format(q.change_24h, "f"),
+        "stale": q.stale,
+        "source_label": SIMULATED if q.source == "simulated" else COINGECKO_LABEL,
+    }
+
+
+async def tool_price(ctx) -> dict[str, Any]:
+    """Tool ``price {coins: [1-5 symbols or names]}``, for the assistant: one row per coin
+    asked (duplicates once, in order) — ``{coin, price, currency, change_24h, stale,
+    source_label}``, or ``{coin, error}`` (``unknown_coin`` with the text as given;
+    ``prices_unavailable`` when the provider has no price and none is cached) — and the
+    ``/crypto price`` card of the known coins (its Watch buttons are a person's taps). Only
+    reads: ``storage.get``/``storage.find`` and ``http.fetch`` (``card_and_quotes``'s
+    ``read_only``). No known coin: no card."""
+    asked: dict[str, str | None] = {}  # the key a coin is answered under → its symbol
+    for text in ctx.arguments["coins"][:TOOL_COINS_MAX]:
+        symbol = coin_of(text)
+        asked.setdefault(symbol or text, symbol)
+    symbols = [symbol for symbol in asked.values() if symbol]
+    card, found, error = None, {}, "prices_unavailable"
+    if symbols:
+        try:
+            card, found = await card_and_quotes(ctx, symbols, read_only=True)
+        except PriceError as exc:  # no coin has a price now, or a bad provider setting
+            error = exc.code
+    result = [
+        {"coin": key, "error": "unknown_coin"}
+        if symbol is None
+        else tool_row(found[symbol])
+        if symbol in found
+        else {"coin": symbol, "error": error}
+        for key, symbol in asked.items()
+    ]
+    return {"result": result, "card": card}
+
+
+TOOLS = {"price": tool_price}
 SUBCOMMANDS = {"price": cmd_price, "prices": cmd_price}
 TIMERS = {LIVE_TIMER: on_refresh}
 VIEWS = {"prices.quotes": view_quotes, "prices.history": view_history}

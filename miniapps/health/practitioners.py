@@ -13,6 +13,9 @@
   zone, a **Book** button opening the web view at ``#doctor=<id>``); views ``doctors.list
   {specialty?}`` and ``doctor.get {practitioner_id}``, ``slots.list {practitioner_id, from?,
   days?}`` (free slots, grouped by the reader's local date).
+- The assistant: the read-only tool ``find_doctors {specialty?, limit?}`` (``TOOLS``) → the
+  matching practitioners as data, their next free times in the reader's zone, and the first
+  one's card (its Book button opens the web view: a person books, never the tool).
 """
 
 from __future__ import annotations
@@ -411,6 +414,38 @@ def as_action(do):
     return handler
 
 
+# --- the assistant's tool ----------------------------------------------------------------------
+
+
+async def tool_find_doctors(ctx) -> dict[str, Any]:
+    """Tool ``find_doctors {specialty? (a word such as cardiology; a prefix matches), limit?
+    (1-5, default 5)}``, for the assistant: the active practitioners ``/health doctors`` lists,
+    ``[{id, name, specialties, zone, fee (the fee as the reader reads it, or "Free"), next_free:
+    [the next free times, as text in the reader's zone]}]``, and the first one's practitioner
+    card (its Book button opens the web view: a person books, never the tool). Only reads
+    (``storage.find``/``storage.get``). No match: ``[]`` and no card."""
+    specialty = " ".join(str(ctx.arguments.get("specialty") or "").split()) or None
+    found = (await matching(ctx, specialty))[: ctx.arguments.get("limit", CARDS_MAX)]
+    if not found:
+        return {"result": [], "card": None}
+    result = [
+        {
+            "id": profile["id"],
+            "name": profile["name"],
+            "specialties": profile["specialties"],
+            "zone": profile["zone"],
+            "fee": fee_text(profile["fee"], ctx.locale),
+            "next_free": [
+                slots.when_text(start, ctx.time_zone, ctx.locale)
+                for start, _ in await next_free(ctx, profile)
+            ],
+        }
+        for profile in found
+    ]
+    return {"result": result, "card": await practitioner_card(ctx, found[0])}
+
+
+TOOLS = {"find_doctors": tool_find_doctors}
 SUBCOMMANDS = {"doctors": as_command(doctors)}
 VIEWS = {
     name: as_view(do)

@@ -13,6 +13,9 @@ search, and the web view's answers. The data and its rules are in ``listings``.
   made afresh for each answer — the first photo's thumbnail in lists (``storefront``,
   ``store.mine``), every photo on the product page (``product.get``).
 
+- The assistant finds products with the read-only tool ``search_products`` (``TOOLS``): the
+  matches as data and the best match's product card, which the host posts as the shop's.
+
 A refused input is a ``CatalogError``: commands and buttons answer it as an ephemeral text, views
 as a ``ViewError`` with the same code and message. Other modules use ``get_product``,
 ``product_card``, ``product_stock``, ``stock_key`` and ``parse_item``.
@@ -21,6 +24,7 @@ as a ``ViewError`` with the same code and message. Other modules use ``get_produ
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 
 import demo
 import listings
@@ -44,6 +48,7 @@ from sdk import Button, Card, Field, InvalidParams, NotFound, Reply, ViewError
 __all__ = [
     "ACTIONS",
     "SUBCOMMANDS",
+    "TOOLS",
     "VIEWS",
     "CatalogError",
     "clip",
@@ -485,6 +490,44 @@ def as_view(do):
     return handler
 
 
+# --- the assistant's tool -------------------------------------------------------------------
+
+
+def amount_text(amount: int, currency: str) -> str:
+    """Minor units as a plain decimal in major units, exact: 1250 USD → ``"12.50"``, 1250 JPY →
+    ``"1250"`` (what a model reads without knowing the currency's minor digits)."""
+    return format(Decimal(int(amount)).scaleb(-money.minor_digits(currency)), "f")
+
+
+def lowest_price(product: dict) -> int:
+    return min({v["price"] for v in product.get("variants") or []} or {product["price"]})
+
+
+async def tool_search_products(ctx) -> dict:
+    """Tool ``search_products {query (1-100 characters), limit? (1-5, default 5)}``, for the
+    assistant: the products for sale matching ``query`` best (as ``/shop search`` finds them),
+    ``[{id, title, price, currency, in_stock}]`` — ``price`` a decimal text in major units, the
+    lowest when variants cost different amounts — and the best match's product card, the one
+    ``/shop search`` posts: its Buy button is a person's tap, never the tool's. Only reads
+    (``storage.find``/``storage.get``). No match: ``[]`` and no card."""
+    query = " ".join(ctx.arguments["query"].split())
+    found = await search_products(ctx, query, ctx.arguments.get("limit", SEARCH_RESULTS))
+    if not found:
+        return {"result": [], "card": None}
+    stocks = await asyncio.gather(*(product_stock(ctx, product) for product in found))
+    result = [
+        {
+            "id": product["id"],
+            "title": product["title"],
+            "price": amount_text(lowest_price(product), product["currency"]),
+            "currency": product["currency"],
+            "in_stock": sum(left.values()) > 0,
+        }
+        for product, left in zip(found, stocks, strict=True)
+    ]
+    return {"result": result, "card": product_card(found[0], stocks[0], ctx.locale)}
+
+
 SUBCOMMANDS = {"search": search_command, "store": store_command}
 ACTIONS = {"product.view": post_product, "product.share": post_product}
 VIEWS = {
@@ -502,3 +545,4 @@ VIEWS = {
         "demo.seed": demo.seed,
     }.items()
 }
+TOOLS = {"search_products": tool_search_products}
