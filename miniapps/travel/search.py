@@ -24,12 +24,13 @@ import clock
 import flights as air
 import providers
 import store
+import texts
 from babel.dates import format_date, format_datetime
 from flights import Offer, ProviderError, Slice
 from stays import MAX_GUESTS, MAX_NIGHTS, StayOffer
 from store import TravelError, viewing
 
-from sdk import Button, Card
+from sdk import Button, Card, Field
 
 OFFERS = "offers"
 MAX_SHOWN = 5
@@ -498,3 +499,57 @@ async def view_stays(ctx) -> dict[str, Any]:
 
 SUBCOMMANDS = {"flights": flights_command, "stays": stays_command}
 VIEWS = {"search.flights": view_flights, "search.stays": view_stays}
+
+
+# --- the read-only tool other apps call (the assistant) ---------------------------------------
+
+TOOL_OFFERS_MAX = 5
+
+
+async def tool_flight_offers(ctx) -> dict[str, Any]:
+    """``flight_offers {origin, destination, date}``: flight offers for one traveller, cheapest
+    first — read-only (a tool may not write: the sample provider's offers stay in memory and
+    nothing is stored), so its card has no Book button: it opens the trip's search, where
+    offers are stored and booked together."""
+    args = ctx.arguments
+    try:
+        origin, destination = (
+            airport_code(args.get("origin")),
+            airport_code(args.get("destination")),
+        )
+        day = parse_date(args.get("date"))
+        if day < today_in(air.airport_zone(origin)):
+            raise TravelError("dates_in_past", f"{day.isoformat()} is in the past.")
+        if providers.kind(ctx) == "sample":
+            provider = air.SampleProvider(air.MemoryStore(), label=texts.SAMPLE_LABEL)
+        else:
+            provider = providers.flights(ctx)
+        offers = (await provider.search(origin, destination, day, 1))[:TOOL_OFFERS_MAX]
+    except TravelError as exc:
+        return {"result": {"error": exc.code, "message": exc.message}}
+    except ProviderError as exc:
+        return {"result": {"error": exc.code, "message": exc.message}}
+    label = getattr(provider, "label", None)
+    rows = []
+    for offer in offers:
+        first, last = offer.slices[0].segments[0], offer.slices[-1].segments[-1]
+        rows.append(
+            {
+                "price": air.to_decimal(offer.total_amount, offer.total_currency),
+                "currency": offer.total_currency,
+                "departs": f"{_local(first.departing_local)} ({first.origin_zone})",
+                "arrives": f"{_local(last.arriving_local)} ({last.destination_zone})",
+                "stops": stops_text(offer),
+                "carrier": first.carrier,
+            }
+        )
+    card = Card(f"Flights {origin} → {destination} · {day.isoformat()}"[:100])
+    for offer in offers:
+        money = providers.format_money(offer.total_amount, offer.total_currency, ctx.locale)
+        card.fields.append(Field(money, flight_title(offer, ctx.locale)))
+    card.text = (label + " · " if label else "") + "Prices for one traveller."
+    card.buttons.append(Button.webview("Search in the trip", path="#search"))
+    return {"result": {"offers": rows, "label": label}, "card": card if rows else None}
+
+
+TOOLS = {"flight_offers": tool_flight_offers}
