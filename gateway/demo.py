@@ -31,6 +31,7 @@ GROUP_TITLE = "Weekend crew"
 GROUP_APPS = ("poll", "shop", "courses", "health")
 GROUP_APPS = (*GROUP_APPS, "crypto")  # the crypto app's paper exchange, in the demo group too
 GROUP_APPS = (*GROUP_APPS, "travel")  # the group plans a trip together
+GROUP_APPS = (*GROUP_APPS, "assistant")  # /ai and @assistant (answers once AI_* points at a model)
 TOPUP = {"USD": 50_000, "EUR": 50_000}  # minor units each demo person gets (development only)
 SEEDER = "system:seed-demo"  # who granted the demo roles, in the admin audit
 # The demo practitioners of the health app (username → its demo profile), and their clinic group.

@@ -24,6 +24,11 @@ Travel: the crew plans a trip in the group — Mia starts it (`/trip new`), the 
 reaches everyone and her friend presses I'm in; Mia adds a dinner split equally, the friend
 presses Pay what I owe on the group's balances card, confirms the wallet's transfer sheet, and the
 card says everyone is settled up.
+
+Assistant: the operator points the platform at a model server (the one step besides making an
+admin that is not a person's: here the OpenAI-compatible stub); Mia asks `@assistant` about
+bitcoin in the group, the crypto app's card appears from the assistant's read-only tool call, and
+the answer streams to her friend.
 """
 
 from __future__ import annotations
@@ -31,7 +36,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from gateway.keys import MESSAGING
+from gateway.keys import MESSAGING, MINIAPPS
+from miniapps.host.ai.settings import AiSettings
+from tests.ai_stub import AiStub
 from tests.helpers import eventually
 from tests.messaging.chat_helpers import app_cards, close_all, group, people
 from tests.miniapps.shop.e2e_helpers import (
@@ -434,6 +441,47 @@ async def test_a_day_in_aetherial(gateway):
         await eventually(lambda: settled(mia), what="the balances card: everyone settled up")
         money = await view(mia, cid, "expenses.get", app="travel")
         assert money["transfers"]["USD"] == [] and set(money["balances"]["USD"].values()) == {0}
+
+        # The assistant: the operator points the platform at a model server (here the
+        # OpenAI-compatible stub); in the group Mia asks it about bitcoin; it looks the price up
+        # through the crypto app's read-only tool — the crypto app's own card appears — and its
+        # answer streams to her friend, ending with the final text.
+        status, body = await merchant.api.post(
+            f"/api/v1/conversations/{cid}/apps", json={"app_id": "assistant"}
+        )
+        assert status in (200, 201), body
+        async with AiStub() as model:
+            await gateway.app[MINIAPPS].ai.configure(
+                AiSettings(base_url=model.base_url, model="stub-model", api_key="test")
+            )
+            model.reply("", tool_calls=[model.tool_call("crypto__price", {"coins": ["btc"]})])
+            model.reply("Bitcoin's price is on the card above.", chunk_size=6, delay=0.01)
+            ack = await mia.socket.call(
+                "message.send",
+                {
+                    "conversation_id": cid,
+                    "client_msg_id": "journey-ai-1",
+                    "text": "@assistant what is bitcoin at?",
+                },
+            )
+            assert ack["ok"], ack
+
+            def answered(person):
+                return [
+                    data["message"]["text"]
+                    for name, data in person.socket.events
+                    if name == "message.updated"
+                    and data["message"]["sender_id"] == "app:assistant"
+                    and data["message"].get("streaming") is False
+                ]
+
+            [text] = await eventually(lambda: answered(friend), what="the assistant's answer")
+            assert text == "Bitcoin's price is on the card above."
+            cards = [
+                m for m in app_cards(friend, cid, "crypto") if m["card"]["title"].startswith("BTC")
+            ]
+            assert len(cards) >= 2  # her /crypto price card earlier, and the tool's now
+            assert [m["role"] for m in model.requests[1]["messages"]][-1] == "tool"
     finally:
         await laptop.close()
         await close_all([mia, merchant, friend, admin, teacher])

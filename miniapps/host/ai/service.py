@@ -72,6 +72,15 @@ class Ai:
             self._client = ModelClient(self.settings)
         return self._client
 
+    async def configure(self, settings: AiSettings) -> None:
+        """Use ``settings`` (another model server, model or budgets) from the next request on;
+        answers already running finish with the old client."""
+        self.settings = settings
+        self.budgets.settings = settings
+        client, self._client = self._client, None
+        if client is not None:
+            await client.close()
+
     async def close(self) -> None:
         await self.runner.close()
         if self._client is not None:
