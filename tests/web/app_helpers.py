@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.keys import MESSAGING
+from gateway.keys import MESSAGING, MINIAPPS
 from tests.helpers import ApiClient
 from tests.web.test_chat_browser import befriend
 
@@ -54,3 +54,30 @@ async def role_group(
     )
     assert status in (200, 201), body
     return person, holder, group
+
+
+def serve_test_app(app, app_id: str) -> None:
+    """Load the test app ``app_id`` (tests/miniapps/apps/) into the browser tests' gateway."""
+    from miniapps.host.registry import discover
+    from tests.miniapps.test_capabilities import APPS_DIR, _world_readable
+
+    _world_readable(APPS_DIR)
+    apps, refused = discover(APPS_DIR)
+    assert not refused, refused
+    app[MINIAPPS].apps[app_id] = apps[app_id]
+
+
+async def app_group(rest: ApiClient, owner: dict, member: dict, title: str, app_id: str) -> str:
+    """A group ``title`` of ``owner`` with ``member``, with the app ``app_id`` added → its id."""
+    status, body = await rest.post(
+        "/api/v1/conversations",
+        json={"type": "group", "title": title, "member_ids": [member["user"]["id"]]},
+        token=owner["access_token"],
+    )
+    assert status == 201, body
+    cid = body["conversation"]["id"]
+    status, body = await rest.post(
+        f"/api/v1/conversations/{cid}/apps", json={"app_id": app_id}, token=owner["access_token"]
+    )
+    assert status == 201, body
+    return cid

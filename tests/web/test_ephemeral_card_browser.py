@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.keys import MINIAPPS
-from miniapps.host.registry import discover
 from tests.helpers import ApiClient
-from tests.miniapps.test_capabilities import APPS_DIR, _world_readable
+from tests.web.app_helpers import app_group, serve_test_app
 from tests.web.test_chat_browser import befriend, chat_item, message, new_page, send, sign_in
 
 pytestmark = pytest.mark.timeout(120)
@@ -22,12 +20,8 @@ APP_ID = "whisper"
 
 @pytest.fixture
 async def served(web_gateway):
-    base, app = web_gateway
-    _world_readable(APPS_DIR)
-    apps, refused = discover(APPS_DIR)
-    assert not refused, refused
-    app[MINIAPPS].apps[APP_ID] = apps[APP_ID]
-    return base, app
+    serve_test_app(web_gateway[1], APP_ID)
+    return web_gateway
 
 
 @pytest.fixture
@@ -40,18 +34,7 @@ async def rest(served):
 
 
 async def whisper_group(rest: ApiClient, owner: dict, member: dict, title: str) -> str:
-    status, body = await rest.post(
-        "/api/v1/conversations",
-        json={"type": "group", "title": title, "member_ids": [member["user"]["id"]]},
-        token=owner["access_token"],
-    )
-    assert status == 201, body
-    cid = body["conversation"]["id"]
-    status, body = await rest.post(
-        f"/api/v1/conversations/{cid}/apps", json={"app_id": APP_ID}, token=owner["access_token"]
-    )
-    assert status == 201, body
-    return cid
+    return await app_group(rest, owner, member, title, APP_ID)
 
 
 async def test_an_ephemeral_card_shows_as_a_card_and_its_buttons_work(served, browser, rest):
