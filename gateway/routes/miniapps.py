@@ -27,6 +27,16 @@ APP = obj(
         # A hosted app's icon on this server (/miniapps/<id>/web/icon.png), a remote app's
         # https:// URL, or null: clients then show the name's initial.
         "icon_url": {"type": ["string", "null"]},
+        "takes_messages": {
+            "type": "boolean",
+            "description": "it takes people's messages: POST /api/v1/miniapps/{id}/chat opens "
+            "a service chat one can write in",
+        },
+        "wants_history": {
+            "type": "boolean",
+            "description": "it reads a chat's history once the chat granted it "
+            "messages.read_history (PUT …/apps/{app_id}/grants/messages.read_history)",
+        },
     },
     extra=True,
 )
@@ -55,6 +65,7 @@ async def catalogue(request: web.Request) -> dict:
 async def installed(request: web.Request) -> dict:
     host = request.app[MINIAPPS]
     apps = await host.get_installed(request[AUTH].user_id, request.match_info["conversation_id"])
+    apps = [{**app, **host.apps_catalogue.flags(app["id"])} for app in apps]
     return {"miniapps": apps}
 
 

@@ -12,6 +12,7 @@ from miniapps.host.store.app_config import AppConfigStore
 from miniapps.host.store.app_roles import AppRoles
 from miniapps.host.store.disabled_apps import DisabledApps
 from miniapps.host.store.installs import Installs
+from sdk.addressing import MESSAGE_RECEIVED
 from storage.errors import AppError
 from storage.mongo import now_ms
 from storage.pubsub import PubSub
@@ -40,9 +41,24 @@ class Catalogue:
                 **entry.view(),
                 "sandbox": sandbox,
                 "enabled": app_id not in self.disabled and entry.unavailable is None,
+                **self.flags(app_id),
             }
             for app_id, entry in self.apps.items()
         ]
+
+    def flags(self, app_id: str) -> dict[str, bool]:
+        """What a client offers for an app: "Chat" (``takes_messages``: it accepts
+        ``message.received``, so ``POST /api/v1/miniapps/{id}/chat`` opens a service chat one
+        can write in) and a "Read history" switch (``wants_history``: it uses
+        ``messages.history``, which needs the chat's grant ``messages.read_history``)."""
+        entry = self.apps.get(app_id)
+        if entry is None:
+            return {"takes_messages": False, "wants_history": False}
+        accepts = (entry.manifest.get("events") or {}).get("accepts") or []
+        return {
+            "takes_messages": MESSAGE_RECEIVED in accepts,
+            "wants_history": "messages.history" in entry.permissions,
+        }
 
     def unavailable(self) -> dict[str, str]:
         """Apps that cannot run on this server, each with its reason (``/readyz``)."""

@@ -42,12 +42,17 @@ CHROMIUM_ARGS = [
 
 
 @asynccontextmanager
-async def _serve(mongo_url, mongo_db_name, tmp_path) -> AsyncIterator[tuple[str, web.Application]]:
-    """A gateway on a real loopback port (browsers need a fixed origin), like ``make run``."""
+async def _serve(
+    mongo_url, mongo_db_name, tmp_path, **settings
+) -> AsyncIterator[tuple[str, web.Application]]:
+    """A gateway on a real loopback port (browsers need a fixed origin), like ``make run``;
+    ``settings`` are more config overrides (e.g. ``ai_stub.settings()``)."""
     from gateway.app import create_app
 
     require(WEB_BUILT, WEB_MISSING)
-    config = make_config(mongo_url, mongo_db_name, tmp_path / "var", jobs_interval=0.2)
+    config = make_config(
+        mongo_url, mongo_db_name, tmp_path / "var", **{"jobs_interval": 0.2, **settings}
+    )
     app = create_app(config)
     runner = web.AppRunner(app)
     await runner.setup()

@@ -1,6 +1,6 @@
 // The composer: sending (retried with the same client_msg_id, so exactly once), typing
-// notices, the reply being written, and the read-only state of service chats. Attachments are
-// media.js, voice notes voice.js.
+// notices, the reply being written, and the read-only state of service chats (but those of apps
+// that take messages). Attachments are media.js, voice notes voice.js.
 
 import { $ } from "./dom.js";
 import { mediaPreview } from "./media.js";
@@ -90,11 +90,12 @@ export function setReply(message) {
   if (message) $("#composer-input").focus();
 }
 
-/** Service chats are read-only: no composer (their cards' buttons still work). */
-export function setComposerReadOnly(readOnly) {
+/** Service chats are read-only: no composer (their cards' buttons still work) — except with an
+ * app that takes messages (`placeholder`: "Message Assistant"). */
+export function setComposerReadOnly(readOnly, { placeholder } = {}) {
   const input = $("#composer-input");
   input.disabled = readOnly;
-  input.placeholder = readOnly ? "This is a service chat: it only sends you notices." : "Message";
+  input.placeholder = readOnly ? "This is a service chat: it only sends you notices." : placeholder || "Message";
   for (const node of document.querySelectorAll("#composer button")) node.disabled = readOnly;
   $("#composer").dataset.readonly = String(readOnly);
   $("#composer").classList.toggle("composer-readonly", readOnly);

@@ -1,7 +1,8 @@
-// The list of chats (direct, groups, and read-only service chats of mini-programs), and opening
-// or closing one.
+// The list of chats (direct, groups, and service chats of mini-programs — read-only, unless the
+// app takes people's messages), and opening or closing one.
 
 import { setComposerReadOnly, setReply, stopTyping } from "./composer.js";
+import { loadCatalogue } from "./discover.js";
 import { $, clear, el, formatTime } from "./dom.js";
 import { mediaPreview } from "./media.js";
 import { loadHistory, loadReaders, markRead, renderMessages, renderTyping } from "./messages.js";
@@ -100,7 +101,19 @@ export function renderChatHeader() {
   mute.setAttribute("aria-pressed", String(Boolean(conversation.muted)));
   mute.textContent = conversation.muted ? "Unmute" : "Mute";
   $("#chat").dataset.type = conversation.type;
-  setComposerReadOnly(service);
+  const writable = service && takesMessages(conversation);
+  setComposerReadOnly(service && !writable, { placeholder: writable ? `Message ${titleOf(conversation)}` : undefined });
+}
+
+/** A service chat one can write in: its app takes people's messages (the catalogue's
+ * `takes_messages`; docs/realtime.md). Until the catalogue is known the chat is read-only; it
+ * is loaded then, and the header drawn again. */
+function takesMessages(conversation) {
+  if (!state.catalogue) {
+    loadCatalogue().then(() => state.currentId === conversation.id && renderChatHeader(), () => {});
+    return false;
+  }
+  return Boolean(state.catalogue.find((app) => app.id === conversation.app_id)?.takes_messages);
 }
 
 /** The header's Mute button: `PATCH /conversations/{id}/settings`. */

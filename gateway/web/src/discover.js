@@ -1,7 +1,10 @@
 // Discover: the server's catalogue of mini-programs (icon, name, description, commands), and
 // "Add to this chat" for the chat that is open when the user may add apps to it (a group's
 // owner or admins; either member of a direct chat). Opened from the sidebar and the app menu.
+// An app that takes people's messages (`takes_messages`, e.g. the assistant) also gets "Chat":
+// the person's own service chat with it, where everything they write reaches the app.
 
+import { openConversation, renderConversationList, upsertConversation } from "./conversations.js";
 import { el, openSheet } from "./dom.js";
 import { api, showError, state, toast } from "./state.js";
 
@@ -50,6 +53,37 @@ export async function addApp(cid, app, button) {
   }
 }
 
+/** Open my service chat with an app that takes messages (`POST /api/v1/miniapps/{id}/chat`,
+ * created on first use) and show it; `beforeOpen` closes the sheet it was asked from. */
+export async function chatWithApp(app, beforeOpen) {
+  try {
+    const { conversation } = await api.post(`/api/v1/miniapps/${encodeURIComponent(app.id)}/chat`);
+    upsertConversation(conversation);
+    renderConversationList();
+    beforeOpen?.();
+    await openConversation(conversation.id);
+    return true;
+  } catch (error) {
+    showError(error);
+    return false;
+  }
+}
+
+/** "Chat" for an app that takes messages, null for any other. */
+export function chatButton(app, beforeOpen, testid = "discover-chat") {
+  if (!app.takes_messages) return null;
+  const button = el("button", { type: "button", class: "btn", "data-testid": testid, "aria-label": `Chat with ${app.name}` }, "Chat");
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      await chatWithApp(app, beforeOpen);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return button;
+}
+
 export async function showDiscover() {
   const cid = state.currentId;
   const conversation = cid ? state.conversations.get(cid) : null;
@@ -66,6 +100,7 @@ export async function showDiscover() {
     return;
   }
   const canAdd = mayAddApps(conversation);
+  let sheet = null;
   const list = el("ul", { class: "results", "data-testid": "discover-list" });
   if (!catalogue.length) list.append(el("li", { class: "muted" }, "No mini-programs on this server yet."));
   for (const app of catalogue) {
@@ -74,6 +109,8 @@ export async function showDiscover() {
       el("span", {}, el("strong", {}, app.name),
         el("div", { "data-testid": "discover-description" }, app.description || ""),
         commandsLine(app)));
+    const chat = chatButton(app, () => sheet?.close());
+    if (chat) item.append(chat);
     if (conversation && installed.has(app.id)) {
       item.append(el("span", { class: "muted", "data-testid": "app-added" }, "In this chat"));
     } else if (conversation && canAdd) {
@@ -86,5 +123,5 @@ export async function showDiscover() {
   const hint = !conversation
     ? el("p", { class: "muted" }, "Open a chat to add an app to it.")
     : canAdd ? null : el("p", { class: "muted" }, "Only the group's owner and admins can add apps.");
-  openSheet({ title: "Discover mini-programs", body: el("div", {}, hint, list), testid: "discover-sheet", actions: [{ label: "Close" }] });
+  sheet = openSheet({ title: "Discover mini-programs", body: el("div", {}, hint, list), testid: "discover-sheet", actions: [{ label: "Close" }] });
 }

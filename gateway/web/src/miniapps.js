@@ -1,9 +1,11 @@
 // Mini-programs seen from the chat: the chat's app menu, web views and what they may ask of the
 // host, and the host's own consent and payment sheets (never drawn by an app).
+// In the app menu, an app that reads a chat's history once let (`wants_history`) has a "Read
+// history" switch (the chat's grant `messages.read_history`), one that takes messages "Chat".
 
 import { renderCard } from "./cards.js";
 import { openConversation, titleOf } from "./conversations.js";
-import { addApp, appIcon, commandsLine, loadCatalogue, mayAddApps, showDiscover } from "./discover.js";
+import { addApp, appIcon, chatButton, commandsLine, loadCatalogue, mayAddApps, showDiscover } from "./discover.js";
 import { el, formatMoney, openSheet } from "./dom.js";
 import { api, emit, newId, rememberUser, showError, state, toast } from "./state.js";
 import { openWebview } from "./webview.js";
@@ -22,6 +24,7 @@ export async function showApps() {
     catalogue = await loadCatalogue();
     installed = (await api.get(`/api/v1/conversations/${cid}/apps`)).miniapps;
     consents = (await api.get("/api/v1/me/consents")).consents;
+    await loadGrants(cid, installed.filter((app) => app.wants_history));
   } catch (error) {
     showError(error);
     return;
@@ -45,6 +48,9 @@ export async function showApps() {
     } else {
       item.append(el("span", { class: "muted", "data-testid": "app-added" }, "In this chat"));
       if (app.permissions?.includes("notifications.send")) item.append(noticesToggle(app, consents));
+      if (app.wants_history) item.append(historyToggle(cid, app, canAdd));
+      const chat = chatButton(app, () => sheet?.close(), "app-chat");
+      if (chat) item.append(chat);
       if (app.webview) {
         const open = el("button", { type: "button", class: "btn", "data-testid": "launch-app" }, "Open");
         open.addEventListener("click", () => {
@@ -92,6 +98,72 @@ function noticesToggle(app, consents) {
   });
   show();
   return button;
+}
+
+// --- what a chat lets an app read (privacy mode; docs/realtime.md `conversation.app_grant`) ---
+
+const HISTORY_GRANT = "messages.read_history";
+const grantKey = (cid, appId) => `${cid} ${appId}`;
+
+/** Whether this chat lets each of `apps` read its history (`GET …/apps/{app_id}/grants`). */
+async function loadGrants(cid, apps) {
+  await Promise.all(apps.map(async (app) => {
+    const { grants } = await api.get(`/api/v1/conversations/${cid}/apps/${encodeURIComponent(app.id)}/grants`);
+    state.grants.set(grantKey(cid, app.id), grants.some((g) => g.grant === HISTORY_GRANT));
+  }));
+}
+
+/** The "Read history" switch of an app that reads a chat's history once the chat lets it
+ * (`wants_history`): the group's owner and admins (either person of a direct chat) turn it on
+ * (`PUT …/grants/messages.read_history`) or off (`DELETE`); every member sees it, and it follows
+ * `conversation.app_grant`. A refusal is shown and the switch goes back. */
+function historyToggle(cid, app, mayChange) {
+  const input = el("input", {
+    type: "checkbox",
+    role: "switch",
+    "data-testid": "app-history",
+    "data-app-id": app.id,
+    "data-conversation-id": cid,
+  });
+  input.checked = Boolean(state.grants.get(grantKey(cid, app.id)));
+  input.disabled = !mayChange;
+  input.addEventListener("change", async () => {
+    const granting = input.checked;
+    const path = `/api/v1/conversations/${cid}/apps/${encodeURIComponent(app.id)}/grants/${HISTORY_GRANT}`;
+    input.disabled = true;
+    try {
+      try {
+        await api.request(granting ? "PUT" : "DELETE", path);
+      } catch (error) {
+        if (granting || error.code !== "grant_not_found") throw error; // already taken back: done
+      }
+      showGrant(cid, app.id, granting);
+      toast(granting ? `${app.name} may now read this chat's history. Everyone here is told.` : `${app.name} can no longer read this chat's history.`);
+    } catch (error) {
+      input.checked = !granting;
+      showError(error);
+    } finally {
+      input.disabled = false;
+    }
+  });
+  return el("label", {
+    class: "app-history",
+    title: mayChange ? `Let ${app.name} read this chat's history (to catch people up)` : "Only the group's owner and admins can change this",
+  }, input, " Read history");
+}
+
+/** Remember a grant and set every switch drawn for it. */
+function showGrant(cid, appId, granted) {
+  state.grants.set(grantKey(cid, appId), granted);
+  for (const input of document.querySelectorAll("[data-testid=app-history]")) {
+    if (input.dataset.conversationId === cid && input.dataset.appId === appId) input.checked = granted;
+  }
+}
+
+/** `conversation.app_grant`: someone let an app read the chat's history, or stopped it (the
+ * system message in the chat says who). */
+export function onAppGrant({ conversation_id: cid, app_id: appId, grant, granted }) {
+  if (grant === HISTORY_GRANT) showGrant(cid, appId, Boolean(granted));
 }
 
 /** Open an app's web view from a chat: a sheet on wide screens, full screen on narrow ones

@@ -9,7 +9,7 @@ import { refreshRequests } from "./contacts.js";
 import { forgetConversation, renderChatHeader, renderConversationList, upsertConversation } from "./conversations.js";
 import { $ } from "./dom.js";
 import { applyMessage, applyStream, forgetMessage, loadHistory, markRead, noteRead, renderMessages, renderReadMarks, renderTyping } from "./messages.js";
-import { showConsent, showEphemeralCard, showPaymentSheet } from "./miniapps.js";
+import { onAppGrant, showConsent, showEphemeralCard, showPaymentSheet } from "./miniapps.js";
 import { onNotificationNew, onNotificationRead, refreshNotifications } from "./notifications.js";
 import { api, banner, emit, mapIn, nameOf, rememberUser, showError, state, toast } from "./state.js";
 import { refreshWallet, renderWallet } from "./wallet.js";
@@ -119,6 +119,7 @@ export function connectSocket() {
     refreshRequests();
   });
   socket.on("conversation.apps", ({ conversation_id, app_ids }) => state.apps.set(conversation_id, app_ids));
+  socket.on("conversation.app_grant", onAppGrant); // an app may (no longer) read a chat's history
   socket.on("miniapp.ephemeral", (event) => {
     if (event.card) showEphemeralCard(event); // a sheet when it has buttons, else a toast
     else toast(`${event.app_id}: ${event.text || event.error || "no answer"}`, { kind: event.error ? "error" : "info", testid: "toast-ephemeral" });

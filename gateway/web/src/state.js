@@ -30,6 +30,7 @@ export const state = {
   search: { query: "", type: "messages", nextBefore: null, timer: null, ticket: 0 }, // search.js
   recorder: null, // the voice note being recorded (voice.js)
   members: new Map(), // group id → Map(lower-case username → user id), for @mentions
+  grants: new Map(), // `${conversation id} ${app id}` → the chat lets that app read its history (miniapps.js)
 };
 
 // --- helpers ------------------------------------------------------------------------------
