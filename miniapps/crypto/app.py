@@ -6,6 +6,7 @@ which exports tables of handlers registered here — ``SUBCOMMANDS`` (``/crypto 
 ``handler(ctx, args)``), ``ACTIONS``, ``TIMERS``, ``VIEWS`` — as in the other built-in apps.
 
 Modules: ``prices`` (the price provider: CoinGecko's API shape or the simulated market),
+``price_queries`` (the web view's price calls and the assistant's read-only ``price`` tool),
 ``alerts`` (watchlist, price alerts), ``trading`` (orders, balances; over ``exchange``, the
 storage of books, accounts and the event log, and ``engine``/``ledger``, the pure matching
 engine and accounting), ``portfolio``, ``demo``.
@@ -18,6 +19,7 @@ import copytrade
 import demo
 import league
 import portfolio
+import price_queries
 import prices
 import trading
 from texts import PAPER
@@ -27,7 +29,7 @@ from sdk.tables import include
 
 app = App("crypto")
 
-MODULES = (prices, alerts, trading, portfolio, league, copytrade, demo)
+MODULES = (prices, price_queries, alerts, trading, portfolio, league, copytrade, demo)
 SUBCOMMANDS = include(app, MODULES)
 
 USAGE = (
