@@ -8,7 +8,8 @@ which exports tables of handlers registered here — ``SUBCOMMANDS`` (``/trip <n
 
 Modules: ``store`` (where a trip lives, the one way to change it), ``trips`` (new, join, dates),
 ``card`` (the trip card), ``itinerary`` (days, items, versioned edits), ``votes``, ``ics``,
-``reminders``, ``providers`` (sample or Duffel), ``stays``, ``search`` (flight and stay offer
+``reminders``, ``providers`` (sample or Duffel; ``flights`` and ``stays`` in Duffel's shape over
+``duffel``, the shared HTTP client), ``stays``, ``search`` (flight and stay offer
 cards), ``booking`` (book together: start, holds, the deadline; ``booking_holds`` every later
 change, ``booking_card`` its card), ``changes`` (schedule changes from the provider's webhook),
 ``fx`` (currencies, rates), ``expenses`` (adding, splits), ``balances`` (balances, simplify

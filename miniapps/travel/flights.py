@@ -47,18 +47,20 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import airportsdata
+from duffel import (  # the providers' shared HTTP client and error, used from here too
+    DUFFEL_URL,
+    DuffelAPI,
+    Fetch,
+    ProviderError,
+)
 
-Fetch = Callable[..., Awaitable[dict[str, Any]]]
-
-DUFFEL_URL = "https://api.duffel.com"
-DUFFEL_VERSION = "v2"
 ORDER_PAGE_LIMIT = 200  # Duffel's maximum page size for lists
 ORDER_MAX_PAGES = 10
 
@@ -70,17 +72,6 @@ _EXPONENTS = {
 
 _IATA = re.compile(r"^[A-Z]{3}$")
 _AIRPORTS: dict[str, dict[str, Any]] | None = None
-
-
-class ProviderError(Exception):
-    """A provider refused or failed; ``code`` is stable, ``message`` is for people.
-    ``offer`` carries the re-priced offer on ``price_changed``."""
-
-    def __init__(self, code: str, message: str, *, offer: Offer | None = None) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.offer = offer
 
 
 # --- airports, money --------------------------------------------------------------------------
@@ -376,58 +367,6 @@ _DUFFEL_CODES = {
     "total_amount_mismatch": "price_changed",
     "already_paid": "already_paid",  # pay_order: paid before, so done
 }
-
-
-class DuffelAPI:
-    """Duffel's HTTP API through ``fetch`` (the shape of ``ctx.fetch``): ``call(method, path,
-    payload)`` → the answer's JSON, or ``ProviderError`` (``timeout`` for a host timeout or a
-    408/504; a Duffel error code mapped by ``codes``, else ``provider_error``)."""
-
-    def __init__(
-        self,
-        fetch: Fetch,
-        api_key: str,
-        base_url: str = DUFFEL_URL,
-        codes: dict[str, str] | None = None,
-    ) -> None:
-        self._fetch = fetch
-        self._api_key = api_key
-        self._base = (base_url or DUFFEL_URL).rstrip("/")
-        self._codes = codes if codes is not None else _DUFFEL_CODES
-
-    async def call(self, method: str, path: str, payload: Any = None) -> dict[str, Any]:
-        headers = {
-            "Authorization": f"Bearer {self._api_key}",
-            "Duffel-Version": DUFFEL_VERSION,
-            "Accept": "application/json",
-        }
-        body = None
-        if payload is not None:
-            headers["Content-Type"] = "application/json"
-            body = json.dumps({"data": payload})
-        try:
-            answer = await self._fetch(self._base + path, method=method, headers=headers, body=body)
-        except TimeoutError:
-            raise ProviderError("timeout", f"{method} {path} timed out") from None
-        except Exception as exc:  # ctx.fetch raises HostError with .code ("timeout", ...)
-            code = "timeout" if getattr(exc, "code", "") == "timeout" else "provider_error"
-            raise ProviderError(code, f"{method} {path}: {exc}") from None
-        status = int(answer.get("status") or 0)
-        try:
-            data = json.loads(answer.get("body") or "null")
-        except ValueError:
-            data = None
-        if status in (408, 504):
-            raise ProviderError("timeout", f"{method} {path} timed out at the provider")
-        if status == 204:
-            return {}
-        if not 200 <= status < 300 or not isinstance(data, dict):
-            errors = data.get("errors") if isinstance(data, dict) else None
-            first = errors[0] if errors and isinstance(errors[0], dict) else {}
-            code = self._codes.get(first.get("code", ""), "provider_error")
-            message = first.get("message") or first.get("title") or f"HTTP {status}"
-            raise ProviderError(code, message)
-        return data
 
 
 class DuffelProvider:

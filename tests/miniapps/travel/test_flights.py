@@ -14,15 +14,12 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from miniapps.travel.flights import (
-    DuffelProvider,
-    Offer,
-    ProviderError,
-    SampleProvider,
-    to_decimal,
-    to_minor,
-)
 from tests.miniapps.travel.duffel_stub import API_KEY, DuffelStub
+from tests.miniapps.travel.travel_fixtures import travel_module
+
+flights = travel_module("flights")
+DuffelProvider, Offer, ProviderError = flights.DuffelProvider, flights.Offer, flights.ProviderError
+SampleProvider, to_decimal, to_minor = flights.SampleProvider, flights.to_decimal, flights.to_minor
 
 NOW = dt.datetime(2027, 3, 1, 12, 0, tzinfo=dt.UTC)
 PASSENGERS = [{"type": "adult", "given_name": "Ada", "family_name": "Lovelace"}]

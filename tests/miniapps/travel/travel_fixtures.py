@@ -33,6 +33,19 @@ def app_module(name: str):
     return module
 
 
+def travel_module(name: str):
+    """One of the travel app's modules imported on its own, as the app imports it (its folder
+    first on ``sys.path``, as ``sdk.loader`` puts it): for the tests of its pure modules."""
+    folder = str(TRAVEL_DIR)
+    if folder in sys.path:
+        sys.path.remove(folder)
+    sys.path.insert(0, folder)
+    module = sys.modules.get(name)
+    if module is not None and Path(module.__file__).resolve().parent != TRAVEL_DIR:
+        del sys.modules[name]  # another app's module of that name
+    return importlib.import_module(name)
+
+
 @dataclass
 class Group:
     sim: Simulator
