@@ -430,7 +430,8 @@ AI_USAGE_ROW = obj(
     summary="Model tokens used on a UTC day (default today) per mini-program, conversation and "
     "person, biggest first, beside the AI budgets in force (admins)",
     query={
-        "day": string(10, 10, pattern=r"^\d{4}-\d{2}-\d{2}$", description="a UTC day, YYYY-MM-DD")
+        # YYYY-MM-DD, checked by the action (invalid_field): a pattern here would only repeat it
+        "day": string(10, 10, description="a UTC day, YYYY-MM-DD")
     },
     response=obj(
         {
