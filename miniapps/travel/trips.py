@@ -6,8 +6,8 @@ and the trip card in the group.
   direct chat). The destination is resolved with ``airportsdata`` (``resolve``, below) into its
   airport, zone, country and coordinates; a place it does not know is fine (times then in the
   creator's zone, no airport). The trip's currency is the destination country's (babel), else
-  EUR. ``from XXX`` must be a known airport. The creator is the first traveller; the trip card
-  is posted and its message id kept.
+  EUR. ``from MAD`` (the home airport) must be a known airport. The creator is the first
+  traveller; the trip card is posted and its message id kept.
 - Two ``/trip new`` at once give exactly one trip: the chat's pointer ``current/<conversation>``
   is claimed with a conditional write (``expected_version``) before the trip is written.
 - ``/trip`` alone shows the card to the invoker (``show``); ``/trip card`` posts it again at the
@@ -389,7 +389,7 @@ async def create(
 
 
 def parse_new(args: list[str]) -> tuple[str, str, str, str | None]:
-    """``title… START END [from XXX]`` → ``(title, start, end, home)``."""
+    """``title… START END [from MAD]`` → ``(title, start, end, home)``."""
     at = next((i for i, word in enumerate(args) if _DATEISH.match(word)), None)
     if at is None or at == 0 or len(args) < at + 2:
         raise TravelError("bad_date", USAGE)
