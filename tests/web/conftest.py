@@ -19,6 +19,7 @@ import pytest
 from aiohttp import web
 
 from tests.conftest import _free_port, make_config, require
+from tests.helpers import ApiClient
 
 ROOT = Path(__file__).resolve().parents[2]
 # Looked up on PATH like any other tool (no fixed path), so a PATH without it hides it.
@@ -103,3 +104,14 @@ async def browser():
             yield chromium
         finally:
             await chromium.close()
+
+
+@pytest.fixture
+async def rest(served):
+    """The REST client of a module's ``served`` gateway (``(base, app)``): a module that serves
+    its own gateway defines ``served``; one that talks to another defines its own ``rest``."""
+    client = ApiClient(served[0])
+    try:
+        yield client
+    finally:
+        await client.close()

@@ -109,15 +109,6 @@ async def served(mongo_url, mongo_db_name, tmp_path, ai_stub):
         yield running
 
 
-@pytest.fixture
-async def rest(served):
-    client = ApiClient(served[0])
-    try:
-        yield client
-    finally:
-        await client.close()
-
-
 async def test_chat_with_the_assistant_from_discover_streams_the_answer(
     served, browser, rest, ai_stub
 ):

@@ -32,15 +32,6 @@ async def served(web_gateway):
     return base, app
 
 
-@pytest.fixture
-async def rest(served):
-    client = ApiClient(served[0])
-    try:
-        yield client
-    finally:
-        await client.close()
-
-
 async def list_group(rest: ApiClient, owner: dict, member: dict, title: str) -> str:
     status, body = await rest.post(
         "/api/v1/conversations",

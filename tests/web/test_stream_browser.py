@@ -25,15 +25,6 @@ async def served(web_gateway):
     return web_gateway
 
 
-@pytest.fixture
-async def rest(served):
-    client = ApiClient(served[0])
-    try:
-        yield client
-    finally:
-        await client.close()
-
-
 async def streamer_group(rest: ApiClient, owner: dict, member: dict, title: str) -> str:
     return await app_group(rest, owner, member, title, APP_ID)
 
