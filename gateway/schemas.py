@@ -37,6 +37,14 @@ USER = obj(
             "type": ["string", "null"],
             "description": "only in your own profile: IANA time zone name, or null (apps get UTC)",
         },
+        "email_verified": {
+            "type": "boolean",
+            "description": "only in your own profile: the email was confirmed from a mailed link",
+        },
+        "mfa_enabled": {
+            "type": "boolean",
+            "description": "only in your own profile: sign-in needs an authenticator code",
+        },
     },
     ["id", "username", "display_name", "bio", "avatar_url", "created_at"],
 )

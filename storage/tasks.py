@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 WALLET_DUE_JOBS = "aetherial.wallet.run_due_jobs"
 PUSH_SEND_DUE = "aetherial.push.send_due"
+MAIL_SEND_DUE = "aetherial.mail.send_due"
+EXPORTS_RUN_DUE = "aetherial.exports.run_due"
 
 QUEUE_NAME = "aetherial"
 # A periodic tick not started within this long is dropped by the worker (Celery ``expires``):

@@ -50,6 +50,8 @@ def user_view(user: dict[str, Any], *, private: bool = False) -> dict[str, Any]:
         view["email"] = user["email"]
         view["locale"] = user.get("locale")
         view["time_zone"] = user.get("time_zone")
+        view["email_verified"] = user.get("email_verified_at") is not None
+        view["mfa_enabled"] = bool(user.get("mfa_enabled"))
     return view
 
 
@@ -108,6 +110,8 @@ async def do_register(
         "avatar_url": None,
         "role": "user",
         "suspended": False,
+        "email_verified_at": None,  # set when the mailed link is followed (actions/email.py)
+        "mfa_enabled": False,  # two-factor sign-in (actions/mfa.py)
         "created_at": now,
         "updated_at": now,
     }
