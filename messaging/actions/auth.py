@@ -82,7 +82,6 @@ async def do_login(
         raise AppError("invalid_credentials", "wrong login or password", status=401)
     user = check_user_may_sign_in(user)
     await ctx.limiter.reset(account_key)
-    now = now_ms()
     if ctx.passwords.needs_rehash(user["password_hash"]):
         user = (
             await ctx.users.update_user(
@@ -90,7 +89,12 @@ async def do_login(
             )
             or user
         )
+    return user, await do_open_session(ctx, user, address=address, user_agent=user_agent)
 
+
+async def do_open_session(ctx: Messaging, user: dict, *, address: str, user_agent: str) -> dict:
+    """A new session (device) for ``user``, whose credentials were checked, and its token pair."""
+    now = now_ms()
     session_id = new_id()
     await ctx.sessions.add_session(
         {
@@ -98,13 +102,13 @@ async def do_login(
             "user_id": user["_id"],
             "created_at": now,
             "last_used_at": now,
-            "expires_at": now + cfg.refresh_token_ttl * 1000,
+            "expires_at": now + ctx.config.refresh_token_ttl * 1000,
             "user_agent": user_agent[:USER_AGENT_MAX],
             "ip": address,
             "revoked": False,
         }
     )
-    return user, await _issue_tokens(ctx, user, session_id, now)
+    return await _issue_tokens(ctx, user, session_id, now)
 
 
 async def do_refresh(ctx: Messaging, refresh_token: str) -> tuple[dict, dict]:
@@ -179,7 +183,21 @@ async def do_revoke_session(ctx: Messaging, user_id: str, session_id: str, reaso
     await _revoke(ctx, session_id, reason)
 
 
-async def _revoke(ctx: Messaging, session_id: str, reason: str) -> None:
-    if await ctx.sessions.revoke_session(session_id, now_ms(), reason):
-        payload = {"session_id": session_id, "reason": reason}
-        await ctx.events.emit(event("session.revoked", {"session": session_id}, payload))
+async def _revoke(ctx: Messaging, session_id: str, reason: str) -> bool:
+    if not await ctx.sessions.revoke_session(session_id, now_ms(), reason):
+        return False  # already revoked (by a concurrent call): its event went out then
+    payload = {"session_id": session_id, "reason": reason}
+    await ctx.events.emit(event("session.revoked", {"session": session_id}, payload))
+    return True
+
+
+async def do_revoke_all_sessions(
+    ctx: Messaging, user_id: str, reason: str, *, keep: str | None = None
+) -> int:
+    """End every active session of ``user_id`` but ``keep`` (a password changed, the account
+    deleted): their tokens stop working and their sockets are disconnected. Returns how many."""
+    ended = 0
+    for session in await ctx.sessions.get_active_sessions(user_id):
+        if session["_id"] != keep and await _revoke(ctx, session["_id"], reason):
+            ended += 1
+    return ended
