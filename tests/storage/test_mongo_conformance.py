@@ -1532,3 +1532,123 @@ async def test_string_key_ranges_in_batches_under_a_compound_index(mongo_db):
             break
         last = batch[-1]["key"]
     assert seen == sorted(keys)  # Python orders str by code point
+
+
+# --- shapes of issue 21 (accounts) ---------------------------------------------------------------
+
+
+@deviation("find_one_and_update that would break a unique index writes nothing and returns None")
+async def test_find_one_and_update_breaking_a_unique_index_raises(mongo_db):
+    # email_change.py therefore checks the address with update_one (which raises) instead.
+    c = mongo_db.c
+    await c.create_index("email", unique=True)
+    await c.insert_many([{"_id": 1, "email": "a@x"}, {"_id": 2, "email": "b@x"}])
+    with pytest.raises(DuplicateKeyError):
+        await c.find_one_and_update({"_id": 2}, {"$set": {"email": "a@x"}})
+
+
+@deviation("count_documents({'f': None}) counts 0 where find matches the documents")
+async def test_count_documents_with_a_none_value(mongo_db):
+    c = mongo_db.c
+    await c.insert_many([{"_id": 1, "f": None}, {"_id": 2, "f": 1}])
+    assert await _ids(c.find({"f": None})) == [1]
+    assert await c.count_documents({"f": None}) == 1
+
+
+@deviation("a boolean written with $set reads back as the integer 1")
+async def test_set_true_reads_back_as_a_boolean(mongo_db):
+    c = mongo_db.c
+    await c.insert_one({"_id": 1, "flag": False})
+    await c.update_one({"_id": 1}, {"$set": {"flag": True}})
+    assert (await c.find_one({"_id": 1}))["flag"] is True
+
+
+async def test_a_boolean_set_with_set_matches_a_truthy_query(mongo_db):
+    # What the code relies on instead (mfa_enabled, suspended): a query on the value it set.
+    c = mongo_db.c
+    await c.insert_many([{"_id": 1, "flag": False}, {"_id": 2, "flag": False}])
+    await c.update_one({"_id": 1}, {"$set": {"flag": True}})
+    assert await _ids(c.find({"flag": False})) == [2]
+    assert bool((await c.find_one({"_id": 1}))["flag"]) is True
+
+
+async def test_or_of_exists_and_a_value_in_a_find(mongo_db):
+    c = mongo_db.c
+    await c.insert_many([{"_id": 1}, {"_id": 2, "at": 5}, {"_id": 3, "at": 50}])
+    query = {"$or": [{"at": {"$exists": False}}, {"at": {"$lt": 10}}]}
+    assert sorted(await _ids(c.find(query))) == [1, 2]
+    assert await _ids(c.find({"_id": 3, **query})) == []
+
+
+@deviation(
+    "an update whose filter ANDs a field with an $or holding an $exists: False (or None) clause "
+    "updates another document: the one matching that clause alone (users.claim_deletion uses "
+    "two conditional updates instead)"
+)
+async def test_update_with_an_or_of_exists_false_touches_only_its_document(mongo_db):
+    c = mongo_db.c
+    await c.insert_many([{"_id": 1}, {"_id": 2, "at": 5}, {"_id": 3, "at": 50}])
+    query = {"$or": [{"at": {"$lt": 10}}, {"at": {"$exists": False}}]}
+    result = await c.update_one({"_id": 3, **query}, {"$set": {"x": 1}})
+    assert result.modified_count == 0
+    assert await _ids(c.find({"x": 1})) == []
+
+
+async def test_update_with_an_or_of_comparisons_touches_only_its_document(mongo_db):
+    # The $or shapes the wallet and the timers update with: comparisons and values, no $exists.
+    c = mongo_db.c
+    await c.insert_many([{"_id": 1, "st": "a"}, {"_id": 2, "at": 5}, {"_id": 3, "at": 50}])
+    query = {"$or": [{"st": {"$in": ["a"]}}, {"at": {"$lt": 10}}]}
+    result = await c.update_one({"_id": 3, **query}, {"$set": {"x": 1}})
+    assert result.modified_count == 0
+    result = await c.update_one({"_id": 2, **query}, {"$set": {"x": 1}})
+    assert result.modified_count == 1
+    assert await _ids(c.find({"x": 1})) == [2]
+
+
+@deviation(
+    "an update whose filter ANDs a field with an $or of multi-field clauses is applied as "
+    "'field AND a OR b': it updates another document matching b (write such filters as $and)"
+)
+async def test_update_with_an_or_of_compound_clauses_touches_only_its_document(mongo_db):
+    c = mongo_db.c
+    await c.insert_many(
+        [
+            {"_id": 1, "s": "confirming", "lease": 1},
+            {"_id": 2, "s": "requested", "expires": 100},
+            {"_id": 3, "s": "done"},
+        ]
+    )
+    either = [{"s": "confirming", "lease": {"$lt": 50}}, {"s": "requested", "expires": {"$gt": 50}}]
+    assert await c.find_one_and_update({"_id": 3, "$or": either}, {"$set": {"x": 1}}) is None
+    assert await _ids(c.find({"x": 1})) == []
+
+
+async def test_update_with_an_and_of_a_field_and_an_or_touches_only_its_document(mongo_db):
+    # The form the code uses (PaymentOrders.claim): {"$and": [{"_id": x}, {"$or": [...]}]}.
+    c = mongo_db.c
+    await c.insert_many(
+        [
+            {"_id": 1, "s": "confirming", "lease": 1},
+            {"_id": 2, "s": "requested", "expires": 100},
+            {"_id": 3, "s": "done"},
+            {"_id": 4},
+        ]
+    )
+    either = [{"s": "confirming", "lease": {"$lt": 50}}, {"s": "requested", "expires": {"$gt": 50}}]
+    assert (
+        await c.find_one_and_update({"$and": [{"_id": 3}, {"$or": either}]}, {"$set": {"x": 1}})
+        is None
+    )
+    result = await c.update_one(
+        {"$and": [{"_id": 3}, {"$or": [{"lease": {"$lt": 5}}, {"s": {"$exists": False}}]}]},
+        {"$set": {"x": 1}},
+    )
+    assert result.modified_count == 0
+    doc = await c.find_one_and_update(
+        {"$and": [{"_id": 2}, {"$or": either}]},
+        {"$set": {"x": 1}},
+        return_document=ReturnDocument.AFTER,
+    )
+    assert doc == {"_id": 2, "s": "requested", "expires": 100, "x": 1}
+    assert await _ids(c.find({"x": 1})) == [2]

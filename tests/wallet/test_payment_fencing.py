@@ -203,3 +203,23 @@ async def test_many_concurrent_takeovers_of_a_stalled_confirmation_pay_once(serv
     assert order["status"] == "paid" and order["charge_no"] == 0
     await check_ledger(db)
     await ann.close()
+
+
+async def test_claiming_one_order_never_takes_another(mongo_db):
+    """``claim`` is conditional on its own order only: with another order open and a third
+    stalled, claiming a settled order takes nothing (the embedded server once applied such a
+    filter to the other orders: see the conformance tests' $or cases)."""
+    from wallet.store.payment_orders import PaymentOrders
+
+    orders = PaymentOrders(mongo_db)
+    now = now_ms()
+    await orders.add_order({"_id": "open", "status": "requested", "expires_at": now + 60_000})
+    await orders.add_order({"_id": "stalled", "status": "confirming", "lease_until": now - 1})
+    await orders.add_order({"_id": "paid", "status": "paid"})
+    assert await orders.claim("paid", now, now + LEASE_MS) is None
+    assert await orders.claim("paid", now, now + LEASE_MS, stalled_only=True) is None
+    assert (await orders.get_order("open"))["status"] == "requested"
+    assert (await orders.get_order("stalled"))["lease_until"] == now - 1
+    claimed = await orders.claim("stalled", now, now + LEASE_MS, stalled_only=True)
+    assert claimed["_id"] == "stalled" and claimed["lease_until"] == now + LEASE_MS
+    assert (await orders.get_order("open"))["status"] == "requested"

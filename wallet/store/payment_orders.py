@@ -80,8 +80,12 @@ class PaymentOrders:
         attempt's fencing token), or None when another attempt holds it or it is closed."""
         stalled = {"status": "confirming", "lease_until": {"$lt": now}}
         open_request = {"status": "requested", "expires_at": {"$gt": now}}
+        # ``$and`` around the ``$or``: nx-27017 applies ``{"_id": x, "$or": [...]}`` in an
+        # update as ``_id = x AND a OR b`` and would claim another order matching ``b``
+        # (tests/storage/test_mongo_conformance.py).
+        either = [stalled] if stalled_only else [open_request, stalled]
         return await self.collection.find_one_and_update(
-            {"_id": payment_id, "$or": [stalled] if stalled_only else [open_request, stalled]},
+            {"$and": [{"_id": payment_id}, {"$or": either}]},
             {
                 "$set": {"status": "confirming", "lease_until": lease_until},
                 "$inc": {"attempt_no": 1},
@@ -174,6 +178,24 @@ class PaymentOrders:
                 "$or": [
                     {"status": "authorized", "hold_expires_at": {"$lte": now}},
                     {"status": {"$in": ["capturing", "voiding"]}, "lease_until": {"$lt": now}},
+                ]
+            }
+        )
+        return await cursor.limit(limit).to_list(None)
+
+    async def get_open_for(self, user_id: str, limit: int) -> list[dict[str, Any]]:
+        """Orders that may still move money from or to ``user_id``: their own payments not yet
+        settled (asked, being confirmed, a hold), and transfer requests that would pay them."""
+        cursor = self.collection.find(
+            {
+                "$or": [
+                    {
+                        "user_id": user_id,
+                        "status": {
+                            "$in": ["requested", "confirming", "authorized", "capturing", "voiding"]
+                        },
+                    },
+                    {"payee_id": user_id, "status": {"$in": ["requested", "confirming"]}},
                 ]
             }
         )
