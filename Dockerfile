@@ -9,6 +9,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     AETHERIAL_ENV=production \
     AETHERIAL_HOST=0.0.0.0 \
     AETHERIAL_PORT=8080 \
+    METRICS_PORT=9100 \
     AETHERIAL_DATA_DIR=/app/var
 
 # bubblewrap isolates each mini-program (namespaces, its own filesystem view). The service user
@@ -45,6 +46,8 @@ USER aetherial
 VOLUME ["/app/var"]
 
 EXPOSE 8080
+# GET /metrics for Prometheus (METRICS_PORT), apart from the public port: do not publish it.
+EXPOSE 9100
 
 # The slim image has no curl; python's urllib exits non-zero on any error or non-2xx answer.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \

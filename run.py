@@ -3,6 +3,8 @@
     python run.py [--host H] [--port P] [--data-dir D]
     python run.py [--data-dir D] create-admin USERNAME   # give an account the admin role
     python run.py [--data-dir D] seed-demo               # demo people, a group, apps' data
+    python run.py [--data-dir D] backup FILE             # the embedded data dir, while running
+    python run.py [--data-dir D] restore FILE            # stop Aetherial first
 
 With nothing configured it starts the embedded MongoDB-compatible server under ./var and keeps
 everything on this machine; see README.md for the environment variables of production.
@@ -23,6 +25,7 @@ from gateway.app import create_app
 from messaging.store.users import Users
 from storage.config import Config
 from storage.errors import ConfigError
+from storage.logs import configure_logging
 from storage.mongo import open_database
 
 log = logging.getLogger("aetherial")
@@ -51,6 +54,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     seed.add_argument(
         "--data-dir", type=Path, default=argparse.SUPPRESS, help="as above, after the command"
     )
+    for name, summary in (
+        ("backup", "write the embedded database and local files into FILE (.tar.gz)"),
+        ("restore", "replace the data dir with a backup (stop Aetherial first)"),
+    ):
+        archive = commands.add_parser(name, help=summary, description=summary + ".")
+        archive.add_argument("file", type=Path, metavar="FILE", help="the backup file")
+        archive.add_argument(
+            "--data-dir", type=Path, default=argparse.SUPPRESS, help="as above, after the command"
+        )
     return parser.parse_args(argv)
 
 
@@ -81,6 +93,19 @@ async def seed_demo(config: Config) -> int:
     print("Demo ready — start it with `make run` and sign in as any of:")
     for line in lines:
         print(f"  {line}")
+    return 0
+
+
+def backup_or_restore(config: Config, command: str, file: Path) -> int:
+    """0 done, 1 failed, 2 bad input or configuration; one line on stderr when not done."""
+    from storage import backup
+
+    try:
+        summary = (backup.backup if command == "backup" else backup.restore)(config, file)
+    except backup.BackupError as exc:
+        print(f"{command} failed: {exc}", file=sys.stderr)
+        return exc.exit_code
+    print(summary)
     return 0
 
 
@@ -117,9 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(config)  # LOG_LEVEL, LOG_FORMAT (text|json), secrets masked
+    if args.command in ("backup", "restore"):  # before the mkdir: backup creates no data dir
+        return backup_or_restore(config, args.command, args.file)
     config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # keys, database, app data
     if args.command == "create-admin":
         return asyncio.run(create_admin(config, args.username))

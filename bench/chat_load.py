@@ -228,6 +228,8 @@ def run_scenario(kind: str, n: int, rate: float, args: argparse.Namespace, workd
             },
         )
 
+        # The server's own counts, to set beside ours (Aetherial's GET /metrics).
+        counted0 = server_counts(url) if kind == "aetherial" else None
         count = len(workers.conns)
         start_ns = time.time_ns() + int(1e9)
         per_worker = [
@@ -252,6 +254,14 @@ def run_scenario(kind: str, n: int, rate: float, args: argparse.Namespace, workd
         me1 = cpu_seconds(os.getpid()) or 0.0
         results = workers.collect(args.drain + CALL_TIMEOUT + 60)
         result["server_alive_after"] = server.alive()
+        if counted0 is not None:
+            counted1 = server_counts(url)
+            result["server_counted"] = {k: counted1[k] - counted0[k] for k in counted0}
+        # Over the whole run (warm-up and drain included), as the server counts.
+        result["bench_counted"] = {
+            "sent": sum(r["sent"] - sum(r["errors"].values()) - r["unfinished"] for r in results),
+            "delivered": sum(r["received_total"] for r in results),
+        }
 
         d = args.duration
         lat = [x for r in results for x in r["latencies_ms"]]
@@ -324,6 +334,30 @@ def run_scenario(kind: str, n: int, rate: float, args: argparse.Namespace, workd
     return result
 
 
+METRICS = {
+    "sent": "aetherial_messages_sent_total",
+    "delivered": "aetherial_messages_delivered_total",
+}
+
+
+def server_counts(url: str) -> dict[str, float]:
+    """Messages the server says it stored (sent) and handed to sockets (delivered), from its
+    ``GET /metrics`` (open on the main port in development, as the bench runs it)."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(url + "/metrics", timeout=HTTP_TIMEOUT) as response:
+        text = response.read().decode()
+    samples = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if not sample.labels
+    }
+    return {key: samples.get(name, 0.0) for key, name in METRICS.items()}
+
+
 def _worker_cpu(workers: Workers) -> float:
     return sum(cpu_seconds(p) or 0.0 for p in workers.pids())
 
@@ -356,6 +390,14 @@ def _connected(r: dict) -> str:
     return f"{_f(r.get('connected'))} / {_f(r.get('connect_failed'))}"
 
 
+def _counted(r: dict, key: str) -> str:
+    """The bench's count over the whole run, and the server's /metrics count beside it."""
+    ours, theirs = _get(r, "bench_counted", key), _get(r, "server_counted", key)
+    if ours is None:
+        return "-"
+    return f"{_f(ours)} / {_f(int(theirs)) if theirs is not None else '-'}"
+
+
 def _mongo_cpu(r: dict) -> str:
     return _f(_get(r, "cpu_pct", "children")) if r["server"] == "aetherial" else "-"
 
@@ -367,6 +409,8 @@ ROWS: list[tuple[str, Any]] = [
     ("ack errors (ok=false, timeouts)", lambda r: _f(sum((r.get("errors") or {}).values()))),
     ("delivered copies/s (message.new)", lambda r: _f(r.get("delivered_per_s"))),
     ("copies missing after drain", lambda r: _f(r.get("copies_missing"))),
+    ("whole run: acked / server sent", lambda r: _counted(r, "sent")),
+    ("whole run: received / server delivered", lambda r: _counted(r, "delivered")),
     ("send->receive p50 / p99 ms", lambda r: _pair(r, "latency_ms")),
     ("send->ack     p50 / p99 ms", lambda r: _pair(r, "ack_ms")),
     ("server CPU % of a core: gateway", lambda r: _f(_get(r, "cpu_pct", "server"))),
@@ -429,6 +473,14 @@ def print_pair(n: int, rate: float, ours: dict, ceiling: dict, args: argparse.Na
             print(f"   {r['server']}: " + "; ".join(extras))
 
     summary: dict[str, Any] = {"clients": n, "offered_rate": rate}
+    if ours.get("server_counted"):
+        pairs = [(k, ours["bench_counted"][k], ours["server_counted"][k]) for k in METRICS]
+        summary["metrics_match"] = all(mine == theirs for _, mine, theirs in pairs)
+        print(
+            "   aetherial /metrics cross-check (whole run): "
+            + ", ".join(f"{k} bench {mine:,} / server {int(theirs):,}" for k, mine, theirs in pairs)
+            + (" — match" if summary["metrics_match"] else " — MISMATCH")
+        )
     ours_d, ceil_d = ours.get("delivered_per_s"), ceiling.get("delivered_per_s")
     if ours_d is not None and ceil_d:
         ratio = ours_d / ceil_d

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from gateway.validation import INT64_MAX, Validator, parse_json
 from storage.errors import AppError
+from storage.logs import bind_user
 
 Handler = Callable[[web.Request], Awaitable[dict[str, Any] | web.StreamResponse | None]]
 Authenticator = Callable[[web.Request], Awaitable[Any]]
@@ -165,6 +166,7 @@ def _wrap(route: Route, authenticator: Authenticator) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
         if route.auth:
             request[AUTH] = await authenticator(request)
+            bind_user(request[AUTH].user_id)  # the request's log records name the caller
             # Checked on the server for every request: hiding a button is not security.
             if route.admin and request[AUTH].user.get("role") != "admin":
                 raise AppError("not_admin", "administrators only", status=403)

@@ -15,14 +15,24 @@ from gateway import keys
 from gateway.compose import build_messaging, build_wallet, close_messaging
 from gateway.errors import ServerLogger, error_middleware
 from gateway.event_sink import SocketEvents
+from gateway.observability import (
+    install_request_context,
+    metrics_ctx,
+    queue_depth_ctx,
+    register_metrics,
+)
 from gateway.realtime import ChatNamespace, build_socketio, start_client_manager
 from gateway.routes import APIS
 from gateway.web import register_web
 from messaging.actions import push, search
 from messaging.actions.auth import Auth, authenticate, do_sweep_expired
+from messaging.actions.data_export import do_run_due as run_due_exports
+from messaging.actions.mail import do_send_due as send_due_mail
+from messaging.actions.mail import do_sweep as sweep_mail
 from messaging.calls.service import CallService
 from messaging.store import INDEXES as MESSAGING_INDEXES
 from messaging.webpush import WebPush, WebPushSender, load_vapid_key
+from miniapps.host import account_data as host_account_data
 from miniapps.host.capabilities import calls as app_calls
 from miniapps.host.capabilities import notifications as app_notifications
 from miniapps.host.host import MiniappHost
@@ -31,8 +41,10 @@ from miniapps.host.registry import discover
 from miniapps.host.sandbox import SandboxConfig
 from miniapps.host.store import INDEXES as MINIAPP_INDEXES
 from miniapps.host.timers import TimerFiring
+from storage import tasks
 from storage.config import Config
 from storage.errors import AppError, ConfigError
+from storage.mail import MailQueue, make_mailer
 from storage.mongo import ensure_indexes, open_database
 from storage.presence import make_presence
 from storage.pubsub import make_pubsub
@@ -92,7 +104,8 @@ async def sandbox_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
-    async with open_database(app[keys.CONFIG]) as database:
+    listeners = [app[keys.METRICS].store_timer]  # store round trips, for /metrics
+    async with open_database(app[keys.CONFIG], listeners) as database:
         indexes = {**MESSAGING_INDEXES, **MINIAPP_INDEXES, **WALLET_INDEXES}
         await ensure_indexes(database.db, indexes)
         app[keys.DATABASE] = database
@@ -128,6 +141,7 @@ async def domains_ctx(app: web.Application) -> AsyncIterator[None]:
         pubsub=app[keys.PUBSUB],
         presence=app[keys.PRESENCE],
         events=events,
+        metrics=app[keys.METRICS],
     )
     await messaging.start()
     app[keys.MESSAGING] = messaging
@@ -211,6 +225,44 @@ async def push_ctx(app: web.Application) -> AsyncIterator[None]:
         await queue.close()
 
 
+async def mail_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Mail: actions write outbox rows and kick the task ``MAIL_SEND_DUE``, run here (in-process
+    tasks) or on a Celery worker, never on the request path; every interval a tick sends what is
+    due (retries, rows another process left), and hourly old rows and link tokens are swept.
+    Where mail goes is logged once: an SMTP server (``SMTP_URL``) or ``DATA_DIR/outbox/``."""
+    config, messaging = app[keys.CONFIG], app[keys.MESSAGING]
+    mailer = make_mailer(config)
+    if config.tasks_backend == "celery":
+        log.info("mail is sent by the Celery workers (this node's setting: %s)", mailer.description)
+    else:
+        log.info("mail goes to %s", mailer.description)
+    if config.production and not config.smtp_url:
+        log.warning("SMTP_URL is unset: mail is only written to files, nobody receives it")
+    queue = make_task_queue(config)
+    queue.register(tasks.MAIL_SEND_DUE, functools.partial(send_due_mail, messaging, mailer))
+    mail = MailQueue(mailer, functools.partial(queue.enqueue, tasks.MAIL_SEND_DUE))
+    messaging.mail = mail
+
+    async def tick() -> None:
+        await queue.enqueue(tasks.MAIL_SEND_DUE, once_per=config.jobs_interval)
+
+    async def sweep() -> None:
+        await sweep_mail(messaging)
+
+    try:
+        async with (
+            _repeating(tick, config.jobs_interval, "sending mail"),
+            _repeating(sweep, SWEEP_INTERVAL, "sweeping old mail", SWEEP_FIRST_AFTER),
+        ):
+            yield
+    finally:
+        # Mail queued while messaging drains keeps its row: the next tick (here or on another
+        # node) sends it.
+        messaging.mail = None
+        await mail.close()
+        await queue.close()
+
+
 async def wallet_ctx(app: web.Application) -> AsyncIterator[None]:
     """The wallet, after the mini-program host: this node hosts the apps, so it tells an app
     about its payment at once (``notify_app``), and delivers what other processes (a Celery
@@ -234,6 +286,25 @@ async def wallet_ctx(app: web.Application) -> AsyncIterator[None]:
             yield
     finally:
         host.wallet = None
+        await queue.close()
+
+
+async def exports_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Data exports (issue 21): every interval the task ``EXPORTS_RUN_DUE`` builds requested
+    ZIPs, announces ready ones, expires unused ones and deletes what they leave — here
+    (in-process tasks) or on a Celery worker; the rows' conditional claims decide who does each.
+    After the wallet and the host: their export sections are registered by then."""
+    config, messaging = app[keys.CONFIG], app[keys.MESSAGING]
+    queue = make_task_queue(config)
+    queue.register(tasks.EXPORTS_RUN_DUE, functools.partial(run_due_exports, messaging))
+
+    async def tick() -> None:
+        await queue.enqueue(tasks.EXPORTS_RUN_DUE, once_per=config.jobs_interval)
+
+    try:
+        async with _repeating(tick, config.jobs_interval, "data export jobs"):
+            yield
+    finally:
         await queue.close()
 
 
@@ -272,6 +343,8 @@ async def miniapps_ctx(app: web.Application) -> AsyncIterator[None]:
     # Registered remote apps join the catalogue, and apps an admin switched off stay off,
     # before we serve.
     await host.load()
+    # Leaving with your data: consents in exports, a deleted account's per-app ids forgotten.
+    await host_account_data.attach(host)
     # notifications.request_subscription: the app hears the user's answer as an event.
     host.consent.listeners.append(
         functools.partial(app_notifications.deliver_subscription_event, host)
@@ -357,6 +430,7 @@ def create_app(config: Config) -> web.Application:
     )
     app[keys.CONFIG] = config
     app[keys.APIS] = APIS
+    install_request_context(app)  # X-Request-ID, and the request's id on its log records
     sio = build_socketio(config)
     app[keys.SIO] = sio
     chat = ChatNamespace(app)
@@ -365,14 +439,18 @@ def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.extend(
         [
             sandbox_ctx,
+            metrics_ctx,
             database_ctx,
             infrastructure_ctx,
             domains_ctx,
             search_ctx,
+            queue_depth_ctx,
             push_ctx,
+            mail_ctx,
             miniapps_ctx,
             timers_ctx,
             wallet_ctx,
+            exports_ctx,
             calls_ctx,
             chat.running,
             socketio_ctx,
@@ -382,4 +460,5 @@ def create_app(config: Config) -> web.Application:
     for api in APIS:
         api.register(app, authenticate_request)
     register_web(app)
+    register_metrics(app)  # GET /metrics (unless METRICS_PORT serves it apart)
     return app

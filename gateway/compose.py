@@ -17,6 +17,7 @@ from messaging.context import Messaging
 from messaging.events import EventSink
 from messaging.notifier import Notifier
 from storage.config import Config
+from storage.metrics import Metrics
 from storage.presence import PresenceCounter
 from storage.pubsub import PubSub
 from storage.ratelimit import RateLimiter
@@ -33,6 +34,7 @@ def build_messaging(
     pubsub: PubSub,
     presence: PresenceCounter,
     events: EventSink,
+    metrics: Metrics,
 ) -> Messaging:
     """The messaging context over ``db``; ``start()`` it, and close it with ``close_messaging``.
     Its events pass through the ``Notifier``, which derives the notification center's entries
@@ -47,6 +49,7 @@ def build_messaging(
         presence=presence,
         events=notifier,
         on_commit=deliver_committed,
+        metrics=metrics,
     )
     notifier.attach(messaging)
     return messaging

@@ -11,6 +11,7 @@ from messaging.context import Messaging
 from miniapps.host.host import MiniappHost
 from miniapps.host.sandbox import SandboxConfig
 from storage.config import Config
+from storage.metrics import Metrics
 from storage.mongo import Database
 from storage.presence import PresenceCounter
 from storage.pubsub import PubSub
@@ -29,3 +30,4 @@ MINIAPPS = web.AppKey("miniapps", MiniappHost)
 WALLET = web.AppKey("wallet", Wallet)
 CALLS = web.AppKey("calls", CallService)
 APIS = web.AppKey("apis", list[Api])
+METRICS = web.AppKey("metrics", Metrics)

@@ -30,6 +30,7 @@ from messaging.actions.socket_sessions import authenticate_socket, check_session
 from messaging.context import Messaging
 from storage.config import Config
 from storage.errors import AppError
+from storage.logs import bind_socket
 from storage.socket_registry import make_socket_registry
 
 log = logging.getLogger(__name__)
@@ -173,6 +174,7 @@ class ChatNamespace(socketio.AsyncNamespace):
         """The namespace's ``cleanup_ctx``, just before ``socketio_ctx``: it starts once pub/sub
         is up, and stops after the sockets were closed (their disconnects use the registry)."""
         await app[keys.PUBSUB].subscribe(SOCKET_CAP_CHANNEL, self._on_replaced)
+        self.messaging.metrics.track_sockets(lambda: len(self.sockets))
         self._rechecks = asyncio.create_task(self._recheck_loop())
         try:
             yield
@@ -187,6 +189,9 @@ class ChatNamespace(socketio.AsyncNamespace):
     # --- events ------------------------------------------------------------------------------
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
+        received = time.perf_counter()  # message.send's send->ack latency starts here
+        live_socket = self.sockets.get(args[0]) if args else None
+        bind_socket(args[0] if args else None, live_socket.user_id if live_socket else None)
         if event in {"connect", "disconnect"}:
             return await super().trigger_event(event, *args)
         sid, data = args[0], (args[1] if len(args) > 1 else None)
@@ -199,6 +204,8 @@ class ChatNamespace(socketio.AsyncNamespace):
                 raise AppError("not_connected", "this socket is not signed in", status=401)
             payload = spec.validator.validate(data)
             result = await spec.run(self.app, live.user_id, payload, live.session_id)
+            if event == "message.send":
+                self.messaging.metrics.message_acked(time.perf_counter() - received)
         except AppError as exc:
             return _error_ack(exc)
         except Exception:
@@ -213,6 +220,8 @@ class ChatNamespace(socketio.AsyncNamespace):
         except AppError as exc:
             raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.to_dict()) from None
         who = signed_in.auth
+        bind_socket(sid, who.user_id)
+        log.debug("socket connected (session %s)", who.session_id)
         await self.save_session(sid, {"user_id": who.user_id, "session_id": who.session_id})
         await self.enter_room(sid, f"user:{who.user_id}")
         await self.enter_room(sid, f"session:{who.session_id}")

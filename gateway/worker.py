@@ -30,9 +30,16 @@ from gateway.compose import build_messaging, build_wallet, close_messaging
 from gateway.event_sink import SocketEvents
 from gateway.socket_manager import ResilientRedisManager
 from messaging.actions import push
+from messaging.actions.data_export import do_run_due as run_due_exports
+from messaging.actions.mail import do_send_due as send_due_mail
 from messaging.webpush import WebPush, WebPushSender, load_vapid_key
+from miniapps.host.account_data import register_export as register_consents_export
+from storage import tasks
 from storage.config import Config
 from storage.errors import ConfigError
+from storage.logs import configure_logging
+from storage.mail import MailQueue, make_mailer
+from storage.metrics import Metrics
 from storage.mongo import open_database
 from storage.presence import make_presence
 from storage.pubsub import make_pubsub
@@ -154,6 +161,8 @@ class WorkerRuntime:
                 pubsub=pubsub,
                 presence=presence,
                 events=events,
+                # Counted, not served: a worker has no /metrics (the gateways' cover the chat).
+                metrics=Metrics(),
             )
             stack.push_async_callback(close_messaging, messaging)
             await messaging.start()  # member-list invalidations from the gateways
@@ -171,9 +180,17 @@ class WorkerRuntime:
                 messaging.notification_hooks.append(
                     functools.partial(push.do_enqueue_push, messaging)
                 )
+            # Mail: the worker sends it (MAIL_SEND_DUE), and mail its own work queues (an
+            # export is ready) is kicked here like the gateway's.
+            mailer = make_mailer(config)
+            log.info("worker process %d: mail goes to %s", os.getpid(), mailer.description)
+            messaging.mail = MailQueue(mailer, functools.partial(send_due_mail, messaging, mailer))
+            stack.push_async_callback(messaging.mail.close)
             # No ``notify_app``: a worker hosts no mini-programs, so a payment's outcome waits in
             # the order's outbox for a gateway to deliver.
             wallet = build_wallet(config, messaging)
+            # Exports built here carry the mini-program consents too (read from MongoDB).
+            register_consents_export(messaging)
             self._resources = stack.pop_all()
         log.info("worker process %d connected to MongoDB and Redis", os.getpid())
         return wallet
@@ -195,6 +212,11 @@ async def _send_due_pushes(wallet: Wallet) -> dict[str, int]:
     return await push.do_send_due(wallet.messaging, web_push.sender)
 
 
+async def _send_due_mail(wallet: Wallet) -> dict[str, int]:
+    mail = wallet.messaging.mail
+    return await send_due_mail(wallet.messaging, mail.mailer) if mail is not None else {}
+
+
 def create_worker(config: Config) -> Celery:
     """The Celery app of a worker process, its tasks registered over ``config``."""
     check_worker_config(config)
@@ -209,6 +231,14 @@ def create_worker(config: Config) -> Celery:
     def send_due_pushes() -> dict[str, int]:
         return runtime.run(_send_due_pushes)
 
+    @app.task(name=tasks.MAIL_SEND_DUE)
+    def send_due_mail_task() -> dict[str, int]:
+        return runtime.run(_send_due_mail)
+
+    @app.task(name=tasks.EXPORTS_RUN_DUE)
+    def run_due_exports_task() -> dict[str, int]:
+        return runtime.run(lambda wallet: run_due_exports(wallet.messaging))
+
     # Celery's signals are process-wide; these connect once, when the app is built.
     def open_in_child(**_: Any) -> None:
         runtime.start()  # in the background: Celery times out children slow to come up
@@ -216,6 +246,11 @@ def create_worker(config: Config) -> Celery:
     def close(**_: Any) -> None:
         runtime.stop()
 
+    def setup_logging(**_: Any) -> None:
+        # A receiver here makes Celery leave logging to us: LOG_LEVEL, LOG_FORMAT, redaction.
+        configure_logging(config)
+
+    signals.setup_logging.connect(setup_logging, weak=False)
     signals.worker_process_init.connect(open_in_child, weak=False)
     signals.worker_process_shutdown.connect(close, weak=False)  # a prefork child exits
     signals.worker_shutdown.connect(close, weak=False)  # the main process (solo/threads pools)

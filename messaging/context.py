@@ -19,12 +19,17 @@ from messaging.store.conversations import Conversations
 from messaging.store.daily_active import DailyActive
 from messaging.store.daily_stats import DailyStats
 from messaging.store.direct_pairs import DirectPairs
+from messaging.store.email_tokens import EmailTokens
+from messaging.store.exports import Exports
 from messaging.store.hidden_messages import HiddenMessages
+from messaging.store.mail_outbox import MailOutbox
 from messaging.store.media import MediaStore
 from messaging.store.media_refs import MediaRefs
 from messaging.store.members import Members
 from messaging.store.message_reports import MessageReports
 from messaging.store.messages import Messages
+from messaging.store.mfa_factors import MfaFactors
+from messaging.store.mfa_recovery_codes import MfaRecoveryCodes
 from messaging.store.notifications import Notifications
 from messaging.store.push_outbox import PushOutbox
 from messaging.store.push_subscriptions import PushSubscriptions
@@ -36,6 +41,7 @@ from messaging.tokens import TokenService
 from messaging.writer import MessageWriter
 from storage.blobs import BlobStore, UrlSigner, make_blob_store
 from storage.config import Config
+from storage.metrics import Metrics
 from storage.presence import PresenceCounter
 from storage.pubsub import PubSub
 from storage.ratelimit import RateLimiter
@@ -75,6 +81,14 @@ class Messaging:
     notifications: Notifications = field(init=False)
     push_subscriptions: PushSubscriptions = field(init=False)
     push_outbox: PushOutbox = field(init=False)
+    # Prometheus metrics of this process (storage/metrics.py), given by the composition root.
+    metrics: Metrics = field(init=False)
+    # Mail to send, and the tokens of mailed links (messaging/actions/mail.py, email.py).
+    mail_outbox: MailOutbox = field(init=False)
+    email_tokens: EmailTokens = field(init=False)
+    # Two-factor sign-in (actions/mfa.py): authenticators and hashed recovery codes.
+    mfa_factors: MfaFactors = field(init=False)
+    mfa_recovery_codes: MfaRecoveryCodes = field(init=False)
     # The database, for collections other domains keep beside ours (the mini-program host's).
     db: AsyncDatabase = field(repr=False)
     writer: MessageWriter = field(init=False)
@@ -89,8 +103,21 @@ class Messaging:
     notification_hooks: list[Callable[[dict[str, Any]], Awaitable[None]]] = field(
         default_factory=list
     )
+    # Leaving with your data (issue 21): exports of a person's data, and what the other domains
+    # (wallet, mini-program host) add, registered where they are composed — messaging imports
+    # none of them. ``export_sections(user)`` give {path in the ZIP: bytes};
+    # ``deletion_checks(user)`` raise AppError to refuse a deletion (money left);
+    # ``deletion_hooks(user)`` forget what that domain keeps about the person (idempotent).
+    exports: Exports = field(init=False)
+    export_sections: list[Callable[[dict[str, Any]], Awaitable[dict[str, bytes]]]] = field(
+        default_factory=list
+    )
+    deletion_checks: list[Callable[[dict[str, Any]], Awaitable[None]]] = field(default_factory=list)
+    deletion_hooks: list[Callable[[dict[str, Any]], Awaitable[None]]] = field(default_factory=list)
     # Web Push in a process that sends pushes (messaging.webpush.WebPush; None: push is off).
     web_push: Any = None
+    # Mail in a process that sends it (storage.mail.MailQueue; None: rows wait for a tick).
+    mail: Any = None
     # Ephemeral per-node state (typing throttles): losing it on restart is harmless.
     typing_sent: dict[tuple[str, str], float] = field(default_factory=dict)
     # (day, user id) pairs this node already recorded as active (see actions/stats.py).
@@ -112,6 +139,7 @@ class Messaging:
         presence: PresenceCounter,
         events: EventSink,
         on_commit: OnCommit,
+        metrics: Metrics,
     ) -> Messaging:
         conversations, members = Conversations(db), Members(db)
         ctx = cls(
@@ -152,10 +180,14 @@ class Messaging:
 
         ctx.notifications = Notifications(db)
         ctx.push_subscriptions, ctx.push_outbox = PushSubscriptions(db), PushOutbox(db)
+        ctx.mail_outbox, ctx.email_tokens = MailOutbox(db), EmailTokens(db)
+        ctx.mfa_factors, ctx.mfa_recovery_codes = MfaFactors(db), MfaRecoveryCodes(db)
         ctx.media, ctx.media_refs = MediaStore(db), MediaRefs(db)
+        ctx.exports = Exports(db)
         ctx.blobs = make_blob_store(config, db)
         ctx.media_urls = UrlSigner(db, config.media_url_ttl)
         ctx.writer = MessageWriter(ctx.messages, conversations, members, ctx.membership, committed)
+        ctx.metrics = ctx.writer.metrics = metrics
         return ctx
 
     async def start(self) -> None:

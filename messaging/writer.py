@@ -38,6 +38,7 @@ from messaging.store.conversations import Conversations
 from messaging.store.members import Members
 from messaging.store.messages import Messages
 from storage.errors import AppError
+from storage.metrics import Metrics
 from storage.mongo import now_ms
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,8 @@ def preview_of(message: dict[str, Any]) -> dict[str, Any]:
 
 
 class MessageWriter:
+    metrics: Metrics  # set by ``Messaging.build``: batch sizes, messages stored
+
     def __init__(
         self,
         messages: Messages,
@@ -124,6 +127,7 @@ class MessageWriter:
         try:
             while self._queue:
                 batch = [self._queue.popleft() for _ in range(min(len(self._queue), MAX_BATCH))]
+                self.metrics.writer_batch(len(batch))
                 await self._commit_isolated(batch)
                 await self._flush_read_marks()
         finally:
@@ -164,6 +168,7 @@ class MessageWriter:
         stored = await self._insert(list(unique.values()))
         if not stored:
             return
+        self.metrics.messages_sent(len(stored))
         by_conversation: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for pending in stored:
             by_conversation[pending.conversation_id].append(pending.draft)

@@ -10,8 +10,8 @@ Two backends behind one interface, chosen by ``MEDIA_BACKEND``:
   ``count_documents`` on the dotted ``media.chunks`` collection fails there, which this module
   does not use.
 
-Identical bytes are stored once. Blobs are never rewritten; deleting is not offered yet (a
-media document points at them, and several may share one).
+Identical bytes are stored once. Blobs are never rewritten. ``delete`` removes one: its caller
+checks first that nothing else points at it (several media documents may share one).
 
 ``UrlSigner`` makes the short-lived signed URLs media are served by: HMAC-SHA256 over
 (id, variant, expiry) with a key every node shares.
@@ -58,6 +58,9 @@ class BlobStore(Protocol):
 
     def read(self, key: str, start: int, length: int) -> AsyncIterator[bytes]:
         """The bytes ``[start, start + length)`` of a blob, in chunks."""
+
+    async def delete(self, key: str) -> bool:
+        """Remove a blob (idempotent); False when there was none."""
 
 
 class LocalBlobs:
@@ -118,6 +121,13 @@ class LocalBlobs:
         except (FileNotFoundError, ValueError):
             return None
 
+    async def delete(self, key: str) -> bool:
+        try:
+            self._path(key).unlink()
+        except (FileNotFoundError, ValueError):
+            return False
+        return True
+
     async def read(self, key: str, start: int, length: int) -> AsyncIterator[bytes]:
         import asyncio
 
@@ -175,6 +185,15 @@ class GridFsBlobs:
     async def size(self, key: str) -> int | None:
         found = await self.db["media.files"].find_one({"_id": key}, {"length": 1})
         return None if found is None else int(found["length"])
+
+    async def delete(self, key: str) -> bool:
+        from gridfs.errors import NoFile
+
+        try:
+            await self.bucket.delete(key)
+        except NoFile:
+            return False
+        return True
 
     async def read(self, key: str, start: int, length: int) -> AsyncIterator[bytes]:
         stream = await self.bucket.open_download_stream(key)

@@ -191,7 +191,8 @@ class Config:
         None,
         "`development` turns on the dev conveniences (dev top-up, internal `http.fetch` targets, "
         "`http://` remote apps; `make run` sets it); `production` requires MONGODB_URL, "
-        "REDIS_URL and JWT_SECRET. Unset: conveniences off, and only a loopback bind is allowed.",
+        "REDIS_URL, JWT_SECRET and METRICS_TOKEN or METRICS_PORT. Unset: conveniences off, and "
+        "only a loopback bind is allowed.",
     )
     host: str = _setting("AETHERIAL_HOST", str.strip, "127.0.0.1", "Address the gateway binds to.")
     port: int = _setting(
@@ -474,6 +475,27 @@ class Config:
         "mailto:admin@localhost",
         "Contact the push services may use about our pushes (a mailto: or https: URL).",
     )
+    # -- email (issue 21: verification, password reset, export ready) --
+    smtp_url: str | None = _setting(
+        "SMTP_URL",
+        _parse_url("smtp", "smtps"),
+        None,
+        "Where mail goes: smtp://[user:pass@]host[:port][?starttls=1] or smtps://... "
+        "(percent-encode an @ in the password; it never reaches the logs). Unset: each message "
+        "is written to DATA_DIR/outbox/ as a .eml file, and the log says so at start.",
+    )
+    mail_from: str = _setting(
+        "MAIL_FROM",
+        str.strip,
+        "Aetherial <no-reply@localhost>",
+        "The sender of the mail we send (verification, password reset, export ready).",
+    )
+    password_reset_ttl: int = _setting(
+        "PASSWORD_RESET_TTL",
+        _parse_int(300, 86400),
+        1800,
+        "Seconds a mailed password-reset link stays valid (single use).",
+    )
     hold_expiry: int = _setting(
         "HOLD_EXPIRY",
         _parse_int(60, 30 * 86400),
@@ -539,6 +561,29 @@ class Config:
     log_level: str = _setting(
         "LOG_LEVEL", _parse_choice("debug", "info", "warning", "error"), "info", "Log verbosity."
     )
+    # -- logs and metrics (issue 21): storage/logs.py, storage/metrics.py -----------------------
+    log_format: str = _setting(
+        "LOG_FORMAT",
+        _parse_choice("text", "json"),
+        "text",
+        "`text`: one readable line per record; `json`: one JSON object per line (time, level, "
+        "logger, message, request_id/socket_id/user_id when known, exc_info). Secrets are masked "
+        "in both.",
+    )
+    metrics_token: str | None = _setting(
+        "METRICS_TOKEN",
+        _parse_secret,
+        None,
+        "Bearer token (>= 32 chars) `GET /metrics` then requires (`Authorization: Bearer ...`). "
+        "Production needs this or METRICS_PORT.",
+    )
+    metrics_port: int | None = _setting(
+        "METRICS_PORT",
+        _parse_int(1, 65535),
+        None,
+        "Serve `GET /metrics` only on this port (a second listener on AETHERIAL_HOST), not on "
+        "AETHERIAL_PORT. Production needs this or METRICS_TOKEN.",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
@@ -580,6 +625,15 @@ class Config:
             )
         if self.tasks_backend == "celery" and not self.redis_url:
             raise ConfigError("TASKS_BACKEND=celery: REDIS_URL is required (the Celery broker)")
+        if self.production and not (self.metrics_token or self.metrics_port):
+            raise ConfigError(
+                "METRICS_TOKEN or METRICS_PORT: one is required when AETHERIAL_ENV=production "
+                "(GET /metrics must not be open to anyone who reaches the gateway)"
+            )
+        if self.metrics_port is not None and self.metrics_port == self.port:
+            raise ConfigError(
+                f"METRICS_PORT={self.metrics_port} is AETHERIAL_PORT: choose another port"
+            )
 
     @property
     def dev_topup_enabled(self) -> bool:

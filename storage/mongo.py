@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bson import ObjectId
-from pymongo import AsyncMongoClient, IndexModel
+from pymongo import AsyncMongoClient, IndexModel, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
+from storage.backup import lock_data_dir
 from storage.config import Config
 from storage.embedded_mongo import EmbeddedMongo
 
@@ -64,16 +65,25 @@ class Database:
 
 
 @asynccontextmanager
-async def open_database(config: Config) -> AsyncIterator[Database]:
-    """Connect to MongoDB (starting the embedded server first if none is configured)."""
+async def open_database(
+    config: Config, listeners: Sequence[monitoring.CommandListener] = ()
+) -> AsyncIterator[Database]:
+    """Connect to MongoDB (starting the embedded server first if none is configured).
+    ``listeners``: the driver's command monitoring (the gateway times commands for /metrics)."""
     embedded = None
     url = config.mongodb_url
     if url is None:
+        # Held while we use the data dir: `run.py restore` refuses meanwhile (storage/backup.py).
+        data_dir_lock = lock_data_dir(config.data_dir)
         embedded = EmbeddedMongo(config.data_dir / "mongo")
         await embedded.start()
         url = embedded.url
     client: AsyncMongoClient = AsyncMongoClient(
-        url, tz_aware=True, serverSelectionTimeoutMS=5000, appname="aetherial"
+        url,
+        tz_aware=True,
+        serverSelectionTimeoutMS=5000,
+        appname="aetherial",
+        event_listeners=list(listeners),
     )
     try:
         yield Database(client=client, db=client[config.mongodb_db], url=url, embedded=embedded)
@@ -81,6 +91,7 @@ async def open_database(config: Config) -> AsyncIterator[Database]:
         await client.close()
         if embedded is not None:
             await embedded.stop()
+            data_dir_lock.release()
 
 
 async def ensure_indexes(db: AsyncDatabase, specs: IndexSpec) -> None:

@@ -180,6 +180,7 @@ def _production_env(path_dir: Path, **settings: str) -> dict[str, str]:
     env.update(
         AETHERIAL_ENV="production",
         JWT_SECRET="r" * 40,
+        METRICS_TOKEN="m" * 40,
         PATH=str(path_dir),
         PASSWORD_HASH_MEMORY_KIB="1024",
         PASSWORD_HASH_TIME_COST="1",

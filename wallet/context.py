@@ -68,6 +68,10 @@ class Wallet:
             notify_app=notify_app,
         )
 
+    def __post_init__(self) -> None:
+        # Every wallet counts its ledger's transactions in the process's metrics.
+        self.ledger.metrics = self.messaging.metrics
+
     @property
     def max_amount(self) -> int:
         return self.config.wallet_max_amount

@@ -8,7 +8,15 @@ again when a node finishes a transaction another node began, so every hook is id
 
 from __future__ import annotations
 
-from wallet.actions import common, holds, payments, red_packets, topups, transfers
+from wallet.actions import (
+    account_data,
+    common,
+    holds,
+    payments,
+    red_packets,
+    topups,
+    transfers,
+)
 from wallet.context import Wallet
 
 
@@ -22,3 +30,5 @@ def register_hooks(wallet: Wallet) -> None:
     payments.register_hooks(wallet)
     holds.register_hooks(wallet)
     topups.register_hooks(wallet)
+    # Leaving with your data: the statement in an export, no deletion while money is left.
+    account_data.register(wallet)

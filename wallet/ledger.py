@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from storage.errors import AppError
+from storage.metrics import Metrics
 from storage.mongo import new_id, now_ms
 from wallet.store.accounts import Accounts, kind_of, owner_of
 from wallet.store.ledger_entries import LedgerEntries
@@ -78,6 +79,8 @@ def _failure(reason: str | None) -> AppError:
 
 
 class Ledger:
+    metrics: Metrics  # the messaging context's, set by ``Wallet`` (transactions posted by kind)
+
     def __init__(self, accounts: Accounts, txns: LedgerTxns, entries: LedgerEntries) -> None:
         self.accounts = accounts
         self.txns = txns
@@ -194,6 +197,7 @@ class Ledger:
             posted_at = now_ms()
             await self.txns.set_status(txn["_id"], "applied", "posted", {"posted_at": posted_at})
             txn["status"], txn["posted_at"] = "posted", posted_at
+            self.metrics.ledger_posted(txn["kind"])
         return _outcome(txn)
 
     async def recover(self) -> int:

@@ -1,6 +1,8 @@
 """REST routes, one module per topic, each an ``Api`` of declared routes."""
 
 from gateway.routes import (
+    account_data,
+    account_email,
     admin,
     app_grants,
     auth,
@@ -12,6 +14,7 @@ from gateway.routes import (
     hooks,
     me,
     media,
+    mfa,
     miniapps,
     notifications,
     push,
@@ -36,6 +39,9 @@ APIS = [
     push.api,
     admin.api,
     credentials.api,
+    account_data.api,
     hooks.api,
     app_grants.api,
+    account_email.api,
+    mfa.api,
 ]

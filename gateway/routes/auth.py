@@ -77,7 +77,7 @@ async def register(request: web.Request) -> dict:
     summary="Sign in with username or email",
     body=obj({"login": string(254), "password": string(256)}, ["login", "password"]),
     response=TOKENS,
-    errors=("invalid_credentials", "rate_limited", "account_suspended"),
+    errors=("invalid_credentials", "rate_limited", "account_suspended", "mfa_required"),
 )
 async def login(request: web.Request) -> dict:
     """Opens a session (one per device). Failed attempts are limited per account and per address;

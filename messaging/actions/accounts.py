@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from pymongo.errors import DuplicateKeyError
 
 from messaging.actions import media
+from messaging.actions.email import do_send_signup_verification
 from messaging.actions.limits import address_bucket, check_limit
 from messaging.actions.stats import note_signup
 from messaging.context import Messaging
@@ -127,6 +128,7 @@ async def do_register(
             status=409,
             details={"field": field},
         ) from None
+    await do_send_signup_verification(ctx, user)  # the account works meanwhile
     await note_signup(ctx)
     return user
 
@@ -232,3 +234,20 @@ async def do_update_profile(ctx: Messaging, user_id: str, changes: dict[str, Any
             ctx, f"user:{user_id}", user.get("avatar_media_id"), before.get("avatar_media_id")
         )
     return user
+
+
+async def check_password(ctx: Messaging, user: dict[str, Any], password: str) -> None:
+    """The account's password again, or raise ``wrong_password`` (403) or ``rate_limited``.
+
+    Wrong passwords share the login's per-account failure budget (counted before the check,
+    forgotten on success), so this is no side door for guessing the password."""
+    key = f"login:acct:{user['_id']}"
+    cfg = ctx.config
+    await check_limit(
+        ctx, key, cfg.login_max_failures, cfg.login_window, "failed password attempts"
+    )
+    if not password or not await ctx.passwords.verify(user.get("password_hash"), password):
+        raise AppError(
+            "wrong_password", "that is not your password", status=403, details={"field": "password"}
+        )
+    await ctx.limiter.reset(key)

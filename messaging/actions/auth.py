@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from messaging.actions import mfa
 from messaging.actions.limits import address_bucket, check_limit
 from messaging.actions.stats import note_active
 from messaging.context import Messaging
@@ -89,6 +90,19 @@ async def do_login(
             )
             or user
         )
+    if user.get("mfa_enabled"):
+        # The password is only half the proof: no session until a code completes the sign-in
+        # (``do_login_second_factor``); the error carries the short-lived ``mfa_token``.
+        raise mfa.mfa_required(ctx, user)
+    return user, await do_open_session(ctx, user, address=address, user_agent=user_agent)
+
+
+async def do_login_second_factor(
+    ctx: Messaging, *, mfa_token: str, code: str, address: str, user_agent: str
+) -> tuple[dict, dict]:
+    """Finish a login that answered ``mfa_required``: the token it carried and a code from the
+    authenticator (or a recovery code) open the session."""
+    user = await mfa.check_login_code(ctx, mfa_token, code)
     return user, await do_open_session(ctx, user, address=address, user_agent=user_agent)
 
 

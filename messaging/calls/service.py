@@ -45,6 +45,11 @@ class CallService:
         # (name, call document, extra) — the mini-program host's, set by the composition root.
         self.app_events: Callable[[str, dict, dict], Awaitable[None]] | None = None
         self._scanner: asyncio.Task | None = None
+        ctx.metrics.track_calls(lambda: len(self.hosted), self.relayed_participants)
+
+    def relayed_participants(self) -> int:
+        """Participants whose media this node's relay carries (one server peer each)."""
+        return sum(len(peers) for peers in self.media.calls.values())
 
     async def start(self) -> None:
         hosts = [h.strip() for h in self.ctx.config.call_media_host.split(",") if h.strip()]

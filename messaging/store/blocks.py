@@ -67,3 +67,14 @@ class Blocks:
             .sort("created_at", -1)
             .to_list(length=10_000)
         )
+
+    async def get_blocked_by(self, blocked_id: str) -> list[dict[str, Any]]:
+        """The blocks others placed on ``blocked_id``."""
+        return await self.collection.find({"blocked_id": blocked_id}).to_list(length=10_000)
+
+    async def delete_user_blocks(self, user_id: str) -> int:
+        """Every block ``user_id`` placed or was placed under (an account deleted)."""
+        result = await self.collection.delete_many(
+            {"$or": [{"blocker_id": user_id}, {"blocked_id": user_id}]}
+        )
+        return result.deleted_count

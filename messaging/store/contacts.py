@@ -142,3 +142,8 @@ class Contacts:
             [("requested_at", DESCENDING), ("_id", DESCENDING)]
         )
         return await cursor.limit(limit).to_list(None)
+
+    async def get_user_contacts(self, user_id: str, limit: int) -> list[dict[str, Any]]:
+        """Every pair document ``user_id`` is in (friends and pending requests both ways)."""
+        cursor = self.collection.find({"users": user_id}).sort("_id", ASCENDING)
+        return await cursor.limit(limit).to_list(None)

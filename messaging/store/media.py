@@ -13,7 +13,12 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 COLLECTION = "media"
-INDEXES = [IndexModel([("owner_id", ASCENDING), ("created_at", ASCENDING)], name="owner")]
+INDEXES = [
+    IndexModel([("owner_id", ASCENDING), ("created_at", ASCENDING)], name="owner"),
+    # Whether a blob is still used before it is deleted (an account's media removed).
+    IndexModel([("blob", ASCENDING)], name="blob"),
+    IndexModel([("thumbnail_blob", ASCENDING)], name="thumbnail_blob"),
+]
 
 
 class MediaStore:
@@ -42,3 +47,30 @@ class MediaStore:
         await self.collection.update_one(
             {"_id": media_id, "avatar_of": owner}, {"$unset": {"avatar_of": ""}}
         )
+
+    async def get_owned_page(
+        self, owner_id: str, after: tuple[int, str] | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Media uploaded by ``owner_id``, oldest first; ``after`` is the last (created_at, id)
+        seen (the export pages through them)."""
+        query: dict[str, Any] = {"owner_id": owner_id}
+        if after is not None:
+            at, last_id = after
+            query["$or"] = [
+                {"created_at": {"$gt": at}},
+                {"created_at": at, "_id": {"$gt": last_id}},
+            ]
+        cursor = self.collection.find(query).sort([("created_at", ASCENDING), ("_id", ASCENDING)])
+        return await cursor.limit(limit).to_list(length=limit)
+
+    async def delete_media(self, media_id: str) -> bool:
+        result = await self.collection.delete_one({"_id": media_id})
+        return result.deleted_count == 1
+
+    async def blob_in_use(self, key: str) -> bool:
+        """Whether any media still stores its bytes or thumbnail under ``key`` (blobs are
+        content-addressed: two uploads of the same bytes share one)."""
+        found = await self.collection.find_one(
+            {"$or": [{"blob": key}, {"thumbnail_blob": key}]}, {"_id": 1}
+        )
+        return found is not None

@@ -41,3 +41,7 @@ class MediaRefs:
     async def get_conversation_ids(self, media_id: str, limit: int = 1000) -> list[str]:
         cursor = self.collection.find({"media_id": media_id}, {"conversation_id": 1}).limit(limit)
         return [doc["conversation_id"] async for doc in cursor]
+
+    async def delete_for_media(self, media_id: str) -> int:
+        result = await self.collection.delete_many({"media_id": media_id})
+        return result.deleted_count

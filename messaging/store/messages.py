@@ -268,3 +268,12 @@ class Messages:
             {"$set": {"search_text": search_text_of(message)}},
         )
         return result.modified_count == 1
+
+    async def get_sent_page(
+        self, conversation_id: str, sender_id: str, *, after: int, limit: int
+    ) -> list[dict[str, Any]]:
+        """Messages ``sender_id`` sent in the conversation with seq > ``after``, oldest first
+        (the data export pages through a person's own messages)."""
+        query = {"conversation_id": conversation_id, "sender_id": sender_id, "seq": {"$gt": after}}
+        cursor = self.collection.find(query, WITHOUT_TERMS).sort("seq", ASCENDING)
+        return await cursor.limit(limit).to_list(length=limit)

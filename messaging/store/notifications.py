@@ -80,3 +80,7 @@ class Notifications:
             {"user_id": user_id, "read": False}, {"$set": {"read": True, "read_at": now}}
         )
         return result.modified_count
+
+    async def delete_user_notifications(self, user_id: str) -> int:
+        result = await self.collection.delete_many({"user_id": user_id})
+        return result.deleted_count

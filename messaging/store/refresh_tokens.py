@@ -37,3 +37,9 @@ class RefreshTokens:
             {"_id": token_hash, "rotated": False},
             {"$set": {"rotated": True, "rotated_at": now}},
         )
+
+    async def delete_for_sessions(self, session_ids: list[str]) -> int:
+        if not session_ids:
+            return 0
+        result = await self.collection.delete_many({"session_id": {"$in": session_ids}})
+        return result.deleted_count

@@ -48,3 +48,14 @@ class Sessions:
             {"$set": {"revoked": True, "revoked_at": now, "revoke_reason": reason}},
         )
         return result.modified_count == 1
+
+    async def get_user_session_ids(self, user_id: str) -> list[str]:
+        """Every session of ``user_id``, revoked and expired ones too."""
+        cursor = self.collection.find({"user_id": user_id}, {"_id": 1})
+        return [doc["_id"] async for doc in cursor]
+
+    async def delete_sessions(self, session_ids: list[str]) -> int:
+        if not session_ids:
+            return 0
+        result = await self.collection.delete_many({"_id": {"$in": session_ids}})
+        return result.deleted_count

@@ -89,3 +89,39 @@ class Users:
             query["created_at"] = {"$lt": before}
         cursor = self.collection.find(query).sort([("created_at", -1), ("_id", -1)])
         return await cursor.limit(limit).to_list(length=limit)
+
+    # --- account deletion (messaging.actions.account_deletion) -------------------------------
+
+    async def claim_deletion(self, user_id: str, now: int, stale_before: int) -> bool:
+        """Mark the account as being deleted (``deleting_at``), unless a deletion started after
+        ``stale_before`` is still running: of two concurrent deletions one wins, and one that
+        crashed halfway can be taken over once its lease has passed."""
+        # Two conditional updates, not one with ``$or``: nx-27017 applies an update whose filter
+        # has an ``$or`` with an ``$exists: False`` clause to the wrong document (see
+        # tests/storage/test_mongo_conformance.py). Each is atomic; of two racing claims the
+        # first wins and the second then finds a fresh ``deleting_at``.
+        unclaimed = {"_id": user_id, "deleted_at": {"$exists": False}}
+        result = await self.collection.update_one(
+            {**unclaimed, "deleting_at": {"$exists": False}}, {"$set": {"deleting_at": now}}
+        )
+        if result.modified_count == 1:
+            return True
+        result = await self.collection.update_one(
+            {**unclaimed, "deleting_at": {"$lt": stale_before}}, {"$set": {"deleting_at": now}}
+        )
+        return result.modified_count == 1
+
+    async def replace_deleted(self, user_id: str, doc: dict[str, Any]) -> bool:
+        """Replace the account's document by its anonymised remains (every field not in
+        ``doc`` is forgotten: password hash, second-factor secrets, settings)."""
+        result = await self.collection.replace_one(
+            {"_id": user_id, "deleted_at": {"$exists": False}}, {**doc, "_id": user_id}
+        )
+        return result.modified_count == 1
+
+    async def get_deleted_ids(self) -> list[str]:
+        """Every deleted account's id, and those being deleted (read at start-up by the
+        mini-program host)."""
+        query = {"$or": [{"deleted_at": {"$exists": True}}, {"deleting_at": {"$exists": True}}]}
+        cursor = self.collection.find(query, {"_id": 1})
+        return [doc["_id"] async for doc in cursor]

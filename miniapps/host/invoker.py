@@ -85,6 +85,7 @@ class Invoker:
         self._tasks: set[asyncio.Task] = set()
         self._gates: dict[str, asyncio.Semaphore] = {}
         self._waiting: dict[str, int] = {}
+        messaging.metrics.track_app_restarts(self.restarts)
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -94,6 +95,10 @@ class Invoker:
 
     def status(self) -> dict[str, dict]:
         return {app_id: p.status.as_dict() for app_id, p in self._processes.items()}
+
+    def restarts(self) -> dict[str, int]:
+        """How often each hosted app's supervisor restarted it (read by each metrics scrape)."""
+        return {app_id: p.status.restarts for app_id, p in self._processes.items()}
 
     async def _transport(self, entry: AppEntry) -> Transport:
         if entry.kind == "remote":
@@ -281,9 +286,13 @@ class Invoker:
             await gate.acquire()
         finally:
             self._waiting[app_id] -= 1
+        self.messaging.metrics.app_call(app_id)
         try:
             transport = await self._transport(entry)
             return await transport.call(method, params)
+        except Exception as exc:
+            self.messaging.metrics.app_call_failed(app_id, exc)
+            raise
         finally:
             gate.release()
 

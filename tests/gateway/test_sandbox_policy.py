@@ -18,6 +18,7 @@ PRODUCTION = {
     "MONGODB_URL": "mongodb://mongo:27017",
     "REDIS_URL": "redis://redis:6379/0",
     "JWT_SECRET": "p" * 40,
+    "METRICS_TOKEN": "m" * 40,  # production needs METRICS_TOKEN or METRICS_PORT
 }
 
 

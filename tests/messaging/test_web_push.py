@@ -262,6 +262,7 @@ def test_production_without_a_vapid_key_has_push_off(tmp_path):
         mongodb_url="mongodb://db:27017",
         redis_url="redis://redis:6379/0",
         jwt_secret="p" * 40,
+        metrics_token="m" * 40,
     )
     assert load_vapid_key(config) is None
     assert not (tmp_path / "vapid_private.pem").exists()

@@ -70,6 +70,7 @@ def test_production_requires_its_parts():
             "MONGODB_URL": "mongodb://db",
             "REDIS_URL": "redis://r",
             "JWT_SECRET": "x" * 40,
+            "METRICS_PORT": "9100",  # or METRICS_TOKEN: /metrics is never open in production
         }
     )
     assert config.environment == "production"

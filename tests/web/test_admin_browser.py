@@ -266,3 +266,40 @@ async def test_admin_sets_up_an_app_settings_roles_and_fee(web_gateway, browser,
         assert admin.errors == [], admin.errors
     finally:
         await rest.close()
+
+
+async def test_an_admin_with_two_factor_sign_in_gives_a_code(web_base, browser, mongo_db):
+    """The admin page asks for the authenticator's code after the password, and a wrong one is
+    refused without leaving the code step."""
+    from playwright.async_api import expect
+
+    from tests.messaging.test_mfa import CONFIRM, TOTP, Authenticator
+
+    _require_admin_page()
+    expect.set_options(timeout=TIMEOUT)
+    rest = ApiClient(web_base)
+    try:
+        boss = await rest.signup("mfaboss")
+        status, body = await rest.post(TOTP, json={"password": PASSWORD})
+        assert status == 200, body
+        authenticator = Authenticator(body["secret"])
+        status, body = await rest.post(CONFIRM, json={"code": await authenticator.next_code()})
+        assert status == 200, body
+    finally:
+        await rest.close()
+    await mongo_db.users.update_one({"_id": boss["user"]["id"]}, {"$set": {"role": "admin"}})
+
+    page = await _page(browser, web_base + "/admin")
+    await _admin_sign_in(page, "mfaboss")
+    code = page.get_by_test_id("signin-code")
+    await expect(code).to_be_visible()
+    await expect(page.get_by_test_id("signin-error")).to_contain_text("authenticator")
+    await code.fill("000000" if authenticator.totp.now() != "000000" else "111111")
+    await page.get_by_test_id("signin-submit").click()
+    await expect(page.get_by_test_id("signin-error")).to_contain_text("not right")
+    await expect(code).to_be_visible()  # still the code step: the token lives on
+    await code.fill(await authenticator.next_code())
+    await page.get_by_test_id("signin-submit").click()
+    await expect(page.get_by_test_id("admin-whoami")).to_be_visible()
+    await expect(page.get_by_test_id("admin-signin")).to_be_hidden()
+    assert page.errors == []

@@ -152,6 +152,7 @@ async def test_control_says_unavailable_when_the_server_has_push_off(
         redis_url=redis_url,
         jwt_secret="w" * 40,
         miniapps_allow_unsandboxed=True,
+        metrics_token="m" * 40,
     )
     async with serve(config) as (base, _app):
         page = await new_page(browser, base)

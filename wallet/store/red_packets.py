@@ -74,3 +74,16 @@ class RedPackets:
             }
         )
         return await cursor.limit(limit).to_list(None)
+
+    async def get_unsettled_from(self, sender_id: str, limit: int) -> list[dict[str, Any]]:
+        """Red packets ``sender_id`` sent whose remainder may still be refunded to them."""
+        cursor = self.collection.find(
+            {
+                "sender_id": sender_id,
+                "$or": [
+                    {"status": "open"},
+                    {"status": "expired", "refunded_at": {"$exists": False}},
+                ],
+            }
+        )
+        return await cursor.limit(limit).to_list(None)

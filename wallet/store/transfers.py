@@ -45,3 +45,8 @@ class Transfers:
     async def get_due(self, now: int, limit: int = 100) -> list[dict[str, Any]]:
         cursor = self.collection.find({"status": "pending", "expires_at": {"$lte": now}})
         return await cursor.limit(limit).to_list(None)
+
+    async def get_pending_from(self, sender_id: str, limit: int) -> list[dict[str, Any]]:
+        """Transfers ``sender_id`` sent that are still pending (returned to them at expiry)."""
+        cursor = self.collection.find({"status": "pending", "sender_id": sender_id})
+        return await cursor.limit(limit).to_list(None)

@@ -8,6 +8,7 @@
 // media.js (photos, files, the viewer), voice.js (voice notes), search.js, notifications.js,
 // push.js (desktop notifications; the service worker is sw.js), profile.js (language and region).
 
+import { openEmailLink, wireAccountEmail } from "./account-email.js";
 import { describeError } from "./api.js";
 import { onAuthSubmit, setAuthMode, showAuth, signOut, startApp } from "./auth.js";
 import { hangUp, startCall, toggleMute } from "./call-view.js";
@@ -32,6 +33,7 @@ function wire() {
   $("#tab-login").addEventListener("click", () => setAuthMode(false));
   $("#tab-register").addEventListener("click", () => setAuthMode(true));
   $("#auth-form").addEventListener("submit", onAuthSubmit);
+  wireAccountEmail();
   $("#sign-out").addEventListener("click", () => signOut(""));
   $("#find-user").addEventListener("click", findPeople);
   $("#requests-button").addEventListener("click", showRequests);
@@ -63,6 +65,7 @@ async function boot() {
   wire();
   setAuthMode(false);
   document.body.dataset.view = "list";
+  if (await openEmailLink()) return; // a mailed reset link: its page, not the chat
   if (!api.refreshToken) {
     showAuth();
     return;

@@ -1,10 +1,12 @@
 // Signing in, up and out, and starting the chat once signed in.
 
+import { refreshEmailReminder } from "./account-email.js";
 import { describeError } from "./api.js";
 import { endCallLocally } from "./call-view.js";
 import { loadConversations, openConversation } from "./conversations.js";
 import { refreshRequests } from "./contacts.js";
 import { $, clear } from "./dom.js";
+import { secondFactorSignIn } from "./mfa.js";
 import { resetNotifications } from "./notifications.js";
 import { adoptBrowserLocale, adoptBrowserTimeZone } from "./profile.js";
 import { forgetPush, refreshPush } from "./push.js";
@@ -50,6 +52,20 @@ export async function onAuthSubmit(event) {
     await adoptBrowserTimeZone();
     await startApp();
   } catch (error) {
+    // Two-factor sign-in (mfa.js): the password was right, and a code finishes the sign-in.
+    if (error.code === "mfa_required") {
+      try {
+        if (await secondFactorSignIn(error.details)) {
+          $("#auth-password").value = "";
+          await adoptBrowserLocale();
+          await adoptBrowserTimeZone();
+          await startApp();
+        }
+      } catch (later) {
+        $("#auth-error").textContent = describeError(later);
+      }
+      return;
+    }
     const field = error.details?.field ? ` (${error.details.field})` : "";
     $("#auth-error").textContent = `${describeError(error)}${field}`;
   } finally {
@@ -97,6 +113,7 @@ export async function startApp() {
   const me = api.user || (await api.get("/api/v1/me")).user;
   api.user = me;
   rememberUser(me);
+  refreshEmailReminder();
   $("#auth").hidden = true;
   $("#app").hidden = false;
   $("#me-name").textContent = me.display_name || me.username;

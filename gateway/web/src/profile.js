@@ -2,7 +2,9 @@
 // A new sign-in takes the browser's language when the account has none; Settings changes it.
 // Its time zone likewise (an IANA name): mini-programs show times and deadlines in it.
 
+import { yourDataSection } from "./account-data.js";
 import { el, openSheet } from "./dom.js";
+import { twoFactorSection } from "./mfa.js";
 import { api, showingErrors, toast } from "./state.js";
 
 // What the server accepts (messaging/actions/accounts.py LOCALE_RE): language, optional script,
@@ -121,6 +123,8 @@ export function showSettings() {
     el("label", { for: "settings-time-zone" }, "Time zone"),
     zoneSelect,
     el("p", { class: "muted" }, "Mini-programs show times and deadlines in it."));
+  body.append(twoFactorSection()); // two-factor sign-in: on or off (mfa.js)
+  body.append(yourDataSection()); // export my data, delete my account (account-data.js)
   openSheet({
     title: "Settings",
     body,

@@ -58,6 +58,7 @@ export function connectSocket() {
       refresh_token_reused: "Your session was ended for safety (a sign-in token was reused). Please sign in again.",
       suspended: "Your account was suspended by an administrator.",
       account_suspended: "Your account was suspended by an administrator.",
+      account_deleted: "Your account was deleted. Goodbye!",
     };
     signOut(reasons[event?.reason] || `You were signed out (${event?.reason || "session ended"}).`, { callServer: false });
   });

@@ -10,7 +10,10 @@ from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 COLLECTION = "app_users"
-INDEXES = [IndexModel("app_id", name="app")]
+INDEXES = [
+    IndexModel("app_id", name="app"),
+    IndexModel("user_id", name="user"),  # an account deleted: its ids are forgotten
+]
 
 
 class AppUsers:
@@ -27,3 +30,14 @@ class AppUsers:
     async def get_user_id(self, app_id: str, app_user_id: str) -> str | None:
         doc = await self.collection.find_one({"_id": app_user_id, "app_id": app_id})
         return doc["user_id"] if doc else None
+
+    async def get_user_app_ids(self, user_id: str) -> list[dict[str, str]]:
+        """Every app that knows ``user_id``, with the per-app id it knows them by."""
+        cursor = self.collection.find({"user_id": user_id}, {"app_id": 1})
+        return [{"app_id": doc["app_id"], "app_user_id": doc["_id"]} async for doc in cursor]
+
+    async def forget_user(self, user_id: str) -> int:
+        """Drop every per-app id of ``user_id`` (an account deleted): apps naming them are
+        answered as for an unknown user."""
+        result = await self.collection.delete_many({"user_id": user_id})
+        return result.deleted_count

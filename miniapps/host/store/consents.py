@@ -41,3 +41,7 @@ class Consents:
 
     async def get_user_consents(self, user_id: str) -> list[dict]:
         return await self.collection.find({"user_id": user_id}).sort("at", -1).to_list(None)
+
+    async def delete_user_consents(self, user_id: str) -> int:
+        result = await self.collection.delete_many({"user_id": user_id})
+        return result.deleted_count

@@ -17,20 +17,43 @@ import { loadWallet } from "./wallet.js";
 
 // --- signing in and out ----------------------------------------------------------------------
 
-async function signIn(event) {
-  event.preventDefault();
+// Two-factor sign-in: the password was right and the server asked for a code; this is the
+// short-lived token that code completes (null: the next submit is a password sign-in).
+let mfaToken = null;
+
+function askForCode(token) {
+  mfaToken = token;
+  $("signin-mfa").hidden = !token;
+  $("signin-code").value = "";
+  if (token) $("signin-code").focus();
+}
+
+function credentials() {
+  if (mfaToken) {
+    const code = $("signin-code").value.trim();
+    if (!code) return { missing: "Enter the code from your authenticator app." };
+    return { path: "/api/v1/auth/login/mfa", body: { mfa_token: mfaToken, code } };
+  }
   const login = $("signin-login").value.trim();
   const password = $("signin-password").value;
+  if (!login || !password) return { missing: "Enter your username (or email) and password." };
+  return { path: "/api/v1/auth/login", body: { login, password } };
+}
+
+async function signIn(event) {
+  event.preventDefault();
   const error = $("signin-error");
   error.textContent = "";
-  if (!login || !password) {
-    error.textContent = "Enter your username (or email) and password.";
+  const { missing, path, body } = credentials();
+  if (missing) {
+    error.textContent = missing;
     return;
   }
   const button = $("signin-form").querySelector("button[type=submit]");
   button.disabled = true;
   try {
-    const tokens = await rawRequest("POST", "/api/v1/auth/login", { login, password });
+    const tokens = await rawRequest("POST", path, body);
+    askForCode(null);
     // The login reply does not say whether this is an admin: an admin route does, on the server.
     try {
       await rawRequest("GET", "/api/v1/admin/stats?days=1", undefined, tokens.access_token);
@@ -47,7 +70,15 @@ async function signIn(event) {
     $("signin-password").value = "";
     showPanel();
   } catch (caught) {
-    if (caught.code === "invalid_credentials") error.textContent = "Wrong username or password.";
+    if (caught.code === "mfa_required") {
+      askForCode(caught.details && caught.details.mfa_token);
+      error.textContent = "Enter the code from your authenticator app.";
+    } else if (["invalid_mfa_token", "rate_limited"].includes(caught.code) && mfaToken) {
+      askForCode(null); // this sign-in is over: start again with the password
+      error.textContent = `${caught.message} Sign in again.`;
+    } else if (["invalid_code", "wrong_code", "code_already_used"].includes(caught.code)) {
+      error.textContent = caught.message;
+    } else if (caught.code === "invalid_credentials") error.textContent = "Wrong username or password.";
     else if (caught.code === "account_suspended") error.textContent = "This account is suspended.";
     else if (caught.code === "rate_limited") error.textContent = caught.message;
     else error.textContent = `Could not sign in: ${caught.message}`;

@@ -56,7 +56,9 @@ export async function rawRequest(method, path, body, token) {
   }
   if (!response.ok) {
     const error = (data && data.error) || {};
-    throw new ApiError(response.status, error.code || "http_error", error.message || `HTTP ${response.status}`);
+    throw new ApiError(
+      response.status, error.code || "http_error", error.message || `HTTP ${response.status}`, error.details,
+    );
   }
   return data;
 }
