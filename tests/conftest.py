@@ -133,6 +133,28 @@ def config(mongo_url, mongo_db_name, tmp_path) -> Config:
 
 
 @pytest.fixture
+def sink():
+    """A local SMTP server (aiosmtpd) keeping what it receives (tests/messaging/smtp_sink.py)."""
+    from tests.messaging.smtp_sink import SmtpSink
+
+    server = SmtpSink()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def smtp_config(mongo_url, mongo_db_name, tmp_path, sink) -> Config:
+    """The test config with mail sent to ``sink`` and the task loop fast; a module whose gateway
+    mails says ``config = smtp_config`` in a fixture of its own."""
+    return make_config(
+        mongo_url, mongo_db_name, tmp_path / "var", smtp_url=sink.url, jobs_interval=0.1
+    )
+
+
+@pytest.fixture
 async def gateway(aiohttp_server, config):
     """A running gateway (aiohttp TestServer on loopback); ``gateway.app`` is the app."""
     from gateway.app import create_app

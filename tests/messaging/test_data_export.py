@@ -31,20 +31,8 @@ LINK = re.compile(r"(https?://\S+/api/v1/exports/([0-9a-f]{24})/download\?token=
 
 
 @pytest.fixture
-def sink():
-    server = SmtpSink()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def config(mongo_url, mongo_db_name, tmp_path, sink):
-    return make_config(
-        mongo_url, mongo_db_name, tmp_path / "var", smtp_url=sink.url, jobs_interval=0.1
-    )
+def config(smtp_config):
+    return smtp_config
 
 
 @pytest.fixture

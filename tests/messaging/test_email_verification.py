@@ -21,20 +21,8 @@ CHANGE = "/api/v1/me/email"
 
 
 @pytest.fixture
-def sink():
-    server = SmtpSink()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def config(mongo_url, mongo_db_name, tmp_path, sink) -> Config:
-    return make_config(
-        mongo_url, mongo_db_name, tmp_path / "var", smtp_url=sink.url, jobs_interval=0.2
-    )
+def config(smtp_config) -> Config:
+    return smtp_config
 
 
 async def me(api: ApiClient, token: str | None = None) -> dict:

@@ -9,23 +9,12 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.helpers import ApiClient
-from tests.messaging.smtp_sink import SmtpSink
 from tests.web.conftest import _serve
 from tests.web.test_chat_browser import TIMEOUT, new_page, sign_in
 
 pytestmark = [pytest.mark.xdist_group("heavy"), pytest.mark.timeout(120)]
 
 NEW_PASSWORD = "Fresh-start-2024"
-
-
-@pytest.fixture
-def sink():
-    server = SmtpSink()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
