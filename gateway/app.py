@@ -7,7 +7,6 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
 
@@ -50,7 +49,7 @@ from storage.presence import make_presence
 from storage.pubsub import make_pubsub
 from storage.ratelimit import make_rate_limiter
 from storage.secrets import shared_key
-from storage.tasks import PUSH_SEND_DUE, WALLET_DUE_JOBS, TaskQueue, make_task_queue
+from storage.tasks import PUSH_SEND_DUE, WALLET_DUE_JOBS, TaskQueue, make_task_queue, repeating
 from wallet.actions import payments
 from wallet.context import Wallet
 from wallet.jobs import run_due_jobs
@@ -153,38 +152,11 @@ async def domains_ctx(app: web.Application) -> AsyncIterator[None]:
             log.info("swept %d expired sessions and refresh tokens", removed)
 
     try:
-        async with _repeating(
-            sweep, SWEEP_INTERVAL, "sweeping expired sessions", SWEEP_FIRST_AFTER
-        ):
+        async with repeating(sweep, SWEEP_INTERVAL, "sweeping expired sessions", SWEEP_FIRST_AFTER):
             yield
     finally:
         await close_messaging(messaging)
         await events.close()
-
-
-@contextlib.asynccontextmanager
-async def _repeating(
-    job: Callable[[], Awaitable[Any]], interval: float, what: str, first_after: float = 0.0
-) -> AsyncIterator[None]:
-    """Run ``job`` every ``interval`` seconds while the block runs; a failure is logged and
-    the next round tries again."""
-
-    async def loop() -> None:
-        await asyncio.sleep(first_after)
-        while True:
-            try:
-                await job()
-            except Exception:
-                log.exception("%s failed; trying again in %.0f s", what, interval)
-            await asyncio.sleep(interval)
-
-    task = asyncio.create_task(loop())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def push_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -215,7 +187,7 @@ async def push_ctx(app: web.Application) -> AsyncIterator[None]:
         await queue.enqueue(PUSH_SEND_DUE, once_per=config.jobs_interval)
 
     try:
-        async with _repeating(tick, config.jobs_interval, "sending Web Pushes"):
+        async with repeating(tick, config.jobs_interval, "sending Web Pushes"):
             yield
     finally:
         # The hook stays: notifications derived while messaging drains still get their outbox
@@ -251,8 +223,8 @@ async def mail_ctx(app: web.Application) -> AsyncIterator[None]:
 
     try:
         async with (
-            _repeating(tick, config.jobs_interval, "sending mail"),
-            _repeating(sweep, SWEEP_INTERVAL, "sweeping old mail", SWEEP_FIRST_AFTER),
+            repeating(tick, config.jobs_interval, "sending mail"),
+            repeating(sweep, SWEEP_INTERVAL, "sweeping old mail", SWEEP_FIRST_AFTER),
         ):
             yield
     finally:
@@ -280,8 +252,8 @@ async def wallet_ctx(app: web.Application) -> AsyncIterator[None]:
     outbox = functools.partial(payments.do_deliver_outbox, wallet)
     try:
         async with (
-            _repeating(tick, config.jobs_interval, "wallet jobs"),
-            _repeating(outbox, config.jobs_interval, "delivering payment events"),
+            repeating(tick, config.jobs_interval, "wallet jobs"),
+            repeating(outbox, config.jobs_interval, "delivering payment events"),
         ):
             yield
     finally:
@@ -302,7 +274,7 @@ async def exports_ctx(app: web.Application) -> AsyncIterator[None]:
         await queue.enqueue(tasks.EXPORTS_RUN_DUE, once_per=config.jobs_interval)
 
     try:
-        async with _repeating(tick, config.jobs_interval, "data export jobs"):
+        async with repeating(tick, config.jobs_interval, "data export jobs"):
             yield
     finally:
         await queue.close()
@@ -362,7 +334,7 @@ async def timers_ctx(app: web.Application) -> AsyncIterator[None]:
     not on a Celery worker: firing invokes the app, which runs here."""
     firing = TimerFiring(app[keys.MINIAPPS])
     try:
-        async with _repeating(firing.run_due, app[keys.CONFIG].jobs_interval, "firing app timers"):
+        async with repeating(firing.run_due, app[keys.CONFIG].jobs_interval, "firing app timers"):
             yield
     finally:
         await firing.close()

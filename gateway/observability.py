@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hmac
 import logging
@@ -40,7 +39,7 @@ from storage.logs import request_context
 from storage.metrics import CONTENT_TYPE, Metrics
 from storage.mongo import now_ms
 from storage.redis_client import close_redis, connect_redis
-from storage.tasks import QUEUE_NAME
+from storage.tasks import QUEUE_NAME, repeating
 from wallet.store import ledger_txns, payment_orders, red_packet_claims, red_packets, transfers
 
 log = logging.getLogger(__name__)
@@ -233,21 +232,14 @@ async def queue_depth_ctx(app: web.Application) -> AsyncIterator[None]:
     redis = connect_redis(config.redis_url) if config.tasks_backend == "celery" else None
     interval = max(config.jobs_interval, QUEUE_DEPTH_MIN_INTERVAL)
 
-    async def loop() -> None:
-        while True:
-            try:
-                await measure_queues(app, redis)
-            except Exception as exc:  # MongoDB or Redis away: the gauges keep their last value
-                log.warning("measuring the task queues failed: %s", exc)
-            await asyncio.sleep(interval)
+    async def measure() -> None:
+        await measure_queues(app, redis)
 
-    task = asyncio.create_task(loop())
+    # MongoDB or Redis away: one warning line a round, and the gauges keep their last value.
     try:
-        yield
+        async with repeating(measure, interval, "measuring the task queues", quiet=True):
+            yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
         if redis is not None:
             await close_redis(redis)
 

@@ -11,14 +11,13 @@ in the gateway by default, on a Celery worker with ``TASKS_BACKEND=celery``).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from pywebpush import WebPusher
 
 from storage.config import Config
 from storage.errors import ConfigError
+from storage.tasks import Kick
 
 log = logging.getLogger(__name__)
 
@@ -205,41 +205,19 @@ class WebPushSender:
             self._session = None
 
 
-@dataclass
-class WebPush:
+class WebPush(Kick):
     """Web Push in a process that sends pushes: ``sender``, and ``request_send`` — how to have
     the due pushes sent now (enqueue the task). ``kick()`` asks for that in the background,
     coalescing a burst of notifications into one run more."""
 
-    sender: WebPushSender
-    request_send: Callable[[], Awaitable[Any]]
-    _task: asyncio.Task | None = field(default=None, repr=False)
-    _again: bool = field(default=False, repr=False)
+    def __init__(self, sender: WebPushSender, request_send: Callable[[], Awaitable[Any]]) -> None:
+        super().__init__(request_send, "sending Web Pushes")
+        self.sender = sender
 
     @property
     def public_key(self) -> str:
         return self.sender.public_key
 
-    def kick(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._again = True
-            return
-        self._again = False
-        self._task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.request_send()
-            except Exception:
-                log.exception("sending Web Pushes failed; the next tick retries")
-            if not self._again:
-                return
-            self._again = False
-
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await super().close()
         await self.sender.close()

@@ -36,6 +36,7 @@ import aiosmtplib
 
 from storage.config import Config
 from storage.errors import ConfigError
+from storage.tasks import Kick
 
 log = logging.getLogger(__name__)
 
@@ -254,42 +255,15 @@ def make_mailer(config: Config) -> Mailer:
 # --- asking for the due mail to be sent --------------------------------------------------------
 
 
-@dataclass
-class MailQueue:
+class MailQueue(Kick):
     """Mail in a process that sends it: ``mailer``, and ``request_send`` — how to have the due
     mail sent now (enqueue the task). ``kick()`` asks for that in the background, coalescing a
     burst into one more run, so a request never waits for a mail server."""
 
-    mailer: Mailer
-    request_send: Callable[[], Awaitable[Any]]
-    _task: asyncio.Task | None = field(default=None, repr=False)
-    _again: bool = field(default=False, repr=False)
-
-    def kick(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._again = True
-            return
-        self._again = False
-        self._task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.request_send()
-            except Exception:
-                log.exception("sending mail failed; the next tick retries")
-            if not self._again:
-                return
-            self._again = False
-
-    async def idle(self) -> None:
-        """Wait until the kicked run (if any) has finished (for tests and shutdown)."""
-        while self._task is not None and not self._task.done():
-            await asyncio.wait({self._task})
+    def __init__(self, mailer: Mailer, request_send: Callable[[], Awaitable[Any]]) -> None:
+        super().__init__(request_send, "sending mail")
+        self.mailer = mailer
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await super().close()
         await self.mailer.close()

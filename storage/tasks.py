@@ -13,8 +13,9 @@ registers the code, ``gateway/worker.py``), so they are declared here, below bot
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from storage.config import Config
@@ -157,3 +158,77 @@ def make_task_queue(config: Config) -> TaskQueue:
             raise ConfigError("TASKS_BACKEND=celery: REDIS_URL is required (the Celery broker)")
         return CeleryQueue(make_celery(config), config.redis_url)
     return InProcessQueue()
+
+
+class Kick:
+    """Have due work done now, in the background: ``kick()`` starts ``request_send`` (enqueue
+    the task) unless a run is going, in which case it asks for one more run after it, so a burst
+    of kicks costs two runs and the caller (a request) never waits. A failure is logged; the
+    next periodic tick retries."""
+
+    def __init__(self, request_send: Callable[[], Awaitable[Any]], what: str) -> None:
+        self.request_send = request_send
+        self.what = what
+        self._task: asyncio.Task | None = None
+        self._again = False
+
+    def kick(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._again = True
+            return
+        self._again = False
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.request_send()
+            except Exception:
+                log.exception("%s failed; the next tick retries", self.what)
+            if not self._again:
+                return
+            self._again = False
+
+    async def idle(self) -> None:
+        """Wait until the kicked run (if any) has finished."""
+        while self._task is not None and not self._task.done():
+            await asyncio.wait({self._task})
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+@contextlib.asynccontextmanager
+async def repeating(
+    job: Callable[[], Awaitable[Any]],
+    interval: float,
+    what: str,
+    first_after: float = 0.0,
+    *,
+    quiet: bool = False,
+) -> AsyncIterator[None]:
+    """Run ``job`` every ``interval`` seconds while the block runs; a failure is logged (with
+    its traceback, or as one warning line when ``quiet``) and the next round tries again."""
+
+    async def loop() -> None:
+        await asyncio.sleep(first_after)
+        while True:
+            try:
+                await job()
+            except Exception as exc:
+                if quiet:
+                    log.warning("%s failed: %s; trying again in %.0f s", what, exc, interval)
+                else:
+                    log.exception("%s failed; trying again in %.0f s", what, interval)
+            await asyncio.sleep(interval)
+
+    task = asyncio.create_task(loop())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
