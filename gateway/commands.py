@@ -39,7 +39,11 @@ async def send_message(
         draft = await messages.check_send(messaging, user_id, payload, service_open=service_open)
         await messages.check_rate(messaging, user_id)
         app_id = await host.route_command(
-            user_id, draft["conversation_id"], draft["text"], draft.get("reply_to")
+            user_id,
+            draft["conversation_id"],
+            draft["text"],
+            draft.get("reply_to"),
+            payload.get("catch_up_from"),
         )
         if app_id is not None:
             return {"routed_to": {"app_id": app_id}}

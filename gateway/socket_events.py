@@ -13,6 +13,7 @@ from gateway.commands import send_message
 from gateway.keys import MESSAGING, MINIAPPS, WALLET
 from gateway.schemas import obj, string
 from gateway.socket_api import ID, socket_api
+from gateway.validation import INT64_MAX
 from messaging.actions import messages, reactions, read_state, sync
 from messaging.context import Messaging
 from miniapps.host.host import MiniappHost
@@ -38,6 +39,13 @@ MESSAGE_REF = {"conversation_id": ID, "message_id": ID}
             "media_ids": {"type": "array", "items": ID, "minItems": 1, "maxItems": 9},
             "reply_to": ID,
             "mentions": {"type": "array", "items": ID, "maxItems": 100},
+            "catch_up_from": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": INT64_MAX,
+                "description": "with a slash command: the seq you had read up to when you "
+                "opened this chat; the app catches you up from there (ctx.catch_up_from)",
+            },
         },
         ["conversation_id", "client_msg_id"],
     ),

@@ -433,7 +433,8 @@ _ROUTE: tuple[Capability, ...] = (
         f"`{HISTORY_GRANT}` in this chat, else `history_not_granted` → `{{messages: [{{id, "
         "text, sender, sender_name, at}], from_seq, to_seq, has_more}`: the newest `limit` "
         "before `before` (a seq), or with `since_read` those after the invoking user's last "
-        "read message (what they missed; the newest `limit` of them). `sender` is a per-app "
+        "read message (what they missed; the newest `limit` of them), or with `after` (a seq, "
+        "e.g. the command's `catch_up_from`) those after it. `sender` is a per-app "
         "user id (`app:<id>` for an app's bot), `at` epoch ms; only what the invoking user "
         "can see (nothing before they joined, nothing recalled or deleted for them); "
         "`has_more`: older messages in range were left out.",
@@ -456,6 +457,11 @@ _ROUTE: tuple[Capability, ...] = (
                     "type": "boolean",
                     "default": False,
                     "description": "true: only what the invoking user has not read yet",
+                },
+                "after": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "a seq: only messages after it (a command's catch_up_from)",
                 },
             },
         ),

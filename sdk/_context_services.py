@@ -457,7 +457,12 @@ class ServiceCalls:
     # --- privacy mode: chat history and other apps' tools (issue 20) ----------------------
 
     async def history(
-        self, limit: int = 50, *, before: int | None = None, since_read: bool = False
+        self,
+        limit: int = 50,
+        *,
+        before: int | None = None,
+        since_read: bool = False,
+        after: int | None = None,
     ) -> dict[str, Any]:
         """The conversation's messages, oldest first (``messages.history``) — only once a
         group admin granted this app ``messages.read_history`` in this chat (in a direct chat
@@ -466,9 +471,16 @@ class ServiceCalls:
         "sender", "sender_name", "at"}], "from_seq", "to_seq", "has_more"}``: the newest
         ``limit`` (1-200) messages, before the seq ``before`` when given; with
         ``since_read=True`` only those the invoking user has not read yet (what *they*
-        missed), the newest ``limit`` of them — ``has_more`` says older ones were left out::
+        missed), the newest ``limit`` of them — ``has_more`` says older ones were left out; with
+        ``after`` (a seq) only those after it — a command's ``ctx.catch_up_from`` is where its
+        person had read up to when they opened the chat, which ``since_read`` no longer knows
+        once the chat is open and read::
 
-            missed = await ctx.history(limit=100, since_read=True)
+            after = ctx.catch_up_from
+            if after is not None:
+                missed = await ctx.history(limit=100, after=after)
+            else:
+                missed = await ctx.history(limit=100, since_read=True)
             lines = [f"{m['sender_name']}: {m['text']}" for m in missed["messages"]]
 
         ``sender`` is a per-app user id (``app:<id>`` for an app's bot), ``at`` epoch ms.
@@ -478,6 +490,8 @@ class ServiceCalls:
         params: dict[str, Any] = {"limit": limit, "since_read": since_read}
         if before is not None:
             params["before"] = before
+        if after is not None:
+            params["after"] = after
         return await self.call("messages.history", **params)
 
     async def app_tools(self) -> list[dict[str, Any]]:

@@ -247,6 +247,15 @@ class RouteMixin:
         key = (conversation.id, user.id)
         self._read[key] = max(self._read.get(key, 0), position)
 
+    def seq(self, conversation: SimConversation, message_id: str) -> int:
+        """The seq of a message of ``conversation`` (people's and apps' messages numbered 1, 2,
+        … in order, as the platform numbers them): what a client knows of each message, e.g.
+        for ``sim.command(..., catch_up_from=...)``."""
+        for seq, message in enumerate(self._chat_log(conversation), start=1):
+            if message["id"] == message_id:
+                return seq
+        raise KeyError(f"no message {message_id!r} in {conversation.id}")
+
     def _chat_log(self, conversation: SimConversation) -> list[dict[str, Any]]:
         self._stamp()
         ids = [s.id for s in self._said.values() if s.conversation_id == conversation.id]
@@ -267,6 +276,8 @@ class RouteMixin:
         if params["since_read"]:
             read = self._read.get((conversation.id, user.id), 0)
             log = [m for m in log if _order(m["id"]) > read]
+        if params.get("after") is not None:
+            log = [m for m in log if m["seq"] > params["after"]]
         page = log[-params["limit"] :]
         rows = [
             {

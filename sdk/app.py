@@ -112,6 +112,9 @@ class Context(ServiceCalls):
         self.command: str | None = params.get("command")
         # A command typed as a reply: the message replied to ``{id, text, sender, media?}``.
         self.reply_to: dict[str, Any] | None = params.get("reply_to") if kind == "command" else None
+        # A command sent from a client that says where its person had read up to when they
+        # opened the chat (a seq): what they missed is after it (``ctx.history(after=...)``).
+        self.catch_up_from: int | None = params.get("catch_up_from") if kind == "command" else None
         self.args: list[str] = list(params.get("args") or [])
         self.text: str | None = params.get("text")
         self.message_id: str | None = params.get("message_id")

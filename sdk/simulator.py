@@ -327,12 +327,14 @@ class Simulator(
         text: str,
         *,
         reply_to: str | None = None,
+        catch_up_from: int | None = None,
     ) -> dict:
         """``user`` types ``text`` (``/name args…``) in ``conversation`` — as a reply to the
         message ``reply_to`` when given (``ctx.reply_to``: ``{id, text, sender, media?}``, as
-        ``message.received`` shows it). Parsed like the host: the first word (lower-cased,
-        ``@suffix`` dropped) is the command, the rest is ``text`` and, split with ``shlex``,
-        ``args``. Returns the app's reply after applying it; raises ``HostRefused`` or
+        ``message.received`` shows it), from a client that says it had read up to the seq
+        ``catch_up_from`` when it opened the chat (``ctx.catch_up_from``). Parsed like the
+        host: the first word (lower-cased, ``@suffix`` dropped) is the command, the rest is
+        ``text`` and, split with ``shlex``, ``args``. Returns the app's reply after applying it; raises ``HostRefused`` or
         ``AppCallError``."""
         params = command_params(text)
         if params is None:
@@ -348,6 +350,8 @@ class Simulator(
             }
             if target["media"]:
                 params["reply_to"]["media"] = target["media"]
+        if catch_up_from is not None:
+            params["catch_up_from"] = catch_up_from
         self._check_member(user, conversation)
         command = params["command"]
         if command not in {c["name"] for c in self.manifest["commands"]}:

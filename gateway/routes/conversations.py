@@ -239,6 +239,13 @@ async def history(request: web.Request) -> dict:
             "text": string(1 << 20),
             "reply_to": ID,
             "mentions": {"type": "array", "items": ID, "maxItems": 100},
+            "catch_up_from": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": INT64_MAX,
+                "description": "with a slash command: the seq you had read up to when you "
+                "opened this chat; the app catches you up from there (ctx.catch_up_from)",
+            },
         },
         ["client_msg_id", "text"],
     ),

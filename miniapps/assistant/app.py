@@ -132,8 +132,14 @@ async def stop(ctx) -> Reply:
 
 
 async def summary(ctx) -> Reply | None:
+    # What they missed: after where they had read when they opened the chat (their client says
+    # so with the command: opening it marked it read), else after their read position now.
+    since = ctx.catch_up_from
     try:
-        history = await ctx.history(limit=prompts.SUMMARY_MESSAGES, since_read=True)
+        if since is not None:
+            history = await ctx.history(limit=prompts.SUMMARY_MESSAGES, after=since)
+        else:
+            history = await ctx.history(limit=prompts.SUMMARY_MESSAGES, since_read=True)
     except HostError as exc:
         if exc.code == "history_not_granted":
             return Reply(

@@ -153,9 +153,16 @@ class MiniappHost:
         return await self.apps_catalogue.set_enabled(app_id, enabled, by, reason)
 
     async def route_command(
-        self, user_id: str, conversation_id: str, text: str, reply_to: dict | None = None
+        self,
+        user_id: str,
+        conversation_id: str,
+        text: str,
+        reply_to: dict | None = None,
+        catch_up_from: int | None = None,
     ) -> str | None:
-        return await self.router.route_command(user_id, conversation_id, text, reply_to)
+        return await self.router.route_command(
+            user_id, conversation_id, text, reply_to, catch_up_from
+        )
 
     async def do_action(
         self, user_id: str, conversation_id: str, message_id: str, action_id: str, value

@@ -47,12 +47,14 @@ class Router:
         conversation_id: str,
         text: str,
         reply_to: dict[str, Any] | None = None,
+        catch_up_from: int | None = None,
     ) -> str | None:
         """If ``text`` is a command of an app this conversation has, hand it to the app (in the
         background) and return the app id; else None (the text is an ordinary message). A
         command typed as a reply (``reply_to``: the draft's ``{id, seq, sender_id}``) brings the
         message replied to, as ``message.received`` shows one: ``reply_to`` ``{id, text,
-        sender, media?}`` in the command's params (``ctx.reply_to``)."""
+        sender, media?}`` in the command's params (``ctx.reply_to``). ``catch_up_from``: the seq
+        the sender's client had read up to when it opened the chat (``ctx.catch_up_from``)."""
         params = command_params(text)
         if params is None:
             return None
@@ -75,6 +77,8 @@ class Router:
                 shell = {"id": "", "conversation_id": conversation_id, "reply_to": reply_to}
                 replied = await self._received_view(app_id, user_id, shell)
                 params = {**params, "reply_to": replied["reply_to"]}
+            if catch_up_from is not None:
+                params = {**params, "catch_up_from": catch_up_from}
             self.invoker.invoke_later(entry, user_id, conversation_id, "command", params)
             return app_id
         return None

@@ -14,6 +14,7 @@ async function sendText(text) {
   if (!cid || !text.trim()) return;
   const payload = { conversation_id: cid, client_msg_id: newId(), text };
   if (state.replyTo) payload.reply_to = state.replyTo.id;
+  if (text.startsWith("/") && state.readAtOpen?.cid === cid) payload.catch_up_from = state.readAtOpen.seq;
   setReply(null);
   stopTyping();
   const mentions = await mentionsIn(cid, text);

@@ -137,6 +137,7 @@ export async function openConversation(cid) {
   stopTyping();
   if (state.recorder && state.recorder.cid !== cid) stopRecording(false);
   state.currentId = cid;
+  state.readAtOpen = { cid, seq: conversation.last_read_seq || 0 };
   setReply(null);
   history.replaceState(null, "", `#c/${cid}`);
   $("#chat").hidden = false;

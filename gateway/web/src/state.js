@@ -15,6 +15,9 @@ export const state = {
   typing: new Map(), // conversation id → Map(user id → timeout)
   names: new Map(), // user id → display name
   currentId: null,
+  // Where the open chat had been read up to when it was opened (opening marks it read): sent
+  // with a slash command as `catch_up_from`, so `/ai summary` catches up on what was unread.
+  readAtOpen: null, // {cid, seq}
   replyTo: null,
   wallet: null,
   call: null, // {session, call}

@@ -46,6 +46,8 @@ async def history(host: MiniappHost, call: Call, params: dict) -> dict:
     if params["since_read"]:
         member = await ctx.members.get_member(conversation_id, user_id)
         floor = max(floor, (member or {}).get("last_read_seq", 0))
+    if params.get("after") is not None:  # never below what they joined at: only the range
+        floor = max(floor, params["after"])
     limit = params["limit"]
     page = await ctx.messages.get_page(
         conversation_id,

@@ -146,6 +146,27 @@ async def test_the_catch_up_needs_the_groups_grant_and_is_shown_to_the_reader(wo
     assert shared["type"] == "card" and "9:10" in shared["card"]["text"]
 
 
+async def test_the_catch_up_starts_where_the_client_had_read_when_it_opened_the_chat(
+    world,
+) -> None:
+    """Opening the chat marked it all read; the client sends where it had read up to then
+    (``catch_up_from``), and the summary covers what came after that — not nothing."""
+    sim, chat, ann, bob = world
+    sim.grant_history(chat)
+    last_read = await sim.say(bob, chat, "Yesterday: the hike is off")
+    sim.mark_read(ann, chat)
+    read_up_to = sim.seq(chat, last_read)  # where her client had read up to
+    await sim.say(bob, chat, "New plan: we take the 9:10 train")
+    await sim.say(bob, chat, "Bring a sandwich")
+    sim.mark_read(ann, chat)  # she opens the chat: all read
+    await sim.command(ann, chat, "/ai summary")
+    assert "all caught up" in sim.ephemeral(ann)[-1]["text"]  # since_read finds nothing now
+    sim.ai_script("The 9:10 train; bring a sandwich.")
+    await sim.command(ann, chat, "/ai summary", catch_up_from=read_up_to)
+    sent = sim.ai_requests[-1]["messages"][-1]["content"]
+    assert "9:10 train" in sent and "sandwich" in sent and "hike" not in sent
+
+
 async def test_translate_a_replied_message(world) -> None:
     sim, chat, ann, bob = world
     original = await sim.say(bob, chat, "Wir treffen uns um acht.")
