@@ -3,6 +3,7 @@ a fresh database per test, and real Redis servers on free ports."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -130,6 +131,40 @@ def make_config(mongo_url: str | None, db_name: str, data_dir, **overrides) -> C
 @pytest.fixture
 def config(mongo_url, mongo_db_name, tmp_path) -> Config:
     return make_config(mongo_url, mongo_db_name, tmp_path / "var")
+
+
+# A gateway's cleanup that has not finished after this many seconds gets its asyncio tasks'
+# stacks printed (pytest-timeout's own dump shows only the event loop waiting, never on what).
+CLOSE_WATCH = 45.0
+
+
+async def close_watched(server) -> None:
+    """Close a test server; when that takes longer than ``CLOSE_WATCH``, print what every
+    asyncio task is waiting on to stderr first (a cleanup hang then names its culprit), and go
+    on waiting."""
+    closing = asyncio.ensure_future(server.close())
+    done, _ = await asyncio.wait({closing}, timeout=CLOSE_WATCH)
+    if not done:
+        print(f"\nclosing {server!r} is taking over {CLOSE_WATCH:.0f} s; tasks:", file=sys.stderr)
+        for task in asyncio.all_tasks():
+            task.print_stack(file=sys.stderr)
+    await closing
+
+
+@pytest.fixture
+async def aiohttp_server(aiohttp_server):
+    """pytest-aiohttp's factory, whose servers this closes first, each under ``close_watched``
+    (the plugin's own close afterwards finds them closed)."""
+    servers = []
+
+    async def start(app, **kwargs):
+        server = await aiohttp_server(app, **kwargs)
+        servers.append(server)
+        return server
+
+    yield start
+    while servers:
+        await close_watched(servers.pop())
 
 
 @pytest.fixture
