@@ -110,8 +110,11 @@ def cmdline(pid: int) -> str:
 class ServerProcess:
     """A server started as its own process (own session, SIGTERM when the bench dies)."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self, name: str, argv: list[str], env: dict[str, str], log_path: Path, cwd: Path = ROOT
+    ) -> None:
         self.name = name
+        self.cwd = cwd
         self.argv = argv
         self.env = env
         self.log_path = log_path
@@ -127,7 +130,7 @@ class ServerProcess:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 self.argv,
-                cwd=ROOT,
+                cwd=self.cwd,
                 env=self.env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -221,14 +224,17 @@ def server_env() -> dict[str, str]:
     return env
 
 
-def start_aetherial(workdir: Path) -> ServerProcess:
+def start_aetherial(workdir: Path, root: Path = ROOT, name: str = "aetherial") -> ServerProcess:
+    """``run.py`` of the checkout at ``root`` (another revision's worktree for ``--baseline``),
+    with this checkout's interpreter: its own directory comes first on ``sys.path``."""
     port = free_port()
     data_dir = workdir / "data"
     server = ServerProcess(
-        "aetherial",
-        [sys.executable, str(ROOT / "run.py"), "--port", str(port), "--data-dir", str(data_dir)],
+        name,
+        [sys.executable, str(root / "run.py"), "--port", str(port), "--data-dir", str(data_dir)],
         server_env(),
         workdir / "gateway.log",
+        cwd=root,
     )
     server.url = f"http://{HOST}:{port}"  # type: ignore[attr-defined]
     server.start("Aetherial is running on")

@@ -28,6 +28,13 @@ PAYMENT_OUTCOMES = {"paid": "paid", "cancelled": "cancelled", "expired": "expire
 PREVIEW = {"image": "[photo]", "file": "[file]", "voice": "[voice message]", "card": "[card]"}
 
 
+def _may_concern_someone(payload: dict[str, Any]) -> bool:
+    """Whether a ``message.new`` could notify anyone (a mention or a reply): checked before a
+    task is started for it, on the delivery path of every message."""
+    message = payload["message"]
+    return bool(message.get("mentions") or message.get("mention_all") or message.get("reply_to"))
+
+
 class Notifier:
     def __init__(self, inner: EventSink) -> None:
         self.inner = inner
@@ -48,6 +55,8 @@ class Notifier:
         derive = self._derive.get(event["type"])
         if derive is None or self.ctx is None:
             return
+        if event["type"] == "message.new" and not _may_concern_someone(event["payload"]):
+            return  # most messages mention nobody and reply to nothing: no task for them
         task = asyncio.create_task(self._run(derive, event))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)

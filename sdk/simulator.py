@@ -334,8 +334,8 @@ class Simulator(
         ``message.received`` shows it), from a client that says it had read up to the seq
         ``catch_up_from`` when it opened the chat (``ctx.catch_up_from``). Parsed like the
         host: the first word (lower-cased, ``@suffix`` dropped) is the command, the rest is
-        ``text`` and, split with ``shlex``, ``args``. Returns the app's reply after applying it; raises ``HostRefused`` or
-        ``AppCallError``."""
+        ``text`` and, split with ``shlex``, ``args``. Returns the app's reply after applying
+        it; raises ``HostRefused`` or ``AppCallError``."""
         params = command_params(text)
         if params is None:
             raise HostRefused("not_a_command", "a command starts with '/'")

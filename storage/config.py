@@ -570,6 +570,15 @@ class Config:
         "logger, message, request_id/socket_id/user_id when known, exc_info). Secrets are masked "
         "in both.",
     )
+    # -- event loop (issue 22): run.py main ---------------------------------------------------
+    event_loop: str = _setting(
+        "EVENT_LOOP",
+        _parse_choice("uvloop", "asyncio"),
+        "uvloop",
+        "`uvloop` (when installed; it is a dependency): libuv's event loop, which makes the "
+        "gateway's per-packet work (tasks, timers, socket writes) cheaper; `asyncio`: the "
+        "standard library's.",
+    )
     metrics_token: str | None = _setting(
         "METRICS_TOKEN",
         _parse_secret,
