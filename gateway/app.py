@@ -259,6 +259,7 @@ async def wallet_ctx(app: web.Application) -> AsyncIterator[None]:
     finally:
         host.wallet = None
         await queue.close()
+        await wallet.ledger.close()  # the batch being written answers its callers first
 
 
 async def exports_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -17,6 +17,10 @@ An *overdraft* transaction (``post(..., overdraft=True)``: a card refund or char
 back money Stripe took back from us) debits even a non-negative account unconditionally, so a
 user's balance may go below zero; only such transactions can make it so.
 
+Concurrent movements (all but overdraft ones) take these steps together: ``ledger_batch``
+journals, applies and writes the entries of every queued transaction in a fixed number of round
+trips (group commit, like the message writer), going ``pending`` → ``posted`` directly.
+
 A node that dies anywhere in between leaves a transaction whose lease runs out; ``recover``
 (run by every node's job loop) takes the lease and finishes it from where it is. The worker that
 holds a lease stops writing once it has run out, so two workers never act on one transaction.
@@ -35,6 +39,7 @@ from typing import Any
 from storage.errors import AppError
 from storage.metrics import Metrics
 from storage.mongo import new_id, now_ms
+from wallet.ledger_batch import LedgerBatcher, apply_order
 from wallet.store.accounts import Accounts, kind_of, owner_of
 from wallet.store.ledger_entries import LedgerEntries
 from wallet.store.ledger_txns import LedgerTxns
@@ -86,6 +91,8 @@ class Ledger:
         self.txns = txns
         self.entries = entries
         self._hooks: dict[str, Hook] = {}
+        # Concurrent movements share their round trips (group commit, see ``ledger_batch``).
+        self.batcher = LedgerBatcher(accounts, txns, entries, _entry_docs, _failure, LeaseLost)
         # Runs after every posted transaction's own hook (tells people their new balances).
         self.after_posted: Hook | None = None
 
@@ -113,8 +120,6 @@ class Ledger:
         _check_legs(legs, overdraft=overdraft)
         now = now_ms()
         fingerprint = _fingerprint(kind, currency, legs, overdraft=overdraft)
-        for leg in legs:
-            await self.accounts.ensure_account(leg.account_id, currency, now)
         txn = {
             "_id": new_id(),
             "idempotency_key": key,
@@ -129,8 +134,15 @@ class Ledger:
         }
         if overdraft:
             txn["overdraft"] = True
-        if await self.txns.add_txn(txn):
-            return await self._finish(txn, deadline=now + LEASE_MS)
+            # Rare (card refunds, chargebacks) and unconditional: the one-by-one path.
+            for leg in legs:
+                await self.accounts.ensure_account(leg.account_id, currency, now)
+            if await self.txns.add_txn(txn):
+                return await self._finish(txn, deadline=now + LEASE_MS)
+        else:
+            applied = await self.batcher.apply(txn, now + LEASE_MS)
+            if applied is not None:
+                return await self._post_applied(applied, deadline=now + LEASE_MS)
         existing = await self._await_existing(key)
         if existing["fingerprint"] != fingerprint:
             raise AppError(
@@ -158,13 +170,36 @@ class Ledger:
                 return existing
             await asyncio.sleep(0.05)
 
+    async def _post_applied(self, txn: dict[str, Any], *, deadline: int) -> dict[str, Any]:
+        """The batcher moved the money and wrote the entries: hooks, then ``posted``
+        (coalesced). A crash in between leaves it ``pending``: recovery re-applies (a no-op,
+        the markers are there) and reruns the idempotent hooks."""
+        await self._run_hooks(txn)
+        if now_ms() > deadline:
+            raise LeaseLost(txn["_id"])
+        await self.batcher.mark_posted(txn)
+        txn["status"], txn["posted_at"] = "posted", now_ms()
+        self.metrics.ledger_posted(txn["kind"])
+        return txn
+
+    async def _run_hooks(self, txn: dict[str, Any]) -> None:
+        hook = self._hooks.get(txn["kind"])
+        if hook is not None:
+            await hook(txn)
+        if self.after_posted is not None:
+            await self.after_posted(txn)
+
+    async def close(self) -> None:
+        """Let the in-flight batch finish (its callers are waiting for their answers)."""
+        await self.batcher.close()
+
     async def _finish(self, txn: dict[str, Any], *, deadline: int) -> dict[str, Any]:
         def check_lease() -> None:
             if now_ms() > deadline:
                 raise LeaseLost(txn["_id"])
 
         if txn["status"] == "pending":
-            for leg in _apply_order(txn["entries"]):
+            for leg in apply_order(txn["entries"]):
                 check_lease()
                 applied = await self.accounts.apply_entry(
                     leg["account_id"],
@@ -188,11 +223,7 @@ class Ledger:
         if txn["status"] == "applied":
             check_lease()
             await self.entries.add_entries(_entry_docs(txn))
-            hook = self._hooks.get(txn["kind"])
-            if hook is not None:
-                await hook(txn)
-            if self.after_posted is not None:
-                await self.after_posted(txn)
+            await self._run_hooks(txn)
             check_lease()
             posted_at = now_ms()
             await self.txns.set_status(txn["_id"], "applied", "posted", {"posted_at": posted_at})
@@ -243,17 +274,6 @@ def _check_legs(legs: list[Leg], *, overdraft: bool = False) -> None:
     if len(constrained) > 1 and not overdraft:
         # Then a second debit could fail after the first moved money; no movement needs it.
         raise ValueError("at most one debit of a non-external account per transaction")
-
-
-def _apply_order(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The debit that can fail first, then the other debits, then the credits."""
-
-    def rank(entry: dict[str, Any]) -> int:
-        if entry["amount"] < 0:
-            return 1 if kind_of(entry["account_id"]) == "external" else 0
-        return 2
-
-    return sorted(entries, key=rank)
 
 
 def _fingerprint(kind: str, currency: str, legs: list[Leg], *, overdraft: bool) -> str:

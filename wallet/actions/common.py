@@ -53,7 +53,11 @@ async def notify_balances(wallet: Wallet, txn: dict[str, Any]) -> None:
             continue
         user_id = owner_of(entry["account_id"])
         account_id = user_account(user_id, txn["currency"])
-        account = await wallet.accounts.get_account(account_id) or {"balance": 0}
+        # The ledger's group commit read the balances right after the batch moved them (one
+        # read for the batch); recovery and the one-by-one path read here.
+        account = (txn.get("balances_after") or {}).get(account_id)
+        if account is None:
+            account = await wallet.accounts.get_account(account_id) or {"balance": 0}
         balance, flag = account["balance"], account.get("wallet_flag")
         # Both updates are conditional on the live balance, so concurrent movements settle on
         # the right state whatever order their hooks run in.

@@ -231,15 +231,19 @@ async def do_claim(wallet: Wallet, user_id: str, packet_id: str) -> dict:
         claim = await wallet.claims.take_over(existing, now + LEASE_MS)
         if claim is None:
             raise AppError("claim_in_progress", "your grab is being processed", status=409)
-    claim = await _finish_claim(wallet, packet, claim)
-    return {
-        "amount": claim["amount"],
-        "currency": packet["currency"],
-        "packet": await _view(wallet, packet_id),
-    }
+    claim, seen = await _finish_claim(wallet, packet, claim)
+    if seen is not None:  # what the posting hook just read and redrew (saves two reads)
+        view = red_packet_view(*seen)
+    else:
+        view = await _view(wallet, packet_id)
+    return {"amount": claim["amount"], "currency": packet["currency"], "packet": view}
 
 
-async def _finish_claim(wallet: Wallet, packet: dict, claim: dict) -> dict:
+async def _finish_claim(
+    wallet: Wallet, packet: dict, claim: dict
+) -> tuple[dict, tuple[dict, list[dict]] | None]:
+    """Pay the claim's share; returns the claim (with its amount) and, when this call posted
+    it, the packet and its paid claims as the posting hook saw them."""
     if "index" not in claim:
         index = await wallet.red_packets.take_share(packet["_id"], now_ms())
         if index is None:
@@ -252,7 +256,7 @@ async def _finish_claim(wallet: Wallet, packet: dict, claim: dict) -> dict:
         # None: a takeover recorded a share first; that one counts (this one goes back at expiry).
         claim = recorded or await wallet.claims.get_claim(packet["_id"], claim["user_id"]) or claim
     try:
-        await wallet.ledger.post(
+        txn = await wallet.ledger.post(
             f"rp-claim:{packet['_id']}:{claim['user_id']}",
             "red_packet_claim",
             packet["currency"],
@@ -273,9 +277,8 @@ async def _finish_claim(wallet: Wallet, packet: dict, claim: dict) -> dict:
         # The packet expired and its hold was refunded while this grab was on its way.
         await wallet.claims.set_void(claim["_id"])
         raise AppError("red_packet_closed", "this red packet has expired", status=409) from None
-    claim = await wallet.claims.get_claim(packet["_id"], claim["user_id"])
-    assert claim is not None
-    return claim
+    # The share's amount is on the claim since set_share; its status is "paid" now.
+    return {**claim, "status": "paid"}, txn.get("red_packet")
 
 
 async def _on_claimed(wallet: Wallet, txn: dict) -> None:
@@ -285,15 +288,23 @@ async def _on_claimed(wallet: Wallet, txn: dict) -> None:
     if packet is None:
         return
     paid = await wallet.claims.get_paid(packet["_id"])
-    if len(paid) >= packet["count"]:
-        await wallet.red_packets.close(packet["_id"], "finished", now_ms())
-    await _redraw(wallet, packet["_id"])
+    if len(paid) >= packet["count"] and packet["status"] == "open":
+        if await wallet.red_packets.close(packet["_id"], "finished", now_ms()):
+            packet = {**packet, "status": "finished"}
+        else:  # expired meanwhile: draw what is stored
+            packet = await wallet.red_packets.get_packet(packet["_id"]) or packet
+    await _draw(wallet, packet, paid)
+    txn["red_packet"] = (packet, paid)  # for do_claim's answer (not stored)
 
 
 async def _redraw(wallet: Wallet, packet_id: str) -> None:
     packet = await wallet.red_packets.get_packet(packet_id)
-    if packet is not None and packet.get("message_id"):
-        claims = await wallet.claims.get_paid(packet_id)
+    if packet is not None:
+        await _draw(wallet, packet, await wallet.claims.get_paid(packet_id))
+
+
+async def _draw(wallet: Wallet, packet: dict, claims: list[dict]) -> None:
+    if packet.get("message_id"):
         await cards.do_update_wallet_message(
             wallet.messaging, packet["conversation_id"], packet["message_id"], _card(packet, claims)
         )

@@ -69,7 +69,7 @@ async def do_create_transfer(wallet: Wallet, user_id: str, body: dict[str, Any])
     checked = await check_transfer(wallet, user_id, body)
     transfer_id = derived_id("transfer", user_id, checked["key"])
     amount, currency = checked["amount"], checked["currency"]
-    await wallet.ledger.post(
+    txn = await wallet.ledger.post(
         f"transfer:{user_id}:{checked['key']}",
         "transfer",
         currency,
@@ -85,7 +85,9 @@ async def do_create_transfer(wallet: Wallet, user_id: str, body: dict[str, Any])
             "note": checked["note"],
         },
     )
-    transfer = await wallet.transfers.get_transfer(transfer_id)
+    # Posted just now: the hook left the transfer it wrote (saves a read). A replay of the key
+    # reads it: it may have been accepted or returned since.
+    transfer = txn.get("transfer") or await wallet.transfers.get_transfer(transfer_id)
     assert transfer is not None  # the posting hook wrote it
     return transfer_view(transfer)
 
@@ -94,40 +96,49 @@ async def _on_created(wallet: Wallet, txn: dict) -> None:
     memo, entry = txn["memo"], txn["entries"]
     amount = max(e["amount"] for e in entry)
     created = txn["created_at"]
-    transfer = await wallet.transfers.add_transfer(
-        {
-            "_id": memo["transfer_id"],
-            "sender_id": memo["sender_id"],
-            "recipient_id": memo["recipient_id"],
-            "conversation_id": memo["conversation_id"],
-            "amount": amount,
-            "currency": txn["currency"],
-            "note": memo["note"],
-            "status": "pending",
-            "created_at": created,
-            "expires_at": created + wallet.config.transfer_expiry * 1000,
-        }
+    draft = {
+        "_id": memo["transfer_id"],
+        "sender_id": memo["sender_id"],
+        "recipient_id": memo["recipient_id"],
+        "conversation_id": memo["conversation_id"],
+        "amount": amount,
+        "currency": txn["currency"],
+        "note": memo["note"],
+        "status": "pending",
+        "created_at": created,
+        "expires_at": created + wallet.config.transfer_expiry * 1000,
+    }
+    users = {
+        u["_id"]: u
+        for u in await wallet.messaging.users.get_users([memo["sender_id"], memo["recipient_id"]])
+    }
+    # The card first, then the transfer with its message id in one insert (no update after).
+    # A rerun (recovery) gets the same message back (one per transfer id) and finds the stored
+    # transfer; until the transfer exists nobody can press the card's button to any effect.
+    message = await cards.do_post_wallet_message(
+        wallet.messaging,
+        draft["conversation_id"],
+        draft["sender_id"],
+        "transfer",
+        draft["_id"],
+        _card(draft, users.get(draft["recipient_id"])),
     )
-    if transfer.get("message_id") is None:
-        message = await cards.do_post_wallet_message(
-            wallet.messaging,
-            transfer["conversation_id"],
-            transfer["sender_id"],
-            "transfer",
-            transfer["_id"],
-            await _card(wallet, transfer),
-        )
+    transfer = await wallet.transfers.add_transfer({**draft, "message_id": message["id"]})
+    if transfer.get("message_id") is None:  # stored by an earlier version of this hook
         await wallet.transfers.set_message(transfer["_id"], message["id"])
-    await _notify_recipient(wallet, transfer)
+        transfer["message_id"] = message["id"]
+    await _notify_recipient(wallet, transfer, users.get(transfer["sender_id"]))
+    txn["transfer"] = transfer  # for do_create_transfer's answer (not stored)
 
 
-async def _notify_recipient(wallet: Wallet, transfer: dict) -> None:
+async def _notify_recipient(wallet: Wallet, transfer: dict, sender: dict | None) -> None:
     """``money_received`` for the recipient (once per transfer, also when the hook reruns)."""
     ctx = wallet.messaging
-    sender = await ctx.users.get_user(transfer["sender_id"]) or {}
+    sender = sender or {}
     name = sender.get("display_name") or sender.get("username") or "Someone"
     amount = format_amount(transfer["amount"], transfer["currency"])
-    muted = await notifications.muted_in(ctx, transfer["conversation_id"])
+    # Only the recipient's own member document (muted_in reads every member of the group).
+    member = await ctx.members.get_member(transfer["conversation_id"], transfer["recipient_id"])
     await notifications.do_notify(
         ctx,
         transfer["recipient_id"],
@@ -135,14 +146,18 @@ async def _notify_recipient(wallet: Wallet, transfer: dict) -> None:
         title=f"{name} sent you {amount}",
         body=transfer.get("note") or "Accept it in the chat",
         source=f"transfer:{transfer['_id']}",
-        silent=transfer["recipient_id"] in muted,
+        silent=bool((member or {}).get("muted")),
         conversation_id=transfer["conversation_id"],
         actor_id=transfer["sender_id"],
     )
 
 
-async def _card(wallet: Wallet, transfer: dict) -> dict:
+async def _card_of(wallet: Wallet, transfer: dict) -> dict:
     recipient = await wallet.messaging.users.get_user(transfer["recipient_id"])
+    return _card(transfer, recipient)
+
+
+def _card(transfer: dict, recipient: dict | None) -> dict:
     name = (recipient or {}).get("display_name") or (recipient or {}).get("username", "")
     status = {
         "pending": "Waiting for the recipient to accept",
@@ -235,7 +250,7 @@ async def _on_settled(wallet: Wallet, txn: dict) -> None:
             wallet.messaging,
             transfer["conversation_id"],
             transfer["message_id"],
-            await _card(wallet, transfer),
+            await _card_of(wallet, transfer),
         )
 
 

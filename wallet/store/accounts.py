@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 COLLECTION = "wallet_accounts"
@@ -87,19 +87,36 @@ class Accounts:
         if len(self._known) > KNOWN_MAX:
             self._known.popitem(last=False)
 
+    async def ensure_accounts(self, currencies: dict[str, str], now: int) -> None:
+        """``ensure_account`` for many (account id → currency) in one round trip (the ledger's
+        group commit: a transfer's hold account is new every time)."""
+        unknown = [a for a in currencies if a not in self._known]
+        assert all(kind_of(a) in KINDS for a in unknown), unknown
+        for account_id in currencies:
+            if account_id in self._known:
+                self._known.move_to_end(account_id)
+        if not unknown:
+            return
+        await self.collection.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": a},
+                    {"$setOnInsert": _new_account(a, currencies[a], now)},
+                    upsert=True,
+                )
+                for a in unknown
+            ],
+            ordered=False,
+        )
+        for account_id in unknown:
+            self._known[account_id] = None
+        while len(self._known) > KNOWN_MAX:
+            self._known.popitem(last=False)
+
     async def _upsert(self, account_id: str, kind: str, currency: str, now: int) -> None:
         await self.collection.update_one(
             {"_id": account_id},
-            {
-                "$setOnInsert": {
-                    "kind": kind,
-                    "owner": owner_of(account_id),
-                    "currency": currency,
-                    "balance": 0,
-                    "applied": {},
-                    "created_at": now,
-                }
-            },
+            {"$setOnInsert": _new_account(account_id, currency, now)},
             upsert=True,
         )
 
@@ -118,6 +135,49 @@ class Accounts:
         if result.modified_count == 1:
             return True
         return await self.is_applied(account_id, txn_id)
+
+    async def apply_grouped(
+        self, groups: dict[str, list[tuple[str, int]]], now: int, *, covered: bool
+    ) -> bool:
+        """Apply, per account, all of its (txn id, amount) moves as ONE conditional update (one
+        round trip for the lot): each account's moves land together or not at all. ``covered``:
+        a non-external account's total debit only when the balance covers the total — so two
+        debits in one group can never take it below zero. True when every group was applied;
+        else ``applied_groups`` tells which."""
+        ops = []
+        for account_id, moves in groups.items():
+            query: dict[str, Any] = {"_id": account_id}
+            for txn_id, _ in moves:
+                query[f"applied.{txn_id}"] = {"$exists": False}
+            total = sum(amount for _, amount in moves)
+            if covered and total < 0 and kind_of(account_id) != "external":
+                query["balance"] = {"$gte": -total}
+            update = {
+                "$inc": {"balance": total},
+                "$set": {f"applied.{txn_id}": now for txn_id, _ in moves},
+            }
+            ops.append(UpdateOne(query, update))
+        if not ops:
+            return True
+        result = await self.collection.bulk_write(ops, ordered=False)
+        return result.modified_count == len(ops)
+
+    async def applied_groups(self, firsts: dict[str, str]) -> set[str]:
+        """Of (account id → a txn id of its group), the accounts whose group was applied (the
+        markers of a group are set together, so one tells for all). One round trip."""
+        if not firsts:
+            return set()
+        # $or alone in the filter (beside other fields nx-27017 misreads it, DESIGN.md §3).
+        query = {"$or": [{"_id": a, f"applied.{t}": {"$exists": True}} for a, t in firsts.items()]}
+        found = await self.collection.find(query, {"_id": 1}).to_list(None)
+        return {doc["_id"] for doc in found}
+
+    async def get_accounts(self, account_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Several accounts (without markers) in one round trip, by id."""
+        if not account_ids:
+            return {}
+        cursor = self.collection.find({"_id": {"$in": account_ids}}, {"applied": 0})
+        return {doc["_id"]: doc for doc in await cursor.to_list(None)}
 
     async def is_applied(self, account_id: str, txn_id: str) -> bool:
         found = await self.collection.find_one(
@@ -161,3 +221,14 @@ class Accounts:
 
     async def get_all(self) -> list[dict[str, Any]]:
         return await self.collection.find({}, {"applied": 0}).to_list(None)
+
+
+def _new_account(account_id: str, currency: str, now: int) -> dict[str, Any]:
+    return {
+        "kind": kind_of(account_id),
+        "owner": owner_of(account_id),
+        "currency": currency,
+        "balance": 0,
+        "applied": {},
+        "created_at": now,
+    }

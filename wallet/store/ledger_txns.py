@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 COLLECTION = "ledger_txns"
 INDEXES = [
@@ -35,6 +35,44 @@ class LedgerTxns:
             return True
         except DuplicateKeyError:
             return False
+
+    async def add_txns(self, txns: list[dict[str, Any]]) -> set[int]:
+        """Journal many in one round trip; the indexes of those whose idempotency key is taken
+        (the unique index decides, also between two of this list)."""
+        if not txns:
+            return set()
+        try:
+            await self.collection.insert_many(txns, ordered=False)
+            return set()
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors") or []
+            if not errors or any(e.get("code") != 11000 for e in errors):
+                raise
+            return {e["index"] for e in errors}
+
+    async def set_failed_many(self, failures: list[tuple[str, str]], now: int) -> None:
+        """(txn id, reason) pending → failed, in one round trip."""
+        if failures:
+            await self.collection.bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": txn_id, "status": "pending"},
+                        {"$set": {"status": "failed", "failed_at": now, "reason": reason}},
+                    )
+                    for txn_id, reason in failures
+                ],
+                ordered=False,
+            )
+
+    async def set_posted_many(self, txn_ids: list[str], applied_at: int, now: int) -> None:
+        """Transactions whose every balance moved and whose entries and hooks are written:
+        → posted, in one round trip (group commit skips the ``applied`` step: the accounts'
+        markers already make a recovery's re-apply a no-op)."""
+        if txn_ids:
+            await self.collection.update_many(
+                {"_id": {"$in": txn_ids}, "status": {"$in": ["pending", "applied"]}},
+                {"$set": {"status": "posted", "applied_at": applied_at, "posted_at": now}},
+            )
 
     async def get_by_key(self, key: str) -> dict[str, Any] | None:
         return await self.collection.find_one({"idempotency_key": key})
