@@ -37,7 +37,7 @@ from storage.config import Config
 from storage.errors import AppError
 from storage.logs import request_context
 from storage.metrics import CONTENT_TYPE, Metrics
-from storage.mongo import now_ms
+from storage.mongo import count_up_to, now_ms
 from storage.redis_client import close_redis, connect_redis
 from storage.tasks import QUEUE_NAME, repeating
 from wallet.store import ledger_txns, payment_orders, red_packet_claims, red_packets, transfers
@@ -49,6 +49,7 @@ METRICS_PATH = "/metrics"
 # Named like the web client's pages: not API, so not in /openapi.json (gateway.web.is_web_route).
 METRICS_ROUTE = ROUTE_PREFIX + "metrics"
 DELIVERED_EVENT = "message.new"
+QUEUE_DEPTH_CAP = 100_000  # rows counted per collection and round, at most
 QUEUE_DEPTH_MIN_INTERVAL = 1.0  # seconds: tests run JOBS_INTERVAL far below what a scrape needs
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -218,7 +219,7 @@ async def measure_queues(app: web.Application, redis: Any = None) -> dict[str, i
     for queue, sources in DUE_ROWS.items():
         depths[queue] = 0
         for collection, query in sources:
-            depths[queue] += await db[collection].count_documents(query(now))
+            depths[queue] += await count_up_to(db[collection], query(now), QUEUE_DEPTH_CAP)
     if redis is not None:
         depths["celery"] = await redis.llen(QUEUE_NAME)
     for queue, waiting in depths.items():

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from bson import ObjectId
 from pymongo import AsyncMongoClient, IndexModel, monitoring
@@ -46,6 +47,16 @@ def iso(ms: int | None) -> str | None:
         .isoformat(timespec="milliseconds")
         .replace("+00:00", "Z")
     )
+
+
+async def count_up_to(collection: Any, query: Mapping[str, Any], cap: int) -> int:
+    """How many documents match ``query``, counting at most ``cap``. A find of their ids, not
+    ``count_documents``: PyMongo sends that as an aggregation, which nx-27017 runs through
+    temporary tables — about ten times a find (58 against 6 ms per call over 5,000 documents),
+    and the embedded store runs one command at a time, so every node's hot paths pay for it.
+    The cap bounds what the find brings back."""
+    cursor = collection.find(query, {"_id": 1}).limit(cap)
+    return len(await cursor.to_list(None))
 
 
 def new_id() -> str:

@@ -38,7 +38,8 @@ async def do_react(
         raise AppError("not_allowed", "you cannot react to this message", status=403)
     await check_rate(ctx, user_id)
     if add:
-        if await ctx.reactions.count_user_reactions(message_id, user_id) >= REACTIONS_PER_USER_MAX:
+        mine = await ctx.reactions.count_user_reactions(message_id, user_id, REACTIONS_PER_USER_MAX)
+        if mine >= REACTIONS_PER_USER_MAX:
             raise AppError(
                 "too_many_reactions", f"at most {REACTIONS_PER_USER_MAX} reactions per message"
             )

@@ -15,11 +15,14 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
+from storage.mongo import count_up_to
+
 COLLECTION = "notifications"
 DUPLICATE_KEY = 11000
 # The feed pages by (user_id, _id); no compound index names ``_id``: the embedded server fails
 # every insert into a collection with one ("JSON path error near '_id'"). The ``since`` index
 # narrows the feed to the user, and ids order it.
+UNREAD_COUNT_MAX = 999  # unread counts stop here: on every new notification, cheap (count_up_to)
 INDEXES = [
     IndexModel([("user_id", ASCENDING), ("read", ASCENDING)], name="unread"),
     IndexModel([("user_id", ASCENDING), ("created_at", ASCENDING)], name="since"),
@@ -65,7 +68,9 @@ class Notifications:
         return await cursor.limit(limit).to_list(length=limit)
 
     async def count_unread(self, user_id: str) -> int:
-        return await self.collection.count_documents({"user_id": user_id, "read": False})
+        """Unread notifications, counted up to ``UNREAD_COUNT_MAX`` (a badge shows "999+")."""
+        query = {"user_id": user_id, "read": False}
+        return await count_up_to(self.collection, query, UNREAD_COUNT_MAX)
 
     async def mark_read(self, user_id: str, notification_ids: list[str], now: int) -> int:
         """Mark some of the user's notifications read; returns how many changed."""

@@ -9,6 +9,8 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from storage.mongo import count_up_to
+
 COLLECTION = "reactions"
 INDEXES = [IndexModel([("message_id", ASCENDING)], name="message")]
 USERS_LISTED = 50  # reactors named per emoji; the count is always exact
@@ -44,8 +46,10 @@ class Reactions:
         result = await self.collection.delete_one({"_id": reaction_id(message_id, user_id, emoji)})
         return result.deleted_count == 1
 
-    async def count_user_reactions(self, message_id: str, user_id: str) -> int:
-        return await self.collection.count_documents({"message_id": message_id, "user_id": user_id})
+    async def count_user_reactions(self, message_id: str, user_id: str, cap: int) -> int:
+        """The user's reactions to the message, counted up to ``cap``."""
+        query = {"message_id": message_id, "user_id": user_id}
+        return await count_up_to(self.collection, query, cap)
 
     async def get_summaries(self, message_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
         """Per message: ``[{emoji, count, user_ids}]`` in order of first use."""
