@@ -208,3 +208,28 @@ async def test_insufficient_funds_and_unknown_ids(base, gateway):
     status, body = await bob.api.get(f"/api/v1/wallet/transactions?before=junk&key={new_key()}")
     assert status == 400
     await close_all([alice, bob])
+
+
+async def test_accept_pressed_before_the_transfer_row_exists_waits_for_it(base, gateway):
+    """The card is delivered a moment before its transfer row is stored: an Accept pressed in
+    that instant waits for the row instead of answering "not found"."""
+    alice, bob = await people(base, 2)
+    chat = await direct(alice, bob)
+    await topup(alice, 1000)
+    _, body = await transfer(alice, bob, chat, 300)
+    tid = body["transfer"]["id"]
+    transfers = _db(gateway).wallet_transfers
+    row = await transfers.find_one({"_id": tid})
+    await transfers.delete_one({"_id": tid})  # as between the card's commit and the row's insert
+
+    async def stored_soon() -> None:
+        await asyncio.sleep(0.05)
+        await transfers.insert_one(row)
+
+    storing = asyncio.create_task(stored_soon())
+    status, body = await bob.api.post(f"/api/v1/wallet/transfers/{tid}/accept")
+    await storing
+    assert status == 200 and body["transfer"]["status"] == "accepted", body
+    assert (await balance(alice), await balance(bob)) == (700, 300)
+    await check_ledger(_db(gateway))
+    await close_all([alice, bob])

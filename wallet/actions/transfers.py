@@ -7,6 +7,7 @@ and returning post under one idempotency key, so exactly one of them ever happen
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from messaging.actions import cards, notifications
@@ -182,9 +183,24 @@ async def get_transfer(wallet: Wallet, user_id: str, transfer_id: str) -> dict:
     return transfer_view(transfer)
 
 
+# The card is posted a moment before its transfer row (``_on_created``): a button pressed in that
+# instant waits this long, in steps, for the row before the answer is "not found".
+CARD_BEFORE_ROW_WAIT = (0.02, 0.05, 0.1, 0.2)
+
+
+async def _pressed_transfer(wallet: Wallet, transfer_id: str) -> dict | None:
+    transfer = await wallet.transfers.get_transfer(transfer_id)
+    for delay in CARD_BEFORE_ROW_WAIT:
+        if transfer is not None:
+            break
+        await asyncio.sleep(delay)
+        transfer = await wallet.transfers.get_transfer(transfer_id)
+    return transfer
+
+
 async def do_accept(wallet: Wallet, user_id: str, transfer_id: str) -> dict:
     """The recipient takes the money."""
-    transfer = await wallet.transfers.get_transfer(transfer_id)
+    transfer = await _pressed_transfer(wallet, transfer_id)
     if transfer is None or user_id != transfer["recipient_id"]:
         raise AppError("not_found", "no transfer to you with that id", status=404)
     if transfer["status"] == "pending" and transfer["expires_at"] <= now_ms():
@@ -195,7 +211,7 @@ async def do_accept(wallet: Wallet, user_id: str, transfer_id: str) -> dict:
 
 async def do_return(wallet: Wallet, user_id: str, transfer_id: str) -> dict:
     """The recipient sends the money back."""
-    transfer = await wallet.transfers.get_transfer(transfer_id)
+    transfer = await _pressed_transfer(wallet, transfer_id)
     if transfer is None or user_id != transfer["recipient_id"]:
         raise AppError("not_found", "no transfer to you with that id", status=404)
     return await do_settle(wallet, transfer, "return")
