@@ -47,6 +47,23 @@ def worker_env(**settings: str) -> dict[str, str]:
     return env
 
 
+def celery_worker_env(
+    mongo_url: str, mongo_db_name: str, redis_url: str, data_dir: Path, **extra: str
+) -> dict[str, str]:
+    """A worker's environment beside a test gateway with ``TASKS_BACKEND=celery``: the same
+    database, broker and JWT key, development mode, its own data dir; plus ``extra``."""
+    return worker_env(
+        MONGODB_URL=mongo_url,
+        MONGODB_DB=mongo_db_name,
+        REDIS_URL=redis_url,
+        TASKS_BACKEND="celery",
+        JWT_SECRET=JWT_SECRET,
+        AETHERIAL_ENV="development",
+        AETHERIAL_DATA_DIR=str(data_dir),
+        **extra,
+    )
+
+
 class Worker:
     """A real Celery worker process; its log goes to a file (no pipe to fill up)."""
 
@@ -223,14 +240,11 @@ async def test_worker_returns_an_expired_transfer_and_its_events_reach_the_sende
     assert await transfer_status() == "pending"
 
     worker = Worker(
-        worker_env(
-            MONGODB_URL=mongo_url,
-            MONGODB_DB=mongo_db_name,
-            REDIS_URL=redis_url,
-            TASKS_BACKEND="celery",
-            JWT_SECRET=JWT_SECRET,
-            AETHERIAL_ENV="development",
-            AETHERIAL_DATA_DIR=str(tmp_path / "worker-var"),
+        celery_worker_env(
+            mongo_url,
+            mongo_db_name,
+            redis_url,
+            tmp_path / "worker-var",
         ),
         tmp_path / "worker.log",
         pool,

@@ -395,7 +395,7 @@ async def test_a_celery_worker_builds_the_export(
     builds the ZIP into the shared blob store (GridFS), notifies and mails; the gateway serves
     the download and deletes the file."""
     from gateway.app import create_app
-    from tests.gateway.test_worker import JWT_SECRET, Worker, worker_env
+    from tests.gateway.test_worker import JWT_SECRET, Worker, celery_worker_env
 
     settings = dict(
         redis_url=redis_url,
@@ -418,16 +418,13 @@ async def test_a_celery_worker_builds_the_export(
         status, body = await alice.api.get(EXPORTS)
         assert body["exports"][0]["status"] == "pending"
         worker = Worker(
-            worker_env(
-                MONGODB_URL=mongo_url,
-                MONGODB_DB=mongo_db_name,
-                REDIS_URL=redis_url,
-                TASKS_BACKEND="celery",
+            celery_worker_env(
+                mongo_url,
+                mongo_db_name,
+                redis_url,
+                tmp_path / "worker-var",
                 MEDIA_BACKEND="gridfs",
                 SMTP_URL=sink.url,
-                JWT_SECRET=JWT_SECRET,
-                AETHERIAL_ENV="development",
-                AETHERIAL_DATA_DIR=str(tmp_path / "worker-var"),
             ),
             tmp_path / "worker.log",
         )

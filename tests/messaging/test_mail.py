@@ -396,7 +396,7 @@ async def test_a_celery_worker_sends_the_mail(
     aiohttp_server, mongo_url, mongo_db_name, redis_url, tmp_path, sink
 ):
     from gateway.app import create_app
-    from tests.gateway.test_worker import JWT_SECRET, Worker, worker_env
+    from tests.gateway.test_worker import JWT_SECRET, Worker, celery_worker_env
 
     cfg = make_config(
         mongo_url,
@@ -418,14 +418,11 @@ async def test_a_celery_worker_sends_the_mail(
     assert (await only_row(gateway))["state"] == "queued"
     assert sink.received == []
     worker = Worker(
-        worker_env(
-            MONGODB_URL=mongo_url,
-            MONGODB_DB=mongo_db_name,
-            REDIS_URL=redis_url,
-            TASKS_BACKEND="celery",
-            JWT_SECRET=JWT_SECRET,
-            AETHERIAL_ENV="development",
-            AETHERIAL_DATA_DIR=str(tmp_path / "worker-var"),
+        celery_worker_env(
+            mongo_url,
+            mongo_db_name,
+            redis_url,
+            tmp_path / "worker-var",
             SMTP_URL=sink.url,
         ),
         tmp_path / "worker.log",

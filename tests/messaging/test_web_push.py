@@ -595,7 +595,7 @@ async def test_mentions_in_a_muted_group_are_not_pushed(gateway, stub):
 async def test_a_celery_worker_sends_the_push(
     aiohttp_server, mongo_url, mongo_db_name, redis_url, tmp_path, stub
 ):
-    from tests.gateway.test_worker import JWT_SECRET, Worker, worker_env
+    from tests.gateway.test_worker import JWT_SECRET, Worker, celery_worker_env
 
     key = ec.generate_private_key(ec.SECP256R1())
     raw_key = b64url(key.private_numbers().private_value.to_bytes(32, "big"))
@@ -625,14 +625,11 @@ async def test_a_celery_worker_sends_the_push(
         outbox = server.app[keys.MESSAGING].push_outbox
         assert await outbox.count() == 1
         worker = Worker(
-            worker_env(
-                MONGODB_URL=mongo_url,
-                MONGODB_DB=mongo_db_name,
-                REDIS_URL=redis_url,
-                TASKS_BACKEND="celery",
-                JWT_SECRET=JWT_SECRET,
-                AETHERIAL_ENV="development",
-                AETHERIAL_DATA_DIR=str(tmp_path / "worker-var"),
+            celery_worker_env(
+                mongo_url,
+                mongo_db_name,
+                redis_url,
+                tmp_path / "worker-var",
                 VAPID_PRIVATE_KEY=raw_key,
             ),
             tmp_path / "worker.log",
